@@ -1,0 +1,98 @@
+"""Writes for label schemas, projects, memberships and annotations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Max
+
+from annotation.models import (
+    Annotation,
+    LabelSchema,
+    LabelSchemaVersion,
+    Membership,
+    Origin,
+    Project,
+    Role,
+)
+from annotation.schema import SchemaError, parse_perspectives, parse_questions, validate_answers
+from corpora.models import Corpus, Language, Utterance
+
+
+def label_schema_version_questions(version: LabelSchemaVersion):  # type: ignore[no-untyped-def]
+    """Parsed questions of a stored version (stored versions were validated when written)."""
+    return parse_questions(version.questions)
+
+
+@transaction.atomic
+def label_schema_create(
+    *, name: str, slug: str, questions: Any, perspectives: Any = None, description: str = "",
+    created_by: User | None = None,
+) -> LabelSchemaVersion:
+    parse_questions(questions)
+    perspective_list = parse_perspectives(perspectives)
+    schema = LabelSchema.objects.create(name=name, slug=slug, description=description, created_by=created_by)
+    return LabelSchemaVersion.objects.create(schema=schema, version=1, questions=questions, perspectives=perspective_list)
+
+
+@transaction.atomic
+def label_schema_version_create(*, schema: LabelSchema, questions: Any, perspectives: Any = None) -> LabelSchemaVersion:
+    """A new immutable version; annotations keep pointing at the version they answered."""
+    parse_questions(questions)
+    perspective_list = parse_perspectives(perspectives)
+    locked = LabelSchema.objects.select_for_update().get(pk=schema.pk)
+    latest = locked.versions.aggregate(latest=Max("version"))["latest"] or 0
+    return LabelSchemaVersion.objects.create(
+        schema=locked, version=latest + 1, questions=questions, perspectives=perspective_list
+    )
+
+
+def annotation_value_clean(*, schema_version: LabelSchemaVersion, value: Any, perspective: str = "") -> dict[str, Any]:
+    """Validate answers and perspective against a schema version; raise SchemaError naming the field."""
+    cleaned = validate_answers(label_schema_version_questions(schema_version), value)
+    allowed = schema_version.perspectives or []
+    if perspective and perspective not in allowed:
+        raise SchemaError({"perspective": f"{perspective!r} is not a perspective of this schema ({allowed or 'none'})"})
+    return cleaned
+
+
+@transaction.atomic
+def project_create(
+    *, name: str, corpus: Corpus, schema_version: LabelSchemaVersion, created_by: User,
+    overlap: int = 1, guidelines: str = "", languages: Iterable[Language] = (), **options: Any,
+) -> Project:
+    project = Project(
+        name=name, corpus=corpus, schema_version=schema_version, overlap=overlap, guidelines=guidelines,
+        created_by=created_by, **options,
+    )
+    project.full_clean()
+    project.save()
+    project.languages.set(list(languages))
+    Membership.objects.create(project=project, user=created_by, role=Role.LEAD)
+    return project
+
+
+@transaction.atomic
+def membership_set(
+    *, project: Project, user: User, role: str, languages: Iterable[Language] = ()
+) -> Membership:
+    if role not in Role.values:
+        raise SchemaError({"role": f"must be one of {', '.join(Role.values)}"})
+    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    membership.languages.set(list(languages))
+    return membership
+
+
+def annotation_create(
+    *, utterance: Utterance, schema_version: LabelSchemaVersion, value: Any, origin: str = Origin.HUMAN,
+    annotator: User | None = None, project: Project | None = None, perspective: str = "",
+    external_rater: str = "", model_version: str = "",
+) -> Annotation:
+    cleaned = annotation_value_clean(schema_version=schema_version, value=value, perspective=perspective)
+    return Annotation.objects.create(
+        utterance=utterance, schema_version=schema_version, value=cleaned, origin=origin, annotator=annotator,
+        project=project, perspective=perspective, external_rater=external_rater, model_version=model_version,
+    )

@@ -1,0 +1,34 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs.models import Job, JobKind, JobStatus
+from jobs.services import RowError, job_create, job_record_errors, job_start, job_succeed, jobs_reap_stuck
+
+pytestmark = pytest.mark.django_db
+
+
+def test_job_life_cycle_and_errors():
+    job = job_create(kind=JobKind.IMPORT, params={"x": 1})
+    started = job_start(job_id=job.pk)
+    assert started is not None and started.status == JobStatus.RUNNING and started.attempts == 1
+    job_record_errors(job=started, errors=[RowError("bad label", file="a.csv", row=3, column="Emotion")])
+    job_succeed(job=started, counts={"created": 2})
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.error_count == 1 and job.counts == {"created": 2}
+    assert str(job.errors.get()) == "a.csv:3:Emotion: bad label"
+    assert job_start(job_id=job.pk) is None  # a redelivered message does not rerun a finished job
+
+
+def test_reaper_fails_jobs_whose_worker_went_silent():
+    stuck = job_create(kind=JobKind.IMPORT)
+    job_start(job_id=stuck.pk)
+    Job.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    alive = job_create(kind=JobKind.IMPORT)
+    job_start(job_id=alive.pk)
+    assert jobs_reap_stuck(stale_after=timedelta(minutes=15)) == 1
+    stuck.refresh_from_db()
+    alive.refresh_from_db()
+    assert stuck.status == JobStatus.FAILED and "stopped reporting" in stuck.message
+    assert alive.status == JobStatus.RUNNING

@@ -1,0 +1,18 @@
+"""Every Celery queue in one place; torch work stays on its own queue."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CeleryQueue(StrEnum):
+    DEFAULT = "default"  # imports, exports, statistics
+    GPU = "gpu"  # model inference and training
+    LLM = "llm"  # rate-limited calls to LLM servers
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    return {
+        "workers.tasks.run_import_job": {"queue": CeleryQueue.DEFAULT.value},
+        "workers.tasks.reap_stuck_jobs": {"queue": CeleryQueue.DEFAULT.value},
+    }
