@@ -1,0 +1,36 @@
+"""Writes for corpora."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils.text import slugify
+
+from corpora.models import Corpus
+
+
+class CorpusError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+@transaction.atomic
+def corpus_create(
+    *, name: str, license: str, created_by: User | None, slug: str = "", source: str = "", description: str = ""
+) -> Corpus:
+    slug = slug or slugify(name)[:100]
+    errors: dict[str, str] = {}
+    if not name.strip():
+        errors["name"] = "a corpus needs a name"
+    if not license.strip():
+        errors["license"] = "say under which licence the data may be used (e.g. CC-BY-4.0)"
+    if not slug:
+        errors["slug"] = "could not make a slug from the name; give one"
+    elif Corpus.objects.filter(slug=slug).exists():
+        errors["slug"] = f"a corpus with slug {slug!r} already exists"
+    if errors:
+        raise CorpusError(errors)
+    return Corpus.objects.create(
+        name=name.strip(), slug=slug, license=license.strip(), source=source, description=description, created_by=created_by
+    )
