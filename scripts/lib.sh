@@ -25,18 +25,18 @@ apt_ensure() {
 
 venv_ensure() {
   # venv_ensure <extras>: create the virtualenv and install Sentio's dependencies into it.
-  local extras="$1"
+  local extras="${1:-}"
   if [ ! -x "$VENV/bin/python" ]; then
     log "creating virtualenv in $VENV"
     "$PYTHON" -m venv "$VENV"
   fi
   # shellcheck disable=SC1091
   . "$VENV/bin/activate"
-  local stamp="$VENV/.sentio-installed-$extras"
+  local stamp="$VENV/.sentio-installed-${extras:-base}"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     log "installing Python dependencies ($extras)"
     python -m pip install -q --upgrade pip
-    python -m pip install -q -e ".[$extras]"
+    if [ -n "$extras" ]; then python -m pip install -q -e ".[$extras]"; else python -m pip install -q -e .; fi
     touch "$stamp"
   fi
   export PYTHONPATH="$REPO_DIR:$REPO_DIR/platform${PYTHONPATH:+:$PYTHONPATH}"
