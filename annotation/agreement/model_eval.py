@@ -1,0 +1,96 @@
+"""A model or LLM against human labels: accuracy, macro-F1 and a confusion matrix; CCC for dimensions.
+
+Macro-F1 is the unweighted mean of per-label F1 over the labels (given, or seen in either column); a label
+with no true and no predicted instance has F1 = 0, as scikit-learn's ``zero_division=0``. Lin's (1989)
+concordance correlation coefficient uses population (1/n) moments:
+CCC = 2 s_xy / (s_x^2 + s_y^2 + (mean_x - mean_y)^2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from annotation.agreement.ratings import AgreementInputError
+
+
+@dataclass(frozen=True)
+class ClassificationReport:
+    accuracy: float
+    macro_f1: float
+    n_items: int
+    per_label: pd.DataFrame  # precision, recall, f1, support per label
+    confusion: pd.DataFrame  # rows: true (human) label, columns: predicted label
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "n_items": self.n_items,
+            "per_label": self.per_label.reset_index().to_dict(orient="records"),
+            "confusion": {
+                "labels": [str(label) for label in self.confusion.index],
+                "matrix": self.confusion.to_numpy().tolist(),
+            },
+        }
+
+
+def classification_report(
+    truth: Sequence[Hashable] | pd.Series,
+    predicted: Sequence[Hashable] | pd.Series,
+    *,
+    labels: Sequence[Hashable] | None = None,
+) -> ClassificationReport:
+    """Compare predicted labels with true (human, e.g. aggregated) labels item by item; None/NaN pairs are skipped."""
+    true_col, pred_col = pd.Series(list(truth), dtype=object), pd.Series(list(predicted), dtype=object)
+    if len(true_col) != len(pred_col):
+        raise AgreementInputError(f"true and predicted labels differ in length: {len(true_col)} and {len(pred_col)}")
+    both = (true_col.notna() & pred_col.notna()).to_numpy()
+    true_col, pred_col = true_col[both], pred_col[both]
+    if labels is None:
+        labels = sorted(set(true_col) | set(pred_col), key=str)
+    position = {label: i for i, label in enumerate(labels)}
+    unknown = (set(true_col) | set(pred_col)) - set(position)
+    if unknown:
+        raise AgreementInputError(f"labels {sorted(map(str, unknown))} are not among the given labels")
+    size = len(labels)
+    rows = np.fromiter((position[v] for v in true_col), dtype=np.int64, count=len(true_col))
+    cols = np.fromiter((position[v] for v in pred_col), dtype=np.int64, count=len(pred_col))
+    confusion = np.bincount(rows * size + cols, minlength=size * size).reshape(size, size)
+    correct = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1).astype(np.float64)
+    predicted_count = confusion.sum(axis=0).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted_count > 0, correct / predicted_count, 0.0)
+        recall = np.where(support > 0, correct / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    n_items = int(confusion.sum())
+    index = pd.Index(list(labels), name="label")
+    return ClassificationReport(
+        accuracy=float(correct.sum() / n_items) if n_items else float("nan"),
+        macro_f1=float(f1.mean()) if size else float("nan"),
+        n_items=n_items,
+        per_label=pd.DataFrame(
+            {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64)}, index=index
+        ),
+        confusion=pd.DataFrame(confusion, index=index, columns=pd.Index(list(labels), name="predicted")),
+    )
+
+
+def concordance_correlation(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
+    """Lin's concordance correlation coefficient of two paired numeric series (NaN pairs skipped)."""
+    x, y = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise AgreementInputError(f"CCC needs two 1-D series of the same length, got shapes {x.shape} and {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 2:
+        return float("nan")
+    mean_x, mean_y = x.mean(), y.mean()
+    covariance = float(np.mean((x - mean_x) * (y - mean_y)))
+    denominator = float(x.var() + y.var() + (mean_x - mean_y) ** 2)
+    return 2.0 * covariance / denominator if denominator > 0 else float("nan")

@@ -1,0 +1,83 @@
+"""Pairwise annotator matrix, per-annotator agreement, leave-one-out and group breakdowns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from annotation.agreement import (
+    AgreementInputError,
+    alpha_by_group,
+    annotator_agreement,
+    krippendorff_alpha,
+    pairwise_alpha,
+    ratings_from_frame,
+    ratings_from_long,
+)
+from tests.agreement.slow_reference import literal_alpha, units_from_long
+
+
+def _frame(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    noise = {"ann": 0.1, "bob": 0.2, "cem": 0.3, "spammer": 1.0}
+    for unit in range(150):
+        truth = int(rng.integers(0, 4))
+        language = "mr" if unit % 3 == 0 else "en"
+        for rater, p in noise.items():
+            if rng.random() < 0.2:
+                continue
+            value = int(rng.integers(0, 4)) if rng.random() < p else truth
+            rows.append({"unit": unit, "rater": rater, "value": value, "language": language})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("level", ["nominal", "interval"])
+def test_pairwise_matrix_matches_alpha_on_shared_units(level: str) -> None:
+    frame = _frame()
+    alphas, shared = pairwise_alpha(ratings_from_frame(frame), level)
+    for a, b in [("ann", "bob"), ("bob", "spammer"), ("ann", "cem")]:
+        pivot = frame.pivot(index="unit", columns="rater", values="value")[[a, b]].dropna()
+        units = {u: [row[a], row[b]] for u, row in pivot.iterrows()}
+        assert shared.loc[a, b] == len(units) == shared.loc[b, a]
+        assert alphas.loc[a, b] == pytest.approx(literal_alpha(units, level), abs=1e-12)
+        assert alphas.loc[b, a] == alphas.loc[a, b]
+    assert np.isnan(alphas.loc["ann", "ann"])
+    assert alphas.loc["ann", "bob"] > alphas.loc["ann", "spammer"]
+
+
+def test_annotator_agreement_decomposes_overall_alpha_and_leave_one_out() -> None:
+    frame = _frame(1)
+    ratings = ratings_from_frame(frame)
+    table = annotator_agreement(ratings, "nominal")
+    overall = krippendorff_alpha(ratings, "nominal").alpha
+    weighted = np.average(table["alpha_with_rest"], weights=table["n_pairable_ratings"])
+    assert weighted == pytest.approx(overall, abs=1e-12)
+    without_spammer = frame[frame.rater != "spammer"]
+    expected = literal_alpha(units_from_long(without_spammer.unit.tolist(), without_spammer.value.tolist()))
+    assert table.loc["spammer", "alpha_without"] == pytest.approx(expected, abs=1e-12)
+    assert table.loc["spammer", "alpha_change_without"] > 0
+    assert table["alpha_with_rest"].idxmin() == "spammer"
+    assert table["alpha_with_rest"].idxmax() == "ann"
+
+
+def test_annotator_agreement_interval_decomposes_too() -> None:
+    ratings = ratings_from_frame(_frame(2))
+    table = annotator_agreement(ratings, "interval")
+    weighted = np.average(table["alpha_with_rest"], weights=table["n_pairable_ratings"])
+    assert weighted == pytest.approx(krippendorff_alpha(ratings, "interval").alpha, abs=1e-12)
+
+
+def test_alpha_by_language_with_intervals() -> None:
+    frame = _frame(3)
+    table = alpha_by_group(ratings_from_frame(frame), frame["language"], "nominal", n_resamples=200, seed=5)
+    assert list(table.index) == ["en", "mr"]
+    for language in ("en", "mr"):
+        part = frame[frame.language == language]
+        assert table.loc[language, "alpha"] == pytest.approx(
+            literal_alpha(units_from_long(part.unit.tolist(), part.value.tolist())), abs=1e-12
+        )
+        assert table.loc[language, "interval_low"] < table.loc[language, "alpha"] < table.loc[language, "interval_high"]
+    with pytest.raises(AgreementInputError, match="groups has 2 entries"):
+        alpha_by_group(ratings_from_long([1, 1, 2], ["a", "b", "a"], [1, 2, 1]), ["en", "mr"])
