@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -29,7 +30,9 @@ if PRODUCTION and DEBUG:
 
 def _secret_key() -> str:
     if PRODUCTION:
-        key = env_str("SECRET_KEY")
+        key = env_str("SECRET_KEY", "")
+        if not key:
+            raise ImproperlyConfigured("SECRET_KEY is required when SENTIO_MODE=production (50+ random characters).")
         if len(key) < 50:
             raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long in production.")
         return key
@@ -110,6 +113,13 @@ if _database_url:
         DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if PRODUCTION and (
+        DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql" or not DATABASES["default"].get("NAME")
+    ):
+        raise ImproperlyConfigured(
+            "DATABASE_URL must point to a PostgreSQL database (postgres://user:password@host:5432/name) "
+            "when SENTIO_MODE=production."
+        )
 else:
     if PRODUCTION:
         raise ImproperlyConfigured("DATABASE_URL is required when SENTIO_MODE=production.")
@@ -153,17 +163,36 @@ MEDIA_ROOT = DATA_DIR / "media"
 
 # Storage: local files by default, an S3-compatible object store with SENTIO_STORAGE=s3.
 STORAGE_BACKEND = env_choice("SENTIO_STORAGE", "local", ("local", "s3"))
+_s3_bucket = env_str("AWS_STORAGE_BUCKET_NAME", "").strip()
+_s3_endpoint = env_str("AWS_S3_ENDPOINT_URL", "").strip()
+_s3_region = env_str("AWS_S3_REGION_NAME", "").strip()
+# Where browsers fetch signed audio links from; the Content-Security-Policy must allow it.
+_s3_media_origins: list[str] = []
 if STORAGE_BACKEND == "s3":
+    if not _s3_bucket:
+        raise ImproperlyConfigured("AWS_STORAGE_BUCKET_NAME is required when SENTIO_STORAGE=s3.")
+    if _s3_endpoint:
+        _endpoint = urlsplit(_s3_endpoint)
+        if _endpoint.scheme not in ("http", "https") or not _endpoint.netloc:
+            raise ImproperlyConfigured(
+                f"AWS_S3_ENDPOINT_URL={_s3_endpoint!r} is not an http(s) URL such as https://s3.example.org."
+            )
+        _s3_media_origins = [f"{_endpoint.scheme}://{_endpoint.netloc}"]
+    else:
+        _s3_media_origins = [f"https://{_s3_bucket}.s3.amazonaws.com"] + (
+            [f"https://{_s3_bucket}.s3.{_s3_region}.amazonaws.com"] if _s3_region else []
+        )
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
-            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
-            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+            "bucket_name": _s3_bucket,
+            "endpoint_url": _s3_endpoint or None,
+            "region_name": _s3_region or None,
             "access_key": env_str("AWS_ACCESS_KEY_ID", "") or None,
             "secret_key": env_str("AWS_SECRET_ACCESS_KEY", "") or None,
             "default_acl": None,
             "querystring_auth": True,
+            "signature_version": "s3v4",  # botocore would sign links with SigV2, which newer regions refuse
             "file_overwrite": False,
         },
     }
@@ -252,8 +281,9 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],
-        "media-src": ["'self'", "blob:"] + ([env_str("AWS_S3_ENDPOINT_URL", "")] if STORAGE_BACKEND == "s3" and env_str("AWS_S3_ENDPOINT_URL", "") else []),
-        "connect-src": ["'self'"],
+        "media-src": ["'self'", "blob:", *_s3_media_origins],
+        # Waveform views fetch() the audio they draw, so signed storage links must be allowed here too.
+        "connect-src": ["'self'", *_s3_media_origins],
         "font-src": ["'self'", "data:"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
