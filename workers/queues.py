@@ -14,5 +14,7 @@ class CeleryQueue(StrEnum):
 def task_routes() -> dict[str, dict[str, str]]:
     return {
         "workers.tasks.run_import_job": {"queue": CeleryQueue.DEFAULT.value},
+        "workers.tasks.run_export_job": {"queue": CeleryQueue.DEFAULT.value},
+        "workers.tasks.compute_agreement": {"queue": CeleryQueue.DEFAULT.value},
         "workers.tasks.reap_stuck_jobs": {"queue": CeleryQueue.DEFAULT.value},
     }

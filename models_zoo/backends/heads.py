@@ -1,0 +1,119 @@
+"""Classifier heads a project trains on its own labels: over text embeddings, or over acoustic features."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar, cast
+
+import numpy as np
+
+from models_zoo.acoustic import FEATURE_VERSION, acoustic_feature_matrix
+from models_zoo.audio import AudioClip
+from models_zoo.backends.base import Backend, EmbeddingBackend
+from models_zoo.cards import Availability, ModelCard, ModelSource, SourceKind, Task
+from models_zoo.heads import HEAD_FORMAT, LinearHead, TrainingReport, train_linear_head
+from models_zoo.outputs import LabelScores
+
+EMBEDDING_FEATURE_PREFIX = "embedding:"
+
+
+def _head_header(path: Path) -> dict[str, str] | str:
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        return f"{path} is not a file"
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            header = dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        return f"{path} is not a readable safetensors file ({exc})"
+    if header.get("format") != HEAD_FORMAT:
+        return f"{path} is not a Sentio classifier head"
+    return header
+
+
+class EmbeddingHeadBackend(Backend[str, LabelScores]):
+    """Text emotion in any language the embedder knows: embeddings, then the project's trained head."""
+
+    tasks: ClassVar = frozenset({Task.TEXT_EMOTION})
+    requires: ClassVar = ("safetensors",)
+
+    @classmethod
+    def check_files(cls, path: Path, card: ModelCard) -> Availability:
+        header = _head_header(path)
+        if isinstance(header, str):
+            return Availability(False, header)
+        feature = header.get("feature", "")
+        if not feature.startswith(EMBEDDING_FEATURE_PREFIX):
+            return Availability(False, f"{path} is a head over {feature!r}, not over text embeddings")
+        from models_zoo.registry import KNOWN_CARDS
+
+        embedder_id = feature.removeprefix(EMBEDDING_FEATURE_PREFIX)
+        embedder = KNOWN_CARDS.get(embedder_id)
+        if embedder is None:
+            return Availability(False, f"the head was trained on embeddings of unknown model {embedder_id!r}")
+        embedder_ok = embedder.is_available()
+        if not embedder_ok:
+            return Availability(False, f"its embedder {embedder_id!r} is unavailable: {embedder_ok.reason}")
+        return Availability(True)
+
+    def _load(self, path: Path) -> None:
+        from models_zoo.registry import load_model
+
+        self._head = LinearHead.load(path)
+        embedder = load_model(self._head.feature.removeprefix(EMBEDDING_FEATURE_PREFIX))
+        self._embedder = cast(EmbeddingBackend, embedder)
+
+    def _predict(self, items: Sequence[str]) -> list[LabelScores]:
+        return self._head.predict(self._embedder.embed(items))
+
+
+class AcousticHeadBackend(Backend[AudioClip, LabelScores]):
+    """Categorical speech emotion from pitch, energy and MFCC statistics, with the project's trained head."""
+
+    tasks: ClassVar = frozenset({Task.SPEECH_EMOTION_CATEGORICAL})
+    requires: ClassVar = ("safetensors", "scipy")
+
+    @classmethod
+    def check_files(cls, path: Path, card: ModelCard) -> Availability:
+        header = _head_header(path)
+        if isinstance(header, str):
+            return Availability(False, header)
+        if header.get("feature") != FEATURE_VERSION:
+            return Availability(False, f"{path} is a head over {header.get('feature')!r}, not {FEATURE_VERSION!r}")
+        return Availability(True)
+
+    def _load(self, path: Path) -> None:
+        self._head = LinearHead.load(path)
+
+    def _predict(self, items: Sequence[AudioClip]) -> list[LabelScores]:
+        return self._head.predict(acoustic_feature_matrix(list(items)))
+
+
+def head_card(card_id: str, path: str | Path, *, task: Task, labels: Sequence[str], languages: Sequence[str],
+              description: str = "") -> ModelCard:
+    """A card for a head file a project trained (its licence is the project's own)."""
+    backend = "embedding_head" if task is Task.TEXT_EMOTION else "acoustic_head"
+    return ModelCard(id=card_id, task=task, backend=backend, source=ModelSource(SourceKind.LOCAL_PATH, str(path)),
+                     license="project-trained", languages=tuple(languages), labels=tuple(labels),
+                     description=description)
+
+
+def text_head_train(texts: Sequence[str], targets: Sequence[str], *, labels: Sequence[str], path: str | Path,
+                    embedder: EmbeddingBackend, multi_label: bool = False) -> tuple[LinearHead, TrainingReport]:
+    """Embed the human-labelled texts, fit a head, save it to ``path``."""
+    features = embedder.embed(texts)
+    head, report = train_linear_head(features, targets, labels=labels, multi_label=multi_label,
+                                     feature=EMBEDDING_FEATURE_PREFIX + embedder.card.id,
+                                     metadata={"embedder_version": embedder.version})
+    head.save(path)
+    return head, report
+
+
+def acoustic_head_train(clips: Sequence[AudioClip], targets: Sequence[str], *, labels: Sequence[str],
+                        path: str | Path) -> tuple[LinearHead, TrainingReport]:
+    features: np.ndarray = acoustic_feature_matrix(list(clips))
+    head, report = train_linear_head(features, targets, labels=labels, feature=FEATURE_VERSION)
+    head.save(path)
+    return head, report
