@@ -1,0 +1,163 @@
+"""Benchmark the corpus import end to end: synthetic CSV -> import_job_create -> import_run (PostgreSQL COPY).
+
+    createdb -h 127.0.0.1 -U postgres sentio_bench
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/sentio_bench \
+        python benchmarks/import_bench.py --rows 1000000 --runs 3 --migrate
+
+Each run imports the same generated file into a fresh corpus through the service path the worker uses,
+and reports rows/s and the peak resident memory of this process during the run (sampled from
+/proc/self/status every 50 ms; ru_maxrss is printed too, but it is a lifetime maximum). Target:
+>= 30,000 rows/s and < 1 GB peak RSS for a million rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "platform")]
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+LABELS = ["joy", "sadness", "anger", "fear", "neutral"]
+LANGUAGES = ["en", "mr", "hi"]
+WORDS = ("the of and to in is that it for was on are as with his they at be this from have or by one had not "
+         "but what all were when we there can an your which their said if do will each about how up out them").split()
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "language", "speaker", "conversation", "turn", "emotion"])
+        for i in range(rows):
+            text = " ".join(rng.choices(WORDS, k=rng.randint(4, 16))) + f" #{i}"
+            writer.writerow([text, LANGUAGES[i % 3], f"spk{rng.randrange(2000)}", f"conv{i // 12}", i % 12,
+                             LABELS[rng.randrange(5)]])
+
+
+class RssSampler:
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def current_kb() -> int:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, self.current_kb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self.peak_kb = self.current_kb()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, self.current_kb())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--migrate", action="store_true", help="run migrations on the database first")
+    parser.add_argument("--keep", action="store_true", help="keep the imported corpora (default: delete after each run)")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        print("set DATABASE_URL to a PostgreSQL database (the bulk path under test is COPY)", file=sys.stderr)
+        return 2
+
+    import django
+
+    media = tempfile.TemporaryDirectory(prefix="sentio-bench-media-")
+    os.environ.setdefault("SENTIO_DATA_DIR", media.name)
+    django.setup()
+    from django.conf import settings
+    from django.core.files import File
+    from django.core.management import call_command
+    from django.db import connection
+
+    settings.MEDIA_ROOT = media.name
+    if args.migrate:
+        call_command("migrate", verbosity=0)
+
+    from annotation.models import LabelSchema
+    from annotation.services import label_schema_create
+    from corpora.importing.services import import_job_create, import_run
+    from corpora.services import corpus_create
+    from jobs.models import JobStatus
+
+    if not LabelSchema.objects.filter(slug="bench-emotion").exists():
+        label_schema_create(name="Bench emotion", slug="bench-emotion",
+                            questions=[{"key": "emotion", "type": "single_choice", "labels": LABELS}])
+    with tempfile.TemporaryDirectory(prefix="sentio-bench-") as tmp:
+        data = Path(tmp) / "bench.csv"
+        started = time.perf_counter()
+        generate(data, args.rows)
+        print(f"generated {args.rows:,} rows ({data.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
+        options = {"mapping": {"text": "text", "language": "language", "speaker": "speaker",
+                               "conversation": "conversation", "turn_index": "turn", "labels": {"emotion": "emotion"}},
+                   "schema": "bench-emotion", "mode": "all_or_nothing"}
+        rates, run_rates, peaks = [], [], []
+        for run in range(1, args.runs + 1):
+            corpus = corpus_create(name=f"bench {time.time_ns()}", license="CC0-1.0", created_by=None)
+            with RssSampler() as rss:
+                t0 = time.perf_counter()
+                with data.open("rb") as fh:
+                    job = import_job_create(corpus=corpus, files=[File(fh, name="bench.csv")], options=options,
+                                            created_by=None, enqueue=False)
+                t1 = time.perf_counter()
+                import_run(job_id=job.pk)
+                t2 = time.perf_counter()
+            job.refresh_from_db()
+            if job.status != JobStatus.SUCCEEDED:
+                print(f"run {run}: job {job.status}: {job.message}", file=sys.stderr)
+                return 1
+            created = job.counts["created"]
+            rate, run_rate = created / (t2 - t0), created / (t2 - t1)
+            rates.append(rate)
+            run_rates.append(run_rate)
+            peaks.append(rss.peak_kb / 1024)
+            print(f"run {run}: {created:,} utterances + {job.counts['annotations']:,} labels in {t2 - t0:.1f} s "
+                  f"(store {t1 - t0:.1f} s, import_run {t2 - t1:.1f} s) = {rate:,.0f} rows/s end to end, "
+                  f"{run_rate:,.0f} rows/s import_run; peak RSS {rss.peak_kb / 1024:.0f} MB; {job.result.get('timings')}")
+            if not args.keep:
+                with connection.cursor() as cursor:
+                    cursor.execute("DELETE FROM annotation_annotation WHERE utterance_id IN "
+                                   "(SELECT id FROM corpora_utterance WHERE corpus_id = %s)", [corpus.pk])
+                    for table in ("corpora_utterance", "corpora_conversation", "corpora_speaker",
+                                  "corpora_corpus_languages"):
+                        cursor.execute(f"DELETE FROM {table} WHERE corpus_id = %s", [corpus.pk])
+                    cursor.execute("DELETE FROM jobs_joberror WHERE job_id = %s", [job.pk])
+                    cursor.execute("DELETE FROM jobs_job WHERE id = %s", [job.pk])
+                    cursor.execute("DELETE FROM corpora_corpus WHERE id = %s", [corpus.pk])
+        ru_max_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"median over {args.runs} run(s): {statistics.median(rates):,.0f} rows/s end to end, "
+              f"{statistics.median(run_rates):,.0f} rows/s import_run, peak RSS {statistics.median(peaks):.0f} MB "
+              f"(process ru_maxrss {ru_max_mb:.0f} MB)")
+    media.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
