@@ -76,6 +76,10 @@ class Project(models.Model):
     )
     gold_rate = models.FloatField(default=0.0, help_text="Share of gold (honeypot) items mixed in, 0–1")
     reservation_seconds = models.PositiveIntegerField(default=1800)
+    prediction_model_version = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text="Model whose predictions give suggestions and uncertainty; empty: the newest prediction",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -125,10 +129,14 @@ class Origin(models.TextChoices):
 class Annotation(models.Model):
     """One set of answers to a schema version for one utterance, with who or what made it."""
 
-    utterance = models.ForeignKey("corpora.Utterance", on_delete=models.CASCADE, related_name="annotations")
+    # No index of their own: annotation_utterance_schema and annotation_project_annotator lead with them, and
+    # every index costs a bulk import time.
+    utterance = models.ForeignKey(
+        "corpora.Utterance", on_delete=models.CASCADE, related_name="annotations", db_index=False
+    )
     project = models.ForeignKey(
         Project, null=True, blank=True, on_delete=models.CASCADE, related_name="annotations",
-        help_text="Empty for labels imported with a corpus",
+        help_text="Empty for labels imported with a corpus", db_index=False,
     )
     schema_version = models.ForeignKey(LabelSchemaVersion, on_delete=models.PROTECT, related_name="annotations")
     value = models.JSONField(help_text="Answers keyed by question key, validated against the schema version")
@@ -146,6 +154,10 @@ class Annotation(models.Model):
     )
     client_id = models.UUIDField(null=True, blank=True, help_text="Client-generated id for idempotent submits")
     lead_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True, help_text="Set once reviewed; the annotator can no longer edit")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -198,3 +210,332 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} on utterance {self.utterance_id}"
+
+
+# --- Task distribution (see annotation/distribution.md) -------------------------------------------------------
+
+
+OPEN_ITEM = Q(is_gold=False, annotation_count__lt=models.F("target_count"))
+
+
+class ProjectItem(models.Model):
+    """One utterance of a project with the counters the distribution engine locks and checks.
+
+    ``annotation_count`` counts human annotations made through the project, ``reserved_count`` the holds
+    not yet released; for ordinary items their sum never exceeds ``target_count`` (the project's overlap),
+    which is what makes over-assignment impossible even if a service is bypassed.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    utterance = models.ForeignKey("corpora.Utterance", on_delete=models.CASCADE, related_name="project_items")
+    language = models.ForeignKey("corpora.Language", on_delete=models.PROTECT, related_name="+")
+    is_gold = models.BooleanField(default=False, help_text="A honeypot with a known answer; not capped by overlap")
+    target_count = models.PositiveSmallIntegerField(help_text="Human annotations wanted (the project's overlap)")
+    annotation_count = models.PositiveIntegerField(default=0)
+    reserved_count = models.PositiveIntegerField(default=0)
+    random_key = models.PositiveIntegerField(help_text="Position in the project's shuffled order")
+    disagreement = models.FloatField(default=0.0, help_text="1 - share of the most frequent first single-choice answer")
+    uncertainty = models.FloatField(null=True, blank=True, help_text="From the project's model predictions")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "utterance"], name="project_item_unique_utterance"),
+            models.CheckConstraint(
+                condition=Q(is_gold=True) | Q(annotation_count__lte=models.F("target_count") - models.F("reserved_count")),
+                name="project_item_never_over_overlap",
+            ),
+            models.CheckConstraint(
+                condition=Q(disagreement__gte=0) & Q(disagreement__lte=1), name="project_item_disagreement_0_1"
+            ),
+        ]
+        # The queue scans only open items: complete ones drop out of these partial indexes.
+        indexes = [
+            models.Index(fields=["project", "id"], condition=OPEN_ITEM, name="project_item_open_queue"),
+            models.Index(fields=["project", "random_key"], condition=OPEN_ITEM, name="project_item_open_random"),
+            models.Index(fields=["project", "random_key"], condition=Q(is_gold=True), name="project_item_gold"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.utterance_id} of project {self.project_id}"
+
+
+class ReservationStatus(models.TextChoices):
+    HELD = "held", "held"
+    EXPIRED = "expired", "expired"
+    SKIPPED = "skipped", "skipped"
+    SUBMITTED = "submitted", "submitted"
+
+
+class Reservation(models.Model):
+    """That an item was handed to an annotator, and what became of it (one row per item and annotator)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reservations")
+    item = models.ForeignKey(ProjectItem, on_delete=models.CASCADE, related_name="reservations")
+    utterance = models.ForeignKey("corpora.Utterance", on_delete=models.CASCADE, related_name="+")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reservations")
+    status = models.CharField(max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.HELD)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "utterance", "annotator"], name="reservation_unique_per_item"),
+            models.UniqueConstraint(
+                fields=["project", "annotator"], condition=Q(status="held"), name="reservation_one_held_per_annotator"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "expires_at"], condition=Q(status="held"), name="reservation_held_expiry"),
+            models.Index(fields=["item", "annotator", "status"], name="reservation_item_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} item {self.item_id} for {self.annotator_id}"
+
+
+class Skip(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="skips")
+    item = models.ForeignKey(ProjectItem, on_delete=models.CASCADE, related_name="skips")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["item", "annotator"], name="skip_once_per_annotator")]
+
+    def __str__(self) -> str:
+        return f"skip of item {self.item_id} by {self.annotator_id}"
+
+
+class Flag(models.Model):
+    """An annotator's note to the project lead about an item (broken audio, wrong language, offensive...)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="flags")
+    item = models.ForeignKey(ProjectItem, on_delete=models.CASCADE, related_name="flags")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    note = models.TextField(max_length=2000)
+    resolved = models.BooleanField(default=False)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(resolved=False) | Q(resolved_at__isnull=False), name="flag_resolved_has_time"
+            )
+        ]
+        indexes = [models.Index(fields=["project", "resolved"], name="flag_project_open")]
+
+    def __str__(self) -> str:
+        return f"flag on item {self.item_id}"
+
+
+class GoldItem(models.Model):
+    """The known answer of a honeypot item; annotators' answers to it are scored for accuracy."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="gold_items")
+    item = models.OneToOneField(ProjectItem, on_delete=models.CASCADE, related_name="gold")
+    utterance = models.ForeignKey("corpora.Utterance", on_delete=models.CASCADE, related_name="+")
+    expected = models.JSONField(help_text="Answers keyed by question key, validated against the schema version")
+    numeric_tolerance = models.FloatField(default=0.0, help_text="Numeric answers within this distance count as right")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "utterance"], name="gold_item_unique_utterance"),
+            models.CheckConstraint(condition=Q(numeric_tolerance__gte=0), name="gold_item_tolerance_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"gold item {self.utterance_id} of project {self.project_id}"
+
+
+# --- Quality: agreement reports, aggregated labels, adjudication (see annotation/quality/README.md) -------------
+
+
+class AggregationMethod(models.TextChoices):
+    MAJORITY = "majority", "majority vote"
+    DAWID_SKENE = "dawid_skene", "Dawid–Skene"
+    MACE = "mace", "MACE"
+
+
+class TiePolicy(models.TextChoices):
+    ABSTAIN = "abstain", "no label (the item goes to review)"
+    PREFER_ORDER = "prefer_order", "the label listed first in the schema"
+    RANDOM = "random", "a seeded random choice"
+
+
+class ProjectQualityPolicy(models.Model):
+    """How a project turns ratings into gold and what its reviewers see; absent means the defaults."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="quality_policy")
+    show_annotator_names_to_reviewers = models.BooleanField(
+        default=False, help_text="Off: reviewers see 'Annotator A, B…' instead of user names (leads always see names)"
+    )
+    aggregation_method = models.CharField(
+        max_length=20, choices=AggregationMethod.choices, default=AggregationMethod.MAJORITY,
+        help_text="For single-choice questions; multi-label and numeric questions use per-label majority and the mean",
+    )
+    tie_policy = models.CharField(max_length=20, choices=TiePolicy.choices, default=TiePolicy.ABSTAIN)
+    review_confidence_below = models.FloatField(
+        default=0.6, help_text="Items whose aggregated label has a lower confidence go to the review queue"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(review_confidence_below__gte=0) & Q(review_confidence_below__lte=1),
+                name="quality_policy_review_threshold_0_1",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"quality policy of project {self.project_id}"
+
+
+class AgreementReport(models.Model):
+    """The cached agreement report of a project, or of a corpus's imported labels for one schema version.
+
+    The watermark (how many relevant annotations and their latest ``updated_at``) says whether it is stale.
+    """
+
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    corpus = models.ForeignKey("corpora.Corpus", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    schema_version = models.ForeignKey(LabelSchemaVersion, on_delete=models.CASCADE, related_name="+")
+    computed_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    annotation_count = models.PositiveBigIntegerField()
+    annotation_max_updated_at = models.DateTimeField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"], condition=Q(project__isnull=False), name="agreement_report_one_per_project"
+            ),
+            models.UniqueConstraint(
+                fields=["corpus", "schema_version"], condition=Q(project__isnull=True),
+                name="agreement_report_one_per_corpus_version",
+            ),
+            models.CheckConstraint(
+                condition=Q(project__isnull=False) | Q(corpus__isnull=False), name="agreement_report_has_source"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"agreement report {self.pk}"
+
+
+class AggregatedLabel(models.Model):
+    """One question's aggregated answer for one utterance (and perspective), with its confidence and distribution."""
+
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="aggregated_labels",
+        help_text="Empty for labels imported with a corpus",
+    )
+    schema_version = models.ForeignKey(LabelSchemaVersion, on_delete=models.CASCADE, related_name="+")
+    utterance = models.ForeignKey("corpora.Utterance", on_delete=models.CASCADE, related_name="aggregated_labels")
+    question_key = models.CharField(max_length=63)
+    perspective = models.CharField(max_length=20, blank=True, default="")
+    value = models.JSONField(null=True, blank=True, help_text="Null when a tie was left open (tie policy abstain)")
+    confidence = models.FloatField(null=True, blank=True)
+    method = models.CharField(max_length=20)
+    distribution = models.JSONField(
+        default=dict, blank=True, help_text="Label shares (soft label), or n/mean/median/std/min/max for numbers"
+    )
+    n_ratings = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["utterance", "question_key", "perspective"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "utterance", "question_key", "perspective"], condition=Q(project__isnull=False),
+                name="aggregated_label_unique_in_project",
+            ),
+            models.UniqueConstraint(
+                fields=["schema_version", "utterance", "question_key", "perspective"], condition=Q(project__isnull=True),
+                name="aggregated_label_unique_imported",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "confidence"], name="aggregated_label_confidence")]
+
+    def __str__(self) -> str:
+        return f"{self.question_key} of utterance {self.utterance_id}: {self.value!r}"
+
+
+class Adjudication(models.Model):
+    """A reviewer's final answers for an item, and which annotations they resolved (provenance)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="adjudications")
+    utterance = models.ForeignKey("corpora.Utterance", on_delete=models.CASCADE, related_name="adjudications")
+    schema_version = models.ForeignKey(LabelSchemaVersion, on_delete=models.PROTECT, related_name="+")
+    perspective = models.CharField(max_length=20, blank=True, default="")
+    value = models.JSONField(help_text="Answers keyed by question key, validated against the schema version")
+    note = models.TextField(max_length=2000, blank=True, default="")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField()
+    resolved_annotations = models.ManyToManyField(Annotation, blank=True, related_name="adjudications")
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "utterance", "perspective"], name="adjudication_one_per_item_perspective"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"adjudication of utterance {self.utterance_id} in project {self.project_id}"
+
+
+# --- Models registered for a project's pre-annotation and transcription (see annotation/predictions/) ----------
+
+
+class ProjectModel(models.Model):
+    """A model a project's lead registered: a zoo card, or a classifier head trained on the project's labels.
+
+    Registration checks that the model loads offline here, so a job never starts on a missing model.
+    ``model_version`` is what predictions and model-made annotations carry; a retrained head is a new row.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="registered_models")
+    card_id = models.CharField(max_length=200, help_text="models_zoo card id, or the embedder/feature of a trained head")
+    task = models.CharField(max_length=40, help_text="models_zoo Task: text_emotion, asr, speech_emotion_...")
+    model_version = models.CharField(max_length=200)
+    question_key = models.CharField(max_length=63, blank=True, default="", help_text="Schema question it answers")
+    label_mapping = models.JSONField(
+        default=dict, blank=True, help_text='{"mapping": {model label: project label}, "dropped": [model labels]}'
+    )
+    head_file = models.CharField(max_length=500, blank=True, default="", help_text="Storage name of a trained head")
+    training = models.JSONField(default=dict, blank=True, help_text="Training report of a trained head")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "model_version"], name="project_model_unique_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} in project {self.project_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
@@ -72,7 +73,21 @@ def project_create(
     project.save()
     project.languages.set(list(languages))
     Membership.objects.create(project=project, user=created_by, role=Role.LEAD)
+    project_items_schedule(project)
     return project
+
+
+def project_items_schedule(project: Project) -> None:
+    """Materialise a project's items: at once for a small corpus, else in a job after commit."""
+    from annotation.distribution import project_items_sync
+
+    if Utterance.objects.filter(corpus_id=project.corpus_id).count() <= settings.PROJECT_ITEMS_INLINE_MAX:
+        project_items_sync(project)
+        return
+    from workers.tasks import sync_project_items
+
+    project_id = project.pk
+    transaction.on_commit(lambda: sync_project_items.delay(project_id))
 
 
 @transaction.atomic

@@ -8,6 +8,12 @@ Each run imports the same generated file into a fresh corpus through the service
 and reports rows/s and the peak resident memory of this process during the run (sampled from
 /proc/self/status every 50 ms; ru_maxrss is printed too, but it is a lifetime maximum). Target:
 >= 30,000 rows/s and < 1 GB peak RSS for a million rows.
+
+Wall time is noisy on a shared machine, so each run also reports CPU time: this process's user+system
+time (getrusage, all its threads) plus that of the PostgreSQL backend serving the import's connection
+(/proc/<pg_backend_pid()>/stat, readable when PostgreSQL runs on this machine), and "CPU rows/s" =
+rows / (process CPU + backend CPU). On a quiet machine with a core for each, wall rows/s lands between
+rows / max(process, backend) and rows / (process + backend).
 """
 
 from __future__ import annotations
@@ -43,6 +49,23 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             text = " ".join(rng.choices(WORDS, k=rng.randint(4, 16))) + f" #{i}"
             writer.writerow([text, LANGUAGES[i % 3], f"spk{rng.randrange(2000)}", f"conv{i // 12}", i % 12,
                              LABELS[rng.randrange(5)]])
+
+
+def backend_cpu_s(pid: int | None) -> float | None:
+    """User+system CPU seconds of a local process from /proc (None when it cannot be read)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class RssSampler:
@@ -118,9 +141,14 @@ def main() -> int:
         options = {"mapping": {"text": "text", "language": "language", "speaker": "speaker",
                                "conversation": "conversation", "turn_index": "turn", "labels": {"emotion": "emotion"}},
                    "schema": "bench-emotion", "mode": "all_or_nothing"}
-        rates, run_rates, peaks = [], [], []
+        rates, run_rates, peaks, cpu_rates, process_cpus, backend_cpus = [], [], [], [], [], []
         for run in range(1, args.runs + 1):
             corpus = corpus_create(name=f"bench {time.time_ns()}", license="CC0-1.0", created_by=None)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend_pid = cursor.fetchone()[0]
+            backend_before = backend_cpu_s(backend_pid)
+            process_before = process_cpu_s()
             with RssSampler() as rss:
                 t0 = time.perf_counter()
                 with data.open("rb") as fh:
@@ -129,6 +157,13 @@ def main() -> int:
                 t1 = time.perf_counter()
                 import_run(job_id=job.pk)
                 t2 = time.perf_counter()
+            process_cpu = process_cpu_s() - process_before
+            backend_after = backend_cpu_s(backend_pid)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                same_backend = cursor.fetchone()[0] == backend_pid
+            backend_cpu = (backend_after - backend_before
+                           if backend_before is not None and backend_after is not None and same_backend else None)
             job.refresh_from_db()
             if job.status != JobStatus.SUCCEEDED:
                 print(f"run {run}: job {job.status}: {job.message}", file=sys.stderr)
@@ -138,9 +173,18 @@ def main() -> int:
             rates.append(rate)
             run_rates.append(run_rate)
             peaks.append(rss.peak_kb / 1024)
+            process_cpus.append(process_cpu)
+            cpu_total = process_cpu + (backend_cpu or 0.0)
+            cpu_rate = created / cpu_total
+            cpu_rates.append(cpu_rate)
+            if backend_cpu is not None:
+                backend_cpus.append(backend_cpu)
+            backend_text = f"{backend_cpu:.1f} s" if backend_cpu is not None else "unreadable"
             print(f"run {run}: {created:,} utterances + {job.counts['annotations']:,} labels in {t2 - t0:.1f} s "
                   f"(store {t1 - t0:.1f} s, import_run {t2 - t1:.1f} s) = {rate:,.0f} rows/s end to end, "
-                  f"{run_rate:,.0f} rows/s import_run; peak RSS {rss.peak_kb / 1024:.0f} MB; {job.result.get('timings')}")
+                  f"{run_rate:,.0f} rows/s import_run; CPU: process {process_cpu:.1f} s + PostgreSQL backend "
+                  f"{backend_text} = {cpu_rate:,.0f} CPU rows/s; peak RSS {rss.peak_kb / 1024:.0f} MB; "
+                  f"{job.result.get('timings')}")
             if not args.keep:
                 with connection.cursor() as cursor:
                     cursor.execute("DELETE FROM annotation_annotation WHERE utterance_id IN "
@@ -151,9 +195,17 @@ def main() -> int:
                     cursor.execute("DELETE FROM jobs_joberror WHERE job_id = %s", [job.pk])
                     cursor.execute("DELETE FROM jobs_job WHERE id = %s", [job.pk])
                     cursor.execute("DELETE FROM corpora_corpus WHERE id = %s", [corpus.pk])
+                # Dead rows of the deleted run would bloat the next run's inserts and indexes.
+                with connection.cursor() as cursor:
+                    for table in ("annotation_annotation", "corpora_utterance", "corpora_conversation",
+                                  "corpora_speaker"):
+                        cursor.execute(f"VACUUM {table}")
         ru_max_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"median over {args.runs} run(s): {statistics.median(rates):,.0f} rows/s end to end, "
-              f"{statistics.median(run_rates):,.0f} rows/s import_run, peak RSS {statistics.median(peaks):.0f} MB "
+        backend_median = f"{statistics.median(backend_cpus):.1f} s" if backend_cpus else "unreadable"
+        print(f"median over {args.runs} run(s): {statistics.median(rates):,.0f} rows/s end to end (wall), "
+              f"{statistics.median(run_rates):,.0f} rows/s import_run (wall), "
+              f"{statistics.median(cpu_rates):,.0f} CPU rows/s (process {statistics.median(process_cpus):.1f} s + "
+              f"backend {backend_median}), peak RSS {statistics.median(peaks):.0f} MB "
               f"(process ru_maxrss {ru_max_mb:.0f} MB)")
     media.cleanup()
     return 0

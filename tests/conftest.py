@@ -61,3 +61,9 @@ def emotion_schema(db):  # type: ignore[no-untyped-def]
     return label_schema_create(
         name="Emotions", slug="emotions", questions=EMOTION_QUESTIONS, perspectives=["writer", "reader"]
     )
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):  # type: ignore[no-untyped-def]
+    """Personas are made in most tests; the production hasher's cost would dominate the suite's time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -38,7 +38,11 @@ def settings_variables() -> set[str]:
 
 
 def run_with_env(args: list[str], env_overrides: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key not in settings_variables()}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set for the browser tests' process only; a deployment must not inherit it.
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in settings_variables() and key != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update(
         PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'platform'}",

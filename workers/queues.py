@@ -17,4 +17,8 @@ def task_routes() -> dict[str, dict[str, str]]:
         "workers.tasks.run_export_job": {"queue": CeleryQueue.DEFAULT.value},
         "workers.tasks.compute_agreement": {"queue": CeleryQueue.DEFAULT.value},
         "workers.tasks.reap_stuck_jobs": {"queue": CeleryQueue.DEFAULT.value},
+        "workers.tasks.sync_project_items": {"queue": CeleryQueue.DEFAULT.value},
+        "workers.tasks.sync_corpus_project_items": {"queue": CeleryQueue.DEFAULT.value},
+        "workers.tasks.run_preannotation_job": {"queue": CeleryQueue.GPU.value},
+        "workers.tasks.run_transcription_job": {"queue": CeleryQueue.GPU.value},
     }

@@ -53,3 +53,79 @@ def compute_agreement(job_id: int) -> None:
     from annotation.quality.services import agreement_job_run
 
     agreement_job_run(job_id=job_id)
+
+
+# Model jobs (GPU queue). They resume where an earlier attempt stopped, so a redelivered message is safe.
+PREDICTION_MAX_RETRIES = 3
+PREDICTION_SOFT_TIME_LIMIT = 6 * 3600
+PREDICTION_TIME_LIMIT = PREDICTION_SOFT_TIME_LIMIT + 600
+
+
+def _run_prediction_job(task, run_name: str, job_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Call the service; retry only errors that say a retry can help (with backoff), fail the job otherwise."""
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.db import OperationalError
+
+    from annotation.predictions import services
+    from models_zoo.errors import ModelError
+
+    try:
+        getattr(services, run_name)(job_id=job_id)
+    except SoftTimeLimitExceeded:
+        services.prediction_job_fail(job_id=job_id, message=(
+            f"The job ran past the soft time limit of {PREDICTION_SOFT_TIME_LIMIT} s; what it wrote is kept, "
+            "and starting it again resumes after it."))
+    except (ModelError, OperationalError) as exc:
+        if isinstance(exc, ModelError) and not exc.retryable:
+            services.prediction_job_fail(job_id=job_id, message=f"The job failed: {exc}")
+            raise
+        if task.request.retries >= PREDICTION_MAX_RETRIES:
+            services.prediction_job_fail(job_id=job_id, message=(
+                f"A transient error persisted after {PREDICTION_MAX_RETRIES} retries ({exc}); what was written is "
+                "kept, and starting the job again resumes after it."))
+            return
+        raise task.retry(exc=exc, countdown=min(300, 10 * 2 ** task.request.retries)) from exc
+    except Exception:
+        services.prediction_job_fail(job_id=job_id, message=(
+            "The job failed because of an internal error; the worker log has the details."))
+        raise
+
+
+@shared_task(
+    bind=True, name="workers.tasks.run_preannotation_job", queue=CeleryQueue.GPU.value, acks_late=True,
+    reject_on_worker_lost=True, max_retries=PREDICTION_MAX_RETRIES, soft_time_limit=PREDICTION_SOFT_TIME_LIMIT,
+    time_limit=PREDICTION_TIME_LIMIT,
+)
+def run_preannotation_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Run a pre-annotation job (predictions for a project or a selection)."""
+    _run_prediction_job(self, "preannotation_run", job_id)
+
+
+@shared_task(
+    bind=True, name="workers.tasks.run_transcription_job", queue=CeleryQueue.GPU.value, acks_late=True,
+    reject_on_worker_lost=True, max_retries=PREDICTION_MAX_RETRIES, soft_time_limit=PREDICTION_SOFT_TIME_LIMIT,
+    time_limit=PREDICTION_TIME_LIMIT,
+)
+def run_transcription_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Run a transcription job (ASR, then weak labels from text and speech models)."""
+    _run_prediction_job(self, "transcription_run", job_id)
+
+
+@shared_task(name="workers.tasks.sync_project_items", queue=CeleryQueue.DEFAULT.value, acks_late=True,
+             reject_on_worker_lost=True)
+def sync_project_items(project_id: int) -> int:
+    """Materialise a project's missing work items (idempotent)."""
+    from annotation.distribution import project_items_sync
+    from annotation.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    return project_items_sync(project) if project is not None else 0
+
+
+@shared_task(name="workers.tasks.sync_corpus_project_items", queue=CeleryQueue.DEFAULT.value, acks_late=True,
+             reject_on_worker_lost=True)
+def sync_corpus_project_items(corpus_id: int) -> int:
+    """After an import grew a corpus: materialise the new items of every project on it (idempotent)."""
+    from annotation.distribution import project_items_for_corpus_sync
+
+    return project_items_for_corpus_sync(corpus_id)

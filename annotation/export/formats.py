@@ -61,34 +61,41 @@ def export_schema(questions: Sequence[Question]) -> pa.Schema:
 
 
 class ParquetSplitWriter:
-    """Collects rows column-wise and writes a row group every ``ROW_GROUP_SIZE`` rows."""
+    """Takes Arrow tables of any size and writes them in row groups of exactly ``row_group_size`` rows
+    (the last one may be shorter)."""
 
     def __init__(self, path: Path, schema: pa.Schema, row_group_size: int | None = None) -> None:
         self.path = path
         self.schema = schema
         self.row_group_size = row_group_size or ROW_GROUP_SIZE
-        self._columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._writer = pq.ParquetWriter(str(path), schema, compression="zstd")
         self.rows = 0
 
-    def append(self, row: dict[str, Any]) -> None:
-        for name, column in self._columns.items():
-            column.append(row.get(name))
-        if len(self._columns["utterance_id"]) >= self.row_group_size:
-            self._flush()
-
-    def _flush(self) -> None:
-        count = len(self._columns["utterance_id"])
-        if not count:
+    def append_table(self, table: pa.Table) -> None:
+        if not table.num_rows:
             return
-        table = pa.Table.from_pydict(self._columns, schema=self.schema)
-        self._writer.write_table(table, row_group_size=self.row_group_size)
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= self.row_group_size:
+            self._flush(whole_groups_only=True)
+
+    def _flush(self, *, whole_groups_only: bool) -> None:
+        if not self._pending_rows:
+            return
+        table = pa.concat_tables(self._pending)
+        count = table.num_rows
+        if whole_groups_only:
+            count -= count % self.row_group_size
+        self._writer.write_table(table.slice(0, count), row_group_size=self.row_group_size)
         self.rows += count
-        for column in self._columns.values():
-            column.clear()
+        rest = table.slice(count)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
 
     def close(self) -> None:
-        self._flush()
+        self._flush(whole_groups_only=False)
         self._writer.close()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -33,14 +34,24 @@ from annotation.export.formats import (
     write_hf_dataset_dict,
     write_jsonl,
 )
-from annotation.export.gold import ORIGIN_PRECEDENCE, GoldBuilder, GoldTable, gold_decode, gold_intensities
+from annotation.export.gold import (
+    NO_ANSWER,
+    ORIGIN_PRECEDENCE,
+    GoldTable,
+    gold_decode,
+    gold_intensities,
+    gold_questions,
+    majority_gold_table,
+)
 from annotation.export.label_studio import annotation_result, label_config, label_studio_validate
 from annotation.export.options import SPLIT_NAMES, ExportOptions, ExportOptionsError, export_options_parse
 from annotation.export.selectors import (
-    export_annotation_rows,
+    ANSWER_PREFIX,
+    export_annotation_batches,
     export_annotations,
     export_label_studio_rows,
-    export_utterance_rows,
+    export_language_codes,
+    export_utterance_batches,
 )
 from annotation.export.splits import (
     MISSING,
@@ -59,6 +70,7 @@ from jobs.services import job_create, job_fail, job_progress, job_start, job_suc
 PROGRESS_EVERY = 50_000
 LABEL_STUDIO_VALIDATED_TASKS = 200
 NO_LABEL = "(none)"
+UNKNOWN_ANSWER = -2  # an answer that is not among the question's labels (the schema changed under it?)
 
 
 class ExportError(Exception):
@@ -162,62 +174,129 @@ class _Collected:
     ratings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
+class _AnswerCodes:
+    """Turns the answer columns that SQL extracted into the integer/float codes ``majority_gold_table`` takes.
+
+    Distinct answer texts are few (labels, label sets), so each is looked at once, per question."""
+
+    def __init__(self, questions: list[Question]) -> None:
+        self.questions = questions
+        self._codes: list[dict[str | None, int]] = [{} for _ in questions]
+        self.multi_label_answers: list[list[Any]] = [[] for _ in questions]
+
+    def encode(self, index: int, column: pa.Array) -> np.ndarray:
+        q = self.questions[index]
+        if q.type == "numeric":
+            return column.to_numpy(zero_copy_only=False).astype(np.float64)
+        encoded = pc.dictionary_encode(column)
+        lookup = np.array([self._code(index, text) for text in encoded.dictionary.to_pylist()] or [NO_ANSWER],
+                          dtype=np.int64)
+        positions = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        codes = lookup[positions] if encoded.dictionary else np.full(len(column), NO_ANSWER, dtype=np.int64)
+        codes[column.is_null().to_numpy(zero_copy_only=False)] = NO_ANSWER
+        return codes
+
+    def _code(self, index: int, text: str | None) -> int:
+        codes = self._codes[index]
+        if text in codes:
+            return codes[text]
+        q = self.questions[index]
+        if q.type == "single_choice":
+            if text in (None, ""):
+                code = NO_ANSWER
+            elif text in q.labels:
+                code = q.labels.index(text)
+            else:
+                code = UNKNOWN_ANSWER
+        else:
+            value = None if text is None else json.loads(text)
+            if value in (None, "", [], {}):
+                code = NO_ANSWER
+            elif isinstance(value, (list, dict)) and all(isinstance(label, str) and label in q.labels
+                                                         for label in value):
+                code = len(self.multi_label_answers[index])
+                self.multi_label_answers[index].append(value)
+            else:
+                code = UNKNOWN_ANSWER
+        codes[text] = code
+        return code
+
+
 def _collect(job: Job, annotations: Any, questions: list[Question], origins: tuple[str, ...],
              total: int) -> _Collected:
-    builder = GoldBuilder(questions, origins)
-    single_choice = [q for q in builder.questions if q.type == "single_choice"]
-    meta = {name: array("q") for name in ("id", "language", "conversation", "speaker")}
-    rating_columns = {q.key: (array("q"), array("q"), array("q")) for q in single_choice}
-    raters: dict[Any, int] = {}
+    """The annotation pass: per annotation only integer/float codes are kept, then gold is made on the arrays."""
+    gold_qs = gold_questions(questions)
+    answer_codes = _AnswerCodes(gold_qs)
+    origin_names = pa.array(origins, type=pa.string())
+    parts: dict[str, list[np.ndarray]] = {
+        name: [] for name in ("annotation_uid", "origin", "id", "language", "conversation", "speaker", "human_row")}
+    answer_parts: list[list[np.ndarray]] = [[] for _ in gold_qs]
+    rater_keys: list[pa.Array] = []
     by_origin: Counter[str] = Counter()
     model_versions: set[str] = set()
-    buffers: dict[str, list[Any]] = {o: [] for o in origins}
-    current: int | None = None
+    last_uid: int | None = None
     done = 0
-    for uid, language, conversation, speaker, origin, value, annotator_id, external_rater, model_version in (
-            export_annotation_rows(annotations)):
-        if uid != current:
-            if current is not None:
-                for o, values in buffers.items():
-                    if values:
-                        builder.add_item(current, o, values)
-                        values.clear()
-            current = uid
-            meta["id"].append(uid)
-            meta["language"].append(language)
-            meta["conversation"].append(MISSING if conversation is None else conversation)
-            meta["speaker"].append(MISSING if speaker is None else speaker)
-        by_origin[origin] += 1
-        if origin in buffers:
-            buffers[origin].append(value)
-        if origin == "human":
-            rater = raters.setdefault(annotator_id if annotator_id is not None else f"x:{external_rater}", len(raters))
-            for q in single_choice:
-                answer = value.get(q.key)
-                if isinstance(answer, str) and answer in q.labels:
-                    units, rater_col, values_col = rating_columns[q.key]
-                    units.append(uid)
-                    rater_col.append(rater)
-                    values_col.append(q.labels.index(answer))
-        elif model_version:
-            model_versions.add(model_version)
-        done += 1
-        if done % PROGRESS_EVERY == 0:
+    for batch in export_annotation_batches(annotations, gold_qs):
+        uid = batch.column("utterance_id").to_numpy()
+        origin = batch.column("origin")
+        parts["annotation_uid"].append(uid)
+        # Per utterance (its first annotation): language, conversation, speaker.
+        first = np.r_[uid[:1] != last_uid, uid[1:] != uid[:-1]]
+        last_uid = int(uid[-1])
+        parts["id"].append(uid[first])
+        parts["language"].append(batch.column("language_id").to_numpy()[first])
+        for name in ("conversation", "speaker"):
+            parts[name].append(batch.column(f"{name}_id").fill_null(MISSING).to_numpy()[first])
+        parts["origin"].append(pc.index_in(origin, value_set=origin_names).fill_null(NO_ANSWER)
+                               .to_numpy(zero_copy_only=False).astype(np.int8))
+        for i in range(len(gold_qs)):
+            answer_parts[i].append(answer_codes.encode(i, batch.column(f"{ANSWER_PREFIX}{i}")))
+        counts = pc.value_counts(origin)
+        by_origin.update(dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist())))
+        is_human = pc.equal(origin, "human")
+        machine_versions = pc.filter(batch.column("model_version"), pc.invert(is_human))
+        model_versions.update(v for v in pc.unique(machine_versions).to_pylist() if v)
+        human = batch.filter(is_human)
+        rater_keys.append(pc.if_else(pc.is_null(human.column("annotator_id")),
+                                     pc.binary_join_element_wise("x:", human.column("external_rater"), ""),
+                                     pc.cast(human.column("annotator_id"), pa.string())))
+        parts["human_row"].append(np.flatnonzero(is_human.to_numpy(zero_copy_only=False)) + done)
+        before, done = done, done + batch.num_rows
+        if done // PROGRESS_EVERY > before // PROGRESS_EVERY:
             job_progress(job=job, done=done, total=total)
-    if current is not None:
-        for o, values in buffers.items():
-            if values:
-                builder.add_item(current, o, values)
 
-    def as_numpy(values: array) -> np.ndarray:
-        return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, dtype=np.int64)
+    def joined(name: str, dtype: Any = np.int64) -> np.ndarray:
+        return np.concatenate(parts[name]).astype(dtype, copy=False) if parts[name] else np.zeros(0, dtype=dtype)
 
+    annotation_uid, origin_code = joined("annotation_uid"), joined("origin", np.int8)
+    answers = [np.concatenate(chunks) if chunks else np.zeros(0) for chunks in answer_parts]
+    for q, answer in zip(gold_qs, answers):
+        if q.type == "numeric":
+            continue
+        unknown = np.flatnonzero((answer == UNKNOWN_ANSWER) & (origin_code >= 0))
+        if unknown.size:
+            raise ExportError(f"an annotation of utterance {int(annotation_uid[unknown[0]])} answers question "
+                              f"{q.key!r} with something that is not among its labels {list(q.labels)}")
+    gold = majority_gold_table(gold_qs, origins, annotation_uid, origin_code, answers,
+                               answer_codes.multi_label_answers)
+
+    # Human single-choice ratings for the agreement figures; raters numbered by first appearance, accounts
+    # apart from external rater names.
+    human_row = joined("human_row")
+    raters = (pc.dictionary_encode(pa.concat_arrays(rater_keys)).indices.to_numpy(zero_copy_only=False)
+              .astype(np.int64) if rater_keys else np.zeros(0, np.int64))
+    n_raters = int(raters.max()) + 1 if raters.size else 0
+    ratings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for q, answer in zip(gold_qs, answers):
+        if q.type != "single_choice":
+            continue
+        human_answer = answer[human_row]
+        valid = human_answer >= 0
+        ratings[q.key] = (annotation_uid[human_row][valid], raters[valid], human_answer[valid])
     return _Collected(
-        utterance_ids=as_numpy(meta["id"]), language=as_numpy(meta["language"]),
-        conversation=as_numpy(meta["conversation"]), speaker=as_numpy(meta["speaker"]),
-        gold=builder.table(), annotations_by_origin=by_origin, model_versions=model_versions,
-        human_raters=len(raters),
-        ratings={k: (as_numpy(u), as_numpy(r), as_numpy(v)) for k, (u, r, v) in rating_columns.items()},
+        utterance_ids=joined("id"), language=joined("language"), conversation=joined("conversation"),
+        speaker=joined("speaker"), gold=gold, annotations_by_origin=by_origin, model_versions=model_versions,
+        human_raters=n_raters, ratings=ratings,
     )
 
 
@@ -226,12 +305,27 @@ def _origin_rows(collected: _Collected) -> dict[str, np.ndarray]:
     rows: dict[str, np.ndarray] = {}
     uids = collected.utterance_ids
     for origin, table in collected.gold.by_origin.items():
-        table_ids = np.frombuffer(table.utterance_ids, dtype=np.int64) if len(table.utterance_ids) else np.zeros(0, np.int64)
+        table_ids = table.utterance_ids
         position = np.searchsorted(table_ids, uids)
         clipped = np.minimum(position, max(table_ids.size - 1, 0))
         found = (position < table_ids.size) & (table_ids[clipped] == uids) if table_ids.size else np.zeros(uids.size, bool)
         rows[origin] = np.where(found, position, MISSING)
     return rows
+
+
+def _gold_gather(gold: GoldTable, origins: tuple[str, ...], origin: np.ndarray, row: np.ndarray,
+                 question_index: int | None) -> np.ndarray:
+    """Per item, the encoded gold of question ``question_index`` (None: n_annotations) from (origin, row)."""
+    tables = [gold.by_origin[o] for o in origins]
+    if question_index is None:
+        out = np.zeros(row.size, dtype=np.int64)
+    else:
+        out = np.empty(row.size, dtype=tables[0].columns[question_index].dtype if tables else np.int64)
+    for code, table in enumerate(tables):
+        chosen = origin == code
+        source = table.n_annotations if question_index is None else table.columns[question_index]
+        out[chosen] = source[row[chosen]]
+    return out
 
 
 def _stratify_question(questions: list[Question], key: str | None) -> Question | None:
@@ -250,15 +344,17 @@ def _strata(collected: _Collected, question: Question | None, primary_origin: np
     label_key: np.ndarray = np.zeros(n, dtype=np.int64)
     if question is not None:
         column_index = collected.gold.questions.index(question)
-        columns = [collected.gold.by_origin[o].columns[column_index] for o in origins]
-        values = [columns[o][r] for o, r in zip(primary_origin.tolist(), primary_row.tolist())]
+        values = _gold_gather(collected.gold, origins, primary_origin, primary_row, column_index)
         if question.type == "single_choice":
-            label_key = np.fromiter((len(question.labels) if v is None else v for v in values), np.int64, count=n)
+            label_key = np.where(values == NO_ANSWER, len(question.labels), values)
         elif question.type == "multi_label":
-            sets = [() if v is None else (tuple(i for i, _ in v) if question.intensity else v) for v in values]
-            label_key = powerset_strata(sets, ratios_min_count(options.ratios))  # type: ignore[arg-type]
+            choices: list[Any] = collected.gold.choices[column_index]
+            label_sets = [tuple(i for i, _ in c) if question.intensity else c for c in choices] + [()]
+            # NO_ANSWER (-1) picks the trailing empty set.
+            sets = [label_sets[v] for v in values.tolist()]
+            label_key = powerset_strata(sets, ratios_min_count(options.ratios))
         else:
-            label_key = numeric_strata(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
+            label_key = numeric_strata(values)
     if options.stratify_language:
         combined = collected.language * (int(label_key.max(initial=0)) + 1) + label_key
         _, label_key = np.unique(combined, return_inverse=True)
@@ -331,7 +427,7 @@ def _export(job: Job) -> tuple[dict[str, Any], dict[str, int]]:
     with tempfile.TemporaryDirectory(prefix=f"sentio-export-{job.pk}-") as tmp:
         work = Path(tmp)
         writer = _RowWriter(job, work, source, gold_qs, stratify_q, origins, collected, total_annotations, total)
-        writer.write(ex_uids, ex_split, ex_origin, ex_row)
+        writer.write(ex_uids, ex_split, ex_origin, ex_row, collected.language[exported])
         done = total_annotations + n_exported
         files: list[dict[str, Any]] = []
         parquet_paths = writer.paths
@@ -403,14 +499,15 @@ def _export(job: Job) -> tuple[dict[str, Any], dict[str, int]]:
 
 
 class _RowWriter:
-    """Second pass: stream utterances in id order, join the gold of exported ones, write Parquet per split."""
+    """Second pass: stream utterances in id order, join the gold of exported ones, write Parquet per split.
+
+    Everything that comes from the annotation pass (split, origin, gold) is turned into Arrow columns for all
+    exported items at once; each batch of utterance rows then only takes its slice of them."""
 
     def __init__(self, job: Job, work: Path, source: _Source, questions: list[Question], stratify_q: Question | None,
                  origins: tuple[str, ...], collected: _Collected, done: int, total: int) -> None:
         self.job, self.source, self.questions, self.origins = job, source, questions, origins
         self.collected, self.done, self.total = collected, done, total
-        self.categorical = [q for q in questions if q.type in ("single_choice", "multi_label")]
-        self.numeric = [q for q in questions if q.type == "numeric"]
         self.schema = export_schema(questions)
         self.paths = {name: work / f"{name}.parquet" for name in SPLIT_NAMES}
         self.rows: dict[str, int] = dict.fromkeys(SPLIT_NAMES, 0)
@@ -418,58 +515,124 @@ class _RowWriter:
         self.numeric_values: dict[tuple[str, str], list[float]] = {}
         self.origin_counts: Counter[tuple[str, str]] = Counter()
 
-    def write(self, uids: np.ndarray, split: np.ndarray, origin: np.ndarray, row: np.ndarray) -> None:
+    def write(self, uids: np.ndarray, split: np.ndarray, origin: np.ndarray, row: np.ndarray,
+              language: np.ndarray) -> None:
         writers = {name: ParquetSplitWriter(path, self.schema) for name, path in self.paths.items()}
-        tables = [self.collected.gold.by_origin[o] for o in self.origins]
         try:
             if uids.size:
-                stream = export_utterance_rows(corpus_id=self.source.corpus.pk, first_id=int(uids[0]),
-                                               last_id=int(uids[-1]))
-                self._write_rows(stream, writers, tables, uids.tolist(), split.tolist(), origin.tolist(), row.tolist())
+                columns = self._gold_columns(split, origin, row)
+                stream = export_utterance_batches(corpus_id=self.source.corpus.pk, first_id=int(uids[0]),
+                                                  last_id=int(uids[-1]))
+                self._write_rows(stream, writers, uids, split, columns)
         finally:
             for w in writers.values():
                 w.close()
+        self._count(split, origin, row, language)
 
-    def _write_rows(self, stream: Iterator[tuple[Any, ...]], writers: dict[str, ParquetSplitWriter], tables: list[Any],
-                    uids: list[int], split: list[int], origin: list[int], row: list[int]) -> None:
-        corpus_slug = self.source.corpus.slug
-        j, n = 0, len(uids)
-        for uid, external_id, language, conversation, speaker, turn_index, text, audio, duration in stream:
-            if j >= n:
-                break
-            if uid != uids[j]:
+    def _gold_columns(self, split: np.ndarray, origin: np.ndarray, row: np.ndarray) -> dict[str, pa.Array]:
+        """split, label_origin, n_annotations and the gold columns of every exported item, as Arrow arrays."""
+        gold = self.collected.gold
+        columns: dict[str, pa.Array] = {
+            "split": pc.take(pa.array(SPLIT_NAMES, pa.string()), split),
+            "label_origin": pc.take(pa.array(self.origins, pa.string()), origin),
+            "n_annotations": pa.array(_gold_gather(gold, self.origins, origin, row, None), pa.int64()),
+        }
+        for index, q in enumerate(self.questions):
+            values = _gold_gather(gold, self.origins, origin, row, index)
+            if q.type == "numeric":
+                columns[q.key] = pa.array(values, pa.float64(), mask=np.isnan(values))
                 continue
-            name, origin_name, table, r = SPLIT_NAMES[split[j]], self.origins[origin[j]], tables[origin[j]], row[j]
-            record: dict[str, Any] = {
-                "utterance_id": uid, "external_id": external_id, "corpus": corpus_slug, "language": language,
-                "conversation": conversation, "speaker": speaker, "turn_index": turn_index, "text": text,
-                "audio": audio or "", "audio_duration_s": duration, "split": name, "label_origin": origin_name,
-                "n_annotations": table.n_annotations[r],
-            }
-            for q, column in zip(self.questions, table.columns):
-                value = column[r]
-                decoded = gold_decode(q, value)
-                record[q.key] = decoded
-                if q.type == "multi_label" and q.intensity:
-                    record[f"{q.key}_intensity"] = gold_intensities(q, value)
-                if q.type == "single_choice":
-                    self.label_counts[(q.key, name, language, NO_LABEL if decoded is None else decoded)] += 1
-                elif q.type == "multi_label":
-                    for label in decoded or [NO_LABEL]:
-                        self.label_counts[(q.key, name, language, label)] += 1
-                elif decoded is not None:
-                    acc = self.numeric_values.setdefault((q.key, name), [0.0, 0.0, 0.0])
-                    acc[0] += decoded
-                    acc[1] += decoded * decoded
-                    acc[2] += 1
-            writers[name].append(record)
-            self.rows[name] += 1
-            self.origin_counts[(name, origin_name)] += 1
-            j += 1
-            if j % PROGRESS_EVERY == 0:
-                job_progress(job=self.job, done=self.done + j, total=self.total)
-        if j < n:
-            raise ExportError(f"{n - j} annotated utterances disappeared while the export ran; run it again")
+            positions = pa.array(values, pa.int64(), mask=values == NO_ANSWER)
+            if q.type == "single_choice":
+                columns[q.key] = pc.take(pa.array(q.labels, pa.string()), positions)
+                continue
+            choices = gold.choices[index]
+            columns[q.key] = pc.take(pa.array([gold_decode(q, c) for c in choices], pa.list_(pa.string())), positions)
+            if q.intensity:
+                columns[f"{q.key}_intensity"] = pc.take(
+                    pa.array([gold_intensities(q, c) for c in choices], pa.list_(pa.int64())), positions)
+        return columns
+
+    def _write_rows(self, stream: Iterator[pa.RecordBatch], writers: dict[str, ParquetSplitWriter], uids: np.ndarray,
+                    split: np.ndarray, columns: dict[str, pa.Array]) -> None:
+        corpus = pa.scalar(self.source.corpus.slug, pa.string())
+        matched = 0
+        for batch in stream:
+            ids = batch.column("utterance_id").to_numpy()
+            position = np.searchsorted(uids, ids)
+            hit = uids[np.minimum(position, uids.size - 1)] == ids
+            if not hit.any():
+                continue
+            wanted = np.flatnonzero(hit)
+            taken = pa.array(position[wanted])
+            rows = batch.take(pa.array(wanted))
+            arrays: list[pa.Array] = []
+            for name in self.schema.names:
+                if name == "corpus":
+                    arrays.append(pa.repeat(corpus, wanted.size))
+                elif name == "audio":
+                    arrays.append(rows.column("audio").fill_null(""))
+                elif name in columns:
+                    arrays.append(pc.take(columns[name], taken))
+                else:
+                    arrays.append(rows.column(name))
+            table = pa.Table.from_arrays(arrays, schema=self.schema)
+            batch_split = split[position[wanted]]
+            for code, name in enumerate(SPLIT_NAMES):
+                mask = batch_split == code
+                if mask.any():
+                    writers[name].append_table(table.filter(pa.array(mask)))
+                    self.rows[name] += int(mask.sum())
+            before, matched = matched, matched + wanted.size
+            if matched // PROGRESS_EVERY > before // PROGRESS_EVERY:
+                job_progress(job=self.job, done=self.done + matched, total=self.total)
+        if matched < uids.size:
+            raise ExportError(f"{uids.size - matched} annotated utterances disappeared while the export ran; run it again")
+
+    def _count(self, split: np.ndarray, origin: np.ndarray, row: np.ndarray, language_ids: np.ndarray) -> None:
+        """The data card's counts per split: labels per language, numeric sums, gold origins."""
+        gold = self.collected.gold
+        distinct_languages, language = np.unique(language_ids, return_inverse=True)
+        codes = export_language_codes(distinct_languages.tolist())
+        language_names = [codes[int(i)] for i in distinct_languages]
+        n_languages = max(len(language_names), 1)
+
+        def tally(keys: np.ndarray, width: int) -> list[tuple[str, str, int, int]]:
+            """(split, language, value code, count) for keys = (split * n_languages + language) * width + code."""
+            found, counts = np.unique(keys, return_counts=True)
+            out = []
+            for key, count in zip(found.tolist(), counts.tolist()):
+                pair, code = divmod(key, width)
+                s, lang = divmod(pair, n_languages)
+                out.append((SPLIT_NAMES[s], language_names[lang], code, count))
+            return out
+
+        place = split.astype(np.int64) * n_languages + language
+        for index, q in enumerate(self.questions):
+            values = _gold_gather(gold, self.origins, origin, row, index)
+            if q.type == "single_choice":
+                names = list(q.labels) + [NO_LABEL]
+                for s, lang, code, count in tally(place * len(names) + np.where(values < 0, len(q.labels), values),
+                                                  len(names)):
+                    self.label_counts[(q.key, s, lang, names[code])] += count
+            elif q.type == "multi_label":
+                choices = [gold_decode(q, c) or [NO_LABEL] for c in gold.choices[index]] + [[NO_LABEL]]
+                width = len(choices)
+                for s, lang, code, count in tally(place * width + np.where(values < 0, width - 1, values), width):
+                    for label in choices[code]:
+                        self.label_counts[(q.key, s, lang, label)] += count
+            else:
+                given = ~np.isnan(values)
+                for code, name in enumerate(SPLIT_NAMES):
+                    chosen = values[given & (split == code)]
+                    if chosen.size:
+                        # Added one by one in row order, as a running sum would.
+                        self.numeric_values[(q.key, name)] = [
+                            float(np.cumsum(chosen)[-1]), float(np.cumsum(chosen * chosen)[-1]), float(chosen.size)]
+        pairs, counts = np.unique(split.astype(np.int64) * len(self.origins) + origin, return_counts=True)
+        for pair, count in zip(pairs.tolist(), counts.tolist()):
+            s, o = divmod(pair, len(self.origins))
+            self.origin_counts[(SPLIT_NAMES[s], self.origins[o])] += count
 
 
 def _label_studio(job: Job, work: Path, questions: list[Question], annotations: Any, uids: np.ndarray,

@@ -2,4 +2,14 @@ from django.urls import path
 
 from accounts import views
 
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", views.SignInView.as_view(), name="login"),
+    path("accounts/logout/", views.SignOutView.as_view(), name="logout"),
+    path("projects/", views.projects, name="projects"),
+    path("projects/new/", views.project_create, name="project-create"),
+    path("projects/<int:project_id>/annotate/", views.annotate, name="annotate"),
+    path("projects/<int:project_id>/manage/", views.project_manage, name="project-manage"),
+    path("projects/<int:project_id>/dashboard/", views.project_dashboard, name="project-dashboard"),
+    path("media/<path:path>", views.media, name="media"),
+]

@@ -1,6 +1,112 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Server-rendered pages: sign in/out and the shells that load the browser UI (frontend/).
+
+The pages carry no user data beyond what the templates escape; the UI fetches everything else from the JSON API,
+which enforces membership. Each page sets the CSRF cookie the UI sends back as X-CSRFToken.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
+from django.views.static import serve
+
+from annotation.quality.selectors import QualityForbidden, QualityNotFound, project_for_reviewer_get
+from corpora.models import Utterance
+from corpora.selectors import corpora_visible_to
+
+UI_LANGUAGE_COOKIE = "sentio_ui_lang"
+# Languages of the UI's JSON catalogs (frontend/src/i18n) and the direction each is written in.
+UI_LANGUAGES = {"en": "ltr", "hi": "ltr", "ur": "rtl"}
+LOGIN_URL = "/accounts/login/"
 
 
+def ui_language(request: HttpRequest) -> dict[str, str]:
+    """The UI language chosen with the switcher (a cookie), so the first paint already has lang and dir right."""
+    code = request.COOKIES.get(UI_LANGUAGE_COOKIE, "en")
+    if code not in UI_LANGUAGES:
+        code = "en"
+    return {"ui_lang": code, "ui_dir": UI_LANGUAGES[code]}
+
+
+def _page(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
+    return render(request, template, {**ui_language(request), **context})
+
+
+class SignInView(auth_views.LoginView):
+    next_page = "/projects/"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), **ui_language(self.request)}
+
+
+class SignOutView(auth_views.LogoutView):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), **ui_language(self.request)}
+
+
+@ensure_csrf_cookie
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    if request.user.is_authenticated:
+        return redirect("projects")
+    return _page(request, "home.html")
+
+
+@login_required(login_url=LOGIN_URL)
+@ensure_csrf_cookie
+def projects(request: HttpRequest) -> HttpResponse:
+    return _page(request, "projects.html")
+
+
+@login_required(login_url=LOGIN_URL)
+@ensure_csrf_cookie
+def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _page(request, "annotate.html", project_id=project_id)
+
+
+@login_required(login_url=LOGIN_URL)
+@ensure_csrf_cookie
+def project_create(request: HttpRequest) -> HttpResponse:
+    return _page(request, "project_create.html")
+
+
+@login_required(login_url=LOGIN_URL)
+@ensure_csrf_cookie
+def project_manage(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _page(request, "project_manage.html", project_id=project_id)
+
+
+@login_required(login_url=LOGIN_URL)
+@ensure_csrf_cookie
+def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The lead dashboard, for the project's leads and reviewers: outsiders get 404, other members 403."""
+    try:
+        project_for_reviewer_get(project_id=project_id, user=request.user)
+    except QualityNotFound:
+        raise Http404() from None
+    except QualityForbidden as exc:
+        raise PermissionDenied(str(exc)) from None
+    return _page(request, "dashboard.html", project_id=project_id)
+
+
+@require_GET
+def media(request: HttpRequest, path: str) -> HttpResponseBase:
+    """Local audio for signed-in users who can see its corpus (S3 storage hands out signed links instead)."""
+    if settings.STORAGE_BACKEND != "local":
+        raise Http404()
+    if not request.user.is_authenticated:
+        raise PermissionDenied()
+    if not Utterance.objects.filter(audio=path, corpus__in=corpora_visible_to(request.user)).exists():
+        raise Http404()
+    # serve() joins safely under MEDIA_ROOT and refuses "..".
+    return serve(request, path, document_root=str(Path(settings.MEDIA_ROOT)))

@@ -1,7 +1,31 @@
 """One router for the whole JSON API; each app registers its viewsets here."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-router = DefaultRouter()
+from accounts.api import TokenObtainView
+from annotation.api import AnnotationViewSet, LabelSchemaViewSet, ProjectViewSet
+from annotation.api_annotate import urlpatterns as annotate_urlpatterns
+from annotation.api_predictions import urlpatterns as predictions_urlpatterns
+from annotation.api_quality import urlpatterns as quality_urlpatterns
+from corpora.api import ConversationViewSet, CorpusViewSet, LanguageViewSet, SpeakerViewSet, UtteranceViewSet
+from jobs.api import JobViewSet
 
-urlpatterns = router.urls
+router = DefaultRouter()
+router.register("languages", LanguageViewSet, basename="language")
+router.register("corpora", CorpusViewSet, basename="corpus")
+router.register("conversations", ConversationViewSet, basename="conversation")
+router.register("speakers", SpeakerViewSet, basename="speaker")
+router.register("utterances", UtteranceViewSet, basename="utterance")
+router.register("schemas", LabelSchemaViewSet, basename="labelschema")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("annotations", AnnotationViewSet, basename="annotation")
+router.register("jobs", JobViewSet, basename="job")
+
+urlpatterns = [
+    path("auth/token/", TokenObtainView.as_view(), name="api-token"),
+    *router.urls,
+]
+urlpatterns += annotate_urlpatterns
+urlpatterns += quality_urlpatterns
+urlpatterns += predictions_urlpatterns

@@ -157,7 +157,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATICFILES_DIRS = [p for p in [REPO_DIR / "frontend" / "static"] if p.exists()]
+# frontend/dist holds the built UI (scripts/build-frontend); it is served at /static/sentio/.
+STATICFILES_DIRS = [p for p in [REPO_DIR / "frontend" / "static", REPO_DIR / "frontend" / "dist"] if p.exists()]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 
@@ -238,6 +239,12 @@ if not CELERY_BROKER_URL:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+else:
+    # Redis hands an unacknowledged message (its worker died) to another worker after this many seconds;
+    # it must outlast the hard time limit, or a long task would run twice at once.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7 * 3600, minimum=60),
+    }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -249,6 +256,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-stuck-jobs": {"task": "workers.tasks.reap_stuck_jobs", "schedule": 300.0},
 }
+# Projects on corpora up to this size get their work items at once; bigger ones in a background job.
+PROJECT_ITEMS_INLINE_MAX = env_int("SENTIO_PROJECT_ITEMS_INLINE_MAX", 20_000, minimum=0)
+# Agreement reports of sources up to this many annotations are computed in the request (0: always in a job).
+AGREEMENT_SYNC_MAX_ANNOTATIONS = env_int("SENTIO_AGREEMENT_SYNC_MAX_ANNOTATIONS", 5_000, minimum=0)
+AGREEMENT_N_RESAMPLES = env_int("SENTIO_AGREEMENT_N_RESAMPLES", 1_000, minimum=0)
+AGREEMENT_MAX_RESAMPLES = env_int("SENTIO_AGREEMENT_MAX_RESAMPLES", 10_000, minimum=1)
 JOB_STALE_AFTER_SECONDS = env_int("SENTIO_JOB_STALE_AFTER_SECONDS", 900, minimum=30)
 
 REST_FRAMEWORK = {
@@ -306,7 +319,8 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/projects/"
 
 LOGGING = {
     "version": 1,

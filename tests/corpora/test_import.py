@@ -513,3 +513,63 @@ def test_progress_is_visible_while_the_import_transaction_is_open(lead, emotion_
     assert total == 24_000 and 12_000 < done < 24_000  # reading done, writing under way, seen from outside
     assert visible_utterances == 0  # while nothing of the import is visible yet
     assert job.progress_done == job.progress_total == 24_000
+
+
+# -- the fast path for plain tabular files ----------------------------------------------------------------------
+
+TRICKY = (
+    "id,text,lang,speaker,conv,turn,emotion\n"
+    "a1,  plain row  ,mr,s1,c1,0,joy\n"
+    'a2,"quoted, with comma and ""quotes""\nand a newline",en,s1,c1,1,Sadness \n'
+    "a3,bad language,xx-nope,s2,c1,2,joy\n"
+    "a4,,mr,s2,c2,0,joy\n"
+    "a5,bad turn,mr,s2,c2,-1,joy\n"
+    "a6,bad label,mr,s2,c2,3,ecstasy\n"
+    "a7,no label,mr,,,,\n"
+    "a1,  plain row  ,mr,s1,c1,0,joy\n"
+    "a8,short row\n"
+    "a9,tab\tand back\\slash,hi,s3,c3,01,anger\n"
+    "a1,same id other text,mr,s1,c1,0,joy\n"
+    "   \n"
+    "a10,trailing cells,en,s3,c3,2,neutral,,\n"
+    + "x" * 201 + ",long id,mr,s1,c1,5,joy\n"
+)
+TRICKY_OPTIONS = {"mapping": {"text": "text", "external_id": "id", "language": "lang", "speaker": "speaker",
+                              "conversation": "conv", "turn_index": "turn", "labels": {"emotion": "emotion"}},
+                  "schema": "basic", "mode": "skip_invalid"}
+
+
+def _outcome(job: Job) -> tuple[object, ...]:
+    utterances = sorted(Utterance.objects.filter(corpus_id=job.corpus_id).values_list(
+        "external_id", "text", "language__code", "speaker__external_id", "conversation__external_id", "turn_index",
+        "metadata", "content_hash"))
+    labels = sorted(Annotation.objects.filter(import_job_id=job.pk).values_list(
+        "utterance__external_id", "value", "external_rater", "origin"))
+    return job.status, dict(job.counts), errors_of(job), job.result["notes"], utterances, labels
+
+
+@pytest.mark.parametrize("use_copy", [True, False])
+def test_fast_path_gives_what_the_general_path_gives(lead, emotion_labels, run_import, monkeypatch, use_copy):
+    import corpora.importing.services as services
+    from corpora.services import corpus_create
+
+    monkeypatch.setattr(writer, "use_copy", lambda: use_copy)
+    calls: list[str] = []
+    original = services.FastRowReader.read
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append("fast")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(services.FastRowReader, "read", counting)
+    fast = run_import(corpus_create(name="Fast", license="CC0-1.0", created_by=lead), {"t.csv": TRICKY.encode()},
+                      TRICKY_OPTIONS)
+    assert calls  # the fast path read this file
+    monkeypatch.setattr(services, "fast_path_fits", lambda **kwargs: False)
+    calls.clear()
+    general = run_import(corpus_create(name="General", license="CC0-1.0", created_by=lead), {"t.csv": TRICKY.encode()},
+                         TRICKY_OPTIONS)
+    assert not calls
+    assert fast.status == JobStatus.SUCCEEDED and fast.counts["created"] == 5 and fast.counts["duplicates"] == 1
+    assert fast.counts["rejected_rows"] == 7 and fast.counts["unlabelled_rows"] == 1
+    assert _outcome(fast) == _outcome(general)

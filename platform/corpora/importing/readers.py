@@ -60,6 +60,9 @@ class RawRow:
     error: str = ""  # set when the row itself is malformed (wrong field count, bad JSON)
 
 
+CellRow = tuple[int, "list[str] | None", str]  # (row number, cells in header order or None, error)
+
+
 def format_for(name: str, given: str | None) -> str:
     if given:
         return given
@@ -177,6 +180,23 @@ def rows_read(path: Path, *, name: str, fmt: str, facts: FileFacts, chunk_rows: 
 
 
 def _delimited(path: Path, *, name: str, delimiter: str, encoding: str, chunk_rows: int) -> tuple[list[str], Iterator[list[RawRow]]]:
+    header, cell_chunks = delimited_cells(path, name=name, delimiter=delimiter, encoding=encoding, chunk_rows=chunk_rows)
+    return header, raw_rows(header, cell_chunks)
+
+
+def raw_rows(header: list[str], cell_chunks: Iterator[list[CellRow]]) -> Iterator[list[RawRow]]:
+    """Chunks of cell rows as chunks of RawRows (values keyed by column name)."""
+    for chunk in cell_chunks:
+        yield [RawRow(number, dict(zip(header, values)) if values is not None else {}, error=error)
+               for number, values, error in chunk]
+
+
+def delimited_cells(path: Path, *, name: str, delimiter: str, encoding: str,
+                    chunk_rows: int = CHUNK_ROWS) -> tuple[list[str], Iterator[list[CellRow]]]:
+    """The header and chunks of (row number, cells, error) of a CSV/TSV file: rows as lists, no dicts.
+
+    ``cells`` is None when ``error`` says why the row is malformed. ``rows_read`` builds its RawRows from this.
+    """
     csv.field_size_limit(settings.IMPORT_MAX_LINE_BYTES)
     fh = io.open(path, encoding=encoding, newline="")  # noqa: UP020 - explicit: text mode with a decoder
     reader = csv.reader(fh, delimiter=delimiter)
@@ -199,8 +219,8 @@ def _delimited(path: Path, *, name: str, delimiter: str, encoding: str, chunk_ro
         raise FileRejected(name, f"the header names column(s) {', '.join(map(repr, duplicates))} more than once")
     width = len(header)
 
-    def chunks() -> Iterator[list[RawRow]]:
-        chunk: list[RawRow] = []
+    def chunks() -> Iterator[list[CellRow]]:
+        chunk: list[CellRow] = []
         number = 0
         try:
             while True:
@@ -210,21 +230,22 @@ def _delimited(path: Path, *, name: str, delimiter: str, encoding: str, chunk_ro
                     break
                 except csv.Error as exc:
                     number += 1
-                    chunk.append(RawRow(number, {}, error=f"cannot be parsed: {exc}"))
+                    chunk.append((number, None, f"cannot be parsed: {exc}"))
                     continue
-                if not values or (len(values) == 1 and not values[0].strip() and width > 1):
-                    continue  # blank line
-                number += 1
                 if len(values) != width:
+                    if not values or (len(values) == 1 and not values[0].strip() and width > 1):
+                        continue  # blank line
                     # Trailing empty cells (spreadsheet artefacts) are harmless; anything else is a broken row.
                     if len(values) > width and not any(v.strip() for v in values[width:]):
                         values = values[:width]
                     else:
-                        chunk.append(RawRow(number, {}, error=(
+                        number += 1
+                        chunk.append((number, None, (
                             f"has {len(values)} fields but the header has {width} "
                             "(an unquoted delimiter or a missing field?)")))
                         continue
-                chunk.append(RawRow(number, dict(zip(header, values))))
+                number += 1
+                chunk.append((number, values, ""))
                 if len(chunk) >= chunk_rows:
                     yield chunk
                     chunk = []

@@ -11,6 +11,7 @@ import json
 import pickle  # noqa: S403 - only our own spool file, written by this process a moment before
 from array import array
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from django.db.models import Field, JSONField
 from django.utils import timezone
 
 from annotation.models import Annotation, LabelSchemaVersion
+from corpora.importing.fast import CompactRows
 from corpora.languages import language_get_or_create
 from corpora.models import Conversation, Corpus, Speaker, Utterance
 from jobs.models import Job
@@ -41,6 +43,7 @@ class SpoolChunk:
     utterances: list[tuple[Any, ...]] = field(default_factory=list)
     # (is_new, ref, answers, rater): ref is the job-wide index of a new utterance, or an existing utterance id
     labels: list[tuple[bool, int, dict[str, Any], str]] = field(default_factory=list)
+    compact: CompactRows | None = None  # utterances from the fast path, column-wise (instead of ``utterances``)
 
 
 class Spool:
@@ -85,6 +88,7 @@ class _Resolver:
         self.corpus = corpus
         self.lock = lock
         self.ids: dict[str, int] = {}
+        self.texts: dict[str, str] = {"": "\\N"}  # the ids as COPY text; no key: NULL
         self.created = 0
 
     def resolve(self, keys: set[str]) -> None:
@@ -97,15 +101,31 @@ class _Resolver:
                 "external_id", "pk"
             ):
                 self.ids[external_id] = pk
+                self.texts[external_id] = str(pk)
             if self.lock:
                 _lock_rows(self.model._meta.db_table, [self.ids[k] for k in part if k in self.ids])
         new = [k for k in missing if k not in self.ids]
-        if new:
+        if new and use_copy():
+            # COPY with ids from the sequence: a model instance each would cost more than the utterances' COPY.
+            fmt = _CopyFormat(self.model, now=None, skip=set())
+            fmt.template[fmt.position["corpus_id"]] = str(self.corpus.pk)
+            pattern = _row_pattern(fmt, ["id", "external_id"]).format
+            ids = _reserve_ids(fmt.table, len(new))
+            lines = [pattern(pk, _escape(k)) for pk, k in zip(ids, new)]
+            lines.append("")
+            with connection.cursor() as cursor, cursor.cursor.copy(fmt.sql) as copy:
+                copy.write("\n".join(lines))
+            for pk, k in zip(ids, new):
+                self.ids[k] = pk
+                self.texts[k] = str(pk)
+            self.created += len(new)
+        elif new:
             objs = self.model.objects.bulk_create([self.model(corpus=self.corpus, external_id=k) for k in new],
                                                   batch_size=_SQLITE_BATCH)
             for obj in objs:
                 assert obj.pk is not None
                 self.ids[obj.external_id] = obj.pk
+                self.texts[obj.external_id] = str(obj.pk)
             self.created += len(new)
 
 
@@ -130,17 +150,20 @@ def spool_write(*, spool: Spool, corpus: Corpus, schema_version: LabelSchemaVers
     result = WriteResult()
     postgres = use_copy()
     skip_triggers = postgres and _skip_foreign_key_triggers()
-    language_ids = {}
-    for code in sorted(languages):
-        language = language_get_or_create(code)
-        language_ids[code] = language.pk
-    if language_ids:
-        corpus.languages.add(*language_ids.values())
+    language_ids: dict[str, int] = {}
+
+    def need_languages(codes: set[str]) -> None:
+        # Languages are created as chunks need them: while reading runs alongside, later ones are not known yet.
+        new = sorted(code for code in codes if code not in language_ids)
+        for code in new:
+            language_ids[code] = language_get_or_create(code).pk
+        if skip_triggers and new:
+            _lock_rows("corpora_language", [language_ids[code] for code in new])
+
     conversations = _Resolver(Conversation, corpus, lock=skip_triggers)
     speakers = _Resolver(Speaker, corpus, lock=skip_triggers)
     if skip_triggers:
         # What the skipped foreign-key triggers would have done: keep the parents from being deleted meanwhile.
-        _lock_rows("corpora_language", list(language_ids.values()))
         _lock_rows(Job._meta.db_table, [job.pk])
         if schema_version is not None:
             _lock_rows(LabelSchemaVersion._meta.db_table, [schema_version.pk])
@@ -148,7 +171,24 @@ def spool_write(*, spool: Spool, corpus: Corpus, schema_version: LabelSchemaVers
     now = timezone.now()
     utterance_copy = _CopyFormat(Utterance, now=now, skip=set()) if postgres else None
     annotation_copy = _CopyFormat(Annotation, now=now, skip={"id"}) if postgres else None
-    for chunk in spool:
+    # A helper thread formats the next fast-path chunk while this one waits for the COPY of the previous one.
+    formatter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-format") if postgres else None
+    pending: list[tuple[Future[tuple[str, list[str]]], int]] = []
+    fixed = {"corpus_id": str(corpus.pk), "import_job_id": str(job.pk),
+             "schema_version_id": str(schema_version.pk) if schema_version is not None else "\\N"}
+
+    def write_pending() -> None:
+        while pending:
+            assert utterance_copy is not None and annotation_copy is not None
+            future, count = pending.pop(0)
+            utterance_text, annotation_lines = future.result()
+            result.utterances += count
+            result.annotations += len(annotation_lines)
+            _write_formatted(utterance_copy, annotation_copy, utterance_text, annotation_lines)
+            if on_chunk is not None:
+                on_chunk(count)
+
+    def _write_general_chunk(chunk: SpoolChunk) -> None:
         conversations.resolve({u[U_CONVERSATION] for u in chunk.utterances})
         speakers.resolve({u[U_SPEAKER] for u in chunk.utterances})
         if utterance_copy is not None:
@@ -173,13 +213,42 @@ def spool_write(*, spool: Spool, corpus: Corpus, schema_version: LabelSchemaVers
         if annotations:
             assert schema_version is not None
             if annotation_copy is not None:
-                _copy_annotations(annotation_copy, annotations, chunk, schema_version, job)
+                _copy_annotations(annotation_copy, _annotation_lines(annotation_copy, annotations, chunk,
+                                                                     schema_version, job))
             else:
                 _bulk_annotations(annotations, chunk, schema_version, job)
         result.utterances += len(ids)
         result.annotations += len(annotations)
         if on_chunk is not None:
             on_chunk(len(chunk.utterances) + len(chunk.labels))
+
+    try:
+        for chunk in spool:
+            compact = chunk.compact
+            need_languages(set(compact.languages) if compact is not None
+                           else {u[U_LANGUAGE] for u in chunk.utterances})
+            if compact is not None:
+                conversations.resolve(set(compact.conversations))
+                speakers.resolve(set(compact.speakers))
+                if formatter is not None and utterance_copy is not None and annotation_copy is not None:
+                    ids = _reserve_ids(utterance_copy.table, len(compact))
+                    new_ids.extend(ids)
+                    future = formatter.submit(
+                        _format_compact, utterance_copy, annotation_copy, chunk, compact, ids, fixed,
+                        conversations.texts, speakers.texts, {k: str(v) for k, v in language_ids.items()})
+                    write_pending()  # the chunks before this one, while it is being formatted
+                    pending.append((future, len(ids)))
+                    continue
+                chunk.utterances = _expand(compact)
+            write_pending()  # in order: labels below may point at utterances of earlier chunks
+            _write_general_chunk(chunk)
+        write_pending()
+    finally:
+        if formatter is not None:
+            formatter.shutdown(wait=True, cancel_futures=True)
+    need_languages(languages)
+    if language_ids:
+        corpus.languages.add(*language_ids.values())
     result.conversations = conversations.created
     result.speakers = speakers.created
     return result
@@ -199,7 +268,9 @@ def _skip_foreign_key_triggers() -> bool:
     session_replication_role (a superuser, or on PostgreSQL 15+ ``GRANT SET ON PARAMETER``), and is
     not used when the tables carry triggers of their own, which replica mode would silence too.
     """
-    tables = [Utterance._meta.db_table, Annotation._meta.db_table]
+    # Every table this transaction writes while replica mode is on.
+    tables = [Utterance._meta.db_table, Annotation._meta.db_table, Conversation._meta.db_table,
+              Speaker._meta.db_table, Corpus.languages.through._meta.db_table, "corpora_language", Job._meta.db_table]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY(%s::regclass[])", [tables]
@@ -272,15 +343,12 @@ def _answers_text(answers: dict[str, Any]) -> str:
 
 
 def _copy_utterances(fmt: _CopyFormat, chunk: SpoolChunk, corpus: Corpus, conversation_ids: dict[str, int],
-                     speaker_ids: dict[str, int], language_ids: dict[str, int]) -> list[int]:
+                     speaker_ids: dict[str, int], language_ids: dict[str, int]) -> list[int] | range:
     count = len(chunk.utterances)
     if not count:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [fmt.table, count]
-        )
-        ids = [row[0] for row in cursor.fetchall()]
+        ids = _reserve_ids(fmt.table, count)
         p = fmt.position
         i_id, i_corpus, i_ext, i_conv, i_turn, i_speaker, i_lang, i_text, i_audio = (
             p["id"], p["corpus_id"], p["external_id"], p["conversation_id"], p["turn_index"], p["speaker_id"],
@@ -321,6 +389,99 @@ def _copy_utterances(fmt: _CopyFormat, chunk: SpoolChunk, corpus: Corpus, conver
     return ids
 
 
+def _reserve_ids(table: str, count: int) -> list[int] | range:
+    """``count`` new ids from the table's sequence: a range when nobody else took ids meanwhile (the usual case)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(v), max(v) FROM (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS v "
+            "FROM generate_series(1, %s)) AS s", [table, count])
+        row = cursor.fetchone()
+        assert row is not None
+        low, high = row
+        if high - low + 1 == count:
+            return range(low, high + 1)
+        # Interleaved with another session's nextval: these ids were taken and are ours, but not contiguous.
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
+        return [r[0] for r in cursor.fetchall()]
+
+
+def _row_pattern(fmt: _CopyFormat, variables: list[str], fixed: dict[str, str] | None = None) -> str:
+    """A str.format pattern of one COPY line: ``{i}`` for the i-th of ``variables``, ``fixed`` (COPY text) or
+    the default elsewhere."""
+    template = list(fmt.template)
+    for attname, text in (fixed or {}).items():
+        template[fmt.position[attname]] = text
+    parts = [text.replace("{", "{{").replace("}", "}}") for text in template]
+    for i, attname in enumerate(variables):
+        parts[fmt.position[attname]] = "{" + str(i) + "}"
+    return "\t".join(parts)
+
+
+def _format_compact(utterance_fmt: _CopyFormat, annotation_fmt: _CopyFormat, chunk: SpoolChunk, rows: CompactRows,
+                    ids: list[int] | range, fixed: dict[str, str], conversation_text: dict[str, str],
+                    speaker_text: dict[str, str], language_text: dict[str, str]) -> tuple[str, list[str]]:
+    """COPY text of a fast-path chunk: (its utterances, its labels' lines). Pure Python: runs in a helper thread.
+
+    ``conversation_text`` and ``speaker_text`` map external ids to row ids as COPY text ("" to NULL);
+    ``fixed`` holds the corpus, schema version and job ids as text.
+    """
+    pattern = _row_pattern(utterance_fmt, ["id", "external_id", "conversation_id", "turn_index", "speaker_id",
+                                           "language_id", "text", "content_hash"],
+                           fixed={"corpus_id": fixed["corpus_id"], "metadata": _escape(rows.metadata)}).format
+    null = "\\N"
+    escape = _escape
+    lines = [
+        pattern(pk, escape(external_id) if external_id else "", conversation_text[conversation],
+                null if turn is None else turn, speaker_text[speaker], language_text[language], escape(text), digest)
+        for pk, external_id, conversation, turn, speaker, language, text, digest in zip(
+            ids, rows.external_ids, rows.conversations, rows.turns, rows.speakers, rows.languages, rows.texts,
+            rows.hashes)
+    ]
+    lines.append("")
+    utterances = "\n".join(lines)
+    del lines
+    annotation_lines: list[str] = []
+    if any(answers is not None for answers in rows.answers):
+        annotation_fixed = {
+            "schema_version_id": fixed["schema_version_id"], "perspective": _escape(chunk.perspective),
+            "origin": _escape(chunk.origin), "model_version": _escape(chunk.model_version),
+            "import_job_id": fixed["import_job_id"],
+        }
+        if chunk.origin == "human":
+            annotation_fixed["external_rater"] = _escape(rows.rater)
+        annotation_pattern = _row_pattern(annotation_fmt, ["utterance_id", "value"], fixed=annotation_fixed).format
+        values: dict[str, str] = {}
+        for pk, answers in zip(ids, rows.answers):
+            if answers is None:
+                continue
+            value = values.get(answers)
+            if value is None:
+                value = values[answers] = _escape(answers)
+            annotation_lines.append(annotation_pattern(pk, value))
+    return utterances, annotation_lines
+
+
+def _write_formatted(utterance_fmt: _CopyFormat, annotation_fmt: _CopyFormat, utterances: str,
+                     annotation_lines: list[str]) -> None:
+    with connection.cursor() as cursor, cursor.cursor.copy(utterance_fmt.sql) as copy:
+        copy.write(utterances)
+    if annotation_lines:
+        _copy_annotations(annotation_fmt, annotation_lines)
+
+
+def _expand(rows: CompactRows) -> list[tuple[Any, ...]]:
+    """Fast-path rows as the general writer's utterance tuples (SQLite: bulk_create)."""
+    metadata = json.loads(rows.metadata)
+    return [
+        (external_id, conversation, turn, speaker, language, text, "", None, None, None, None, dict(metadata), digest,
+         None if answers is None else json.loads(answers), rows.rater)
+        for external_id, conversation, turn, speaker, language, text, digest, answers in zip(
+            rows.external_ids, rows.conversations, rows.turns, rows.speakers, rows.languages, rows.texts, rows.hashes,
+            rows.answers)
+    ]
+
+
 def _utterance_values(u: tuple[Any, ...], corpus: Corpus, conversation_ids: dict[str, int],
                       speaker_ids: dict[str, int], language_ids: dict[str, int]) -> dict[str, Any]:
     return {
@@ -355,8 +516,15 @@ def _annotation_values(utterance_id: int, answers: dict[str, Any], rater: str, c
     }
 
 
-def _copy_annotations(fmt: _CopyFormat, annotations: list[tuple[int, dict[str, Any], str]], chunk: SpoolChunk,
-                      schema_version: LabelSchemaVersion, job: Job) -> None:
+def _copy_annotations(fmt: _CopyFormat, lines: list[str]) -> None:
+    """COPY annotation lines (COPY text format, no newlines)."""
+    with connection.cursor() as cursor, cursor.cursor.copy(fmt.sql) as copy:
+        copy.write("\n".join(lines))
+        copy.write("\n")
+
+
+def _annotation_lines(fmt: _CopyFormat, annotations: list[tuple[int, dict[str, Any], str]], chunk: SpoolChunk,
+                      schema_version: LabelSchemaVersion, job: Job) -> list[str]:
     p = fmt.position
     template = fmt.template.copy()
     template[p["schema_version_id"]] = str(schema_version.pk)
@@ -374,9 +542,7 @@ def _copy_annotations(fmt: _CopyFormat, annotations: list[tuple[int, dict[str, A
         if human:
             row[i_rater] = _escape(rater)
         lines.append("\t".join(row))
-    lines.append("")
-    with connection.cursor() as cursor, cursor.cursor.copy(fmt.sql) as copy:
-        copy.write("\n".join(lines))
+    return lines
 
 
 def _bulk_annotations(annotations: list[tuple[int, dict[str, Any], str]], chunk: SpoolChunk,

@@ -1,0 +1,506 @@
+"""JSON API of the annotation workflow: next item, submit, skip, flag, my history, edit, progress, gold.
+
+Views are thin: they parse with explicit serializers, call ``annotation.distribution`` services and
+``annotation.distribution_selectors`` reads, and turn their errors into 400/403/404/409 responses.
+Routes live in ``urlpatterns`` below and are included by ``config.api_urls``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import distribution
+from annotation.distribution_selectors import (
+    flags_list,
+    item_view_get,
+    my_annotations_list,
+    project_for_member_get,
+    project_progress_get,
+)
+from annotation.models import Annotation, Flag, Project, SuggestionPolicy
+from annotation.schema import SchemaError
+from corpora.models import TextDirection
+
+# Keys of SchemaError that are request fields; every other key is a question of the schema, inside "value".
+_REQUEST_FIELDS = {"perspective", "lead_time_ms", "reason", "note", "utterance", "numeric_tolerance"}
+_TAG = "annotate"
+
+
+# --- serializers ----------------------------------------------------------------------------------------------------
+
+
+class LanguageOutSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    script = serializers.CharField()
+    direction = serializers.ChoiceField(choices=TextDirection.choices)
+
+
+class UtteranceOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField(help_text="Plain text; render it as text, never as HTML")
+    language = LanguageOutSerializer()
+    audio_url = serializers.CharField(allow_null=True)
+    audio_duration_s = serializers.FloatField(allow_null=True)
+    speaker = serializers.CharField(allow_null=True)
+    conversation = serializers.CharField(allow_null=True)
+    turn_index = serializers.IntegerField(allow_null=True)
+
+
+class ContextTurnSerializer(serializers.Serializer):
+    utterance_id = serializers.IntegerField()
+    turn_index = serializers.IntegerField()
+    speaker = serializers.CharField(allow_null=True)
+    text = serializers.CharField()
+    language = LanguageOutSerializer()
+    audio_url = serializers.CharField(allow_null=True)
+
+
+class SuggestionSerializer(serializers.Serializer):
+    model_version = serializers.CharField()
+    label = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
+    scores = serializers.JSONField()
+    uncertainty = serializers.FloatField(allow_null=True)
+
+
+class SchemaOutSerializer(serializers.Serializer):
+    version_id = serializers.IntegerField()
+    questions = serializers.JSONField()
+    perspectives = serializers.ListField(child=serializers.CharField())
+
+
+class ReservationOutSerializer(serializers.Serializer):
+    expires_at = serializers.DateTimeField()
+    resumed = serializers.BooleanField(help_text="True when this is the item you already held")
+
+
+class NextItemSerializer(serializers.Serializer):
+    project_id = serializers.IntegerField()
+    utterance = UtteranceOutSerializer()
+    context = ContextTurnSerializer(many=True, help_text="Previous turns of the conversation, oldest first")  # type: ignore[assignment]
+    suggestion_policy = serializers.ChoiceField(choices=SuggestionPolicy.choices)
+    suggestion = SuggestionSerializer(allow_null=True)
+    schema = SchemaOutSerializer()
+    reservation = ReservationOutSerializer()
+
+
+class AnnotationOutSerializer(serializers.ModelSerializer):
+    utterance_text = serializers.CharField(source="utterance.text", read_only=True)
+    language = serializers.CharField(source="utterance.language.code", read_only=True)
+    direction = serializers.CharField(source="utterance.language.direction", read_only=True)
+    editable = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id", "utterance", "utterance_text", "language", "direction", "value", "perspective", "client_id",
+            "lead_time_ms", "created_at", "updated_at", "reviewed_at", "editable",
+        ]
+        read_only_fields = fields
+
+    def get_editable(self, annotation: Annotation) -> bool:
+        return annotation.reviewed_at is None
+
+
+class SubmitInSerializer(serializers.Serializer):
+    client_id = serializers.UUIDField(help_text="Made by the client once per answer; a retry sends the same id")
+    utterance = serializers.IntegerField(min_value=1, help_text="Id of the utterance you were given")
+    value = serializers.JSONField(help_text="Answers keyed by question key")
+    lead_time_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
+    perspective = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    next = serializers.BooleanField(required=False, default=False, help_text="Also reserve and return the next item")
+
+
+class SubmitOutSerializer(serializers.Serializer):
+    annotation = AnnotationOutSerializer()
+    created = serializers.BooleanField(help_text="False when this was a retry of an earlier submission")
+    late = serializers.BooleanField(help_text="Kept although your hold had expired")
+    next = NextItemSerializer(allow_null=True, required=False)
+
+
+class SkipInSerializer(serializers.Serializer):
+    utterance = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField(max_length=500, allow_blank=True)
+    next = serializers.BooleanField(required=False, default=False)
+
+
+class SkipOutSerializer(serializers.Serializer):
+    utterance = serializers.IntegerField()
+    reason = serializers.CharField()
+    next = NextItemSerializer(allow_null=True, required=False)
+
+
+class FlagInSerializer(serializers.Serializer):
+    utterance = serializers.IntegerField(min_value=1)
+    note = serializers.CharField(max_length=2000, allow_blank=True)
+
+
+class FlagOutSerializer(serializers.ModelSerializer):
+    utterance = serializers.IntegerField(source="item.utterance_id", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = Flag
+        fields = ["id", "utterance", "note", "created_by", "resolved", "resolved_at", "created_at"]
+        read_only_fields = fields
+
+
+class AnnotationEditInSerializer(serializers.Serializer):
+    value = serializers.JSONField()
+    lead_time_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
+    perspective = serializers.CharField(max_length=20, required=False, allow_blank=True)
+
+
+class GoldInSerializer(serializers.Serializer):
+    utterance = serializers.IntegerField(min_value=1)
+    expected = serializers.JSONField(help_text="The right answers, keyed by question key")
+    numeric_tolerance = serializers.FloatField(min_value=0, required=False, default=0.0)
+
+
+class GoldOutSerializer(serializers.Serializer):
+    utterance = serializers.IntegerField(source="utterance_id")
+    expected = serializers.JSONField()
+    numeric_tolerance = serializers.FloatField()
+
+
+class LanguageProgressSerializer(serializers.Serializer):
+    language = serializers.CharField()
+    items = serializers.IntegerField()
+    complete = serializers.IntegerField()
+    annotations = serializers.IntegerField()
+
+
+class AnnotatorProgressSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField()
+    annotations = serializers.IntegerField()
+    mean_lead_time_ms = serializers.FloatField(allow_null=True)
+    skips = serializers.IntegerField()
+    flags = serializers.IntegerField()
+    by_language = serializers.DictField(child=serializers.IntegerField(), help_text="Annotations per language code")
+    gold_answered = serializers.IntegerField()
+    gold_correct = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+
+
+class ProgressSerializer(serializers.Serializer):
+    project_id = serializers.IntegerField()
+    overlap = serializers.IntegerField()
+    items = serializers.IntegerField(help_text="Ordinary (non-gold) items")
+    complete = serializers.IntegerField(help_text="Items with all the annotations the overlap asks for")
+    gold_items = serializers.IntegerField()
+    annotations = serializers.IntegerField()
+    reserved = serializers.IntegerField(help_text="Items held by annotators right now")
+    open_flags = serializers.IntegerField()
+    by_language = LanguageProgressSerializer(many=True)
+    by_annotator = AnnotatorProgressSerializer(many=True)
+
+
+class AnnotateErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+
+def _schema_error(exc: SchemaError) -> ValidationError:
+    body: dict[str, Any] = {}
+    answers: dict[str, list[str]] = {}
+    for key, reason in exc.errors.items():
+        if key in _REQUEST_FIELDS:
+            body[key] = [reason]
+        elif key == "value":
+            body["value"] = [reason]
+        else:
+            answers[key] = [reason]
+    if answers:
+        body["value"] = answers
+    return ValidationError(body)
+
+
+def _conflict(exc: distribution.DistributionError) -> Response:
+    return Response({"detail": exc.message, "code": exc.code, **exc.details}, status=status.HTTP_409_CONFLICT)
+
+
+def _raise_for(exc: distribution.DistributionError) -> None:
+    if isinstance(exc, distribution.NotFoundError):
+        raise NotFound(exc.message) from None
+    if isinstance(exc, distribution.LeadOnlyError):
+        raise PermissionDenied(exc.message) from None
+
+
+class _ProjectView(APIView):
+    """Resolves the project for a member; for everyone else it does not exist."""
+
+    def member_project(self, request: Request, project_id: int) -> Project:
+        try:
+            return project_for_member_get(project_id=project_id, user=request.user)  # type: ignore[arg-type]
+        except distribution.NotFoundError as exc:
+            raise NotFound(exc.message) from None
+
+    @staticmethod
+    def next_payload(project: Project, user: User) -> dict[str, Any] | None:
+        handed = distribution.next_item_reserve(project=project, user=user)
+        if handed is None:
+            return None
+        return item_view_get(project=project, item=handed.item, reservation=handed.reservation, resumed=handed.resumed)
+
+
+_NOT_FOUND = OpenApiResponse(AnnotateErrorSerializer, description="Not a member of the project, or not your item")
+_CONFLICT = OpenApiResponse(AnnotateErrorSerializer, description="Refused, with the reason in `detail` and a stable `code`")
+
+
+# --- views ----------------------------------------------------------------------------------------------------------
+
+
+class NextItemView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_next", request=None,
+        summary="Reserve and return my next item (the same one again while I hold it)",
+        responses={200: NextItemSerializer, 204: OpenApiResponse(description="Nothing left for you"), 404: _NOT_FOUND},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        try:
+            payload = self.next_payload(project, request.user)  # type: ignore[arg-type]
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        if payload is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(NextItemSerializer(payload).data)
+
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_next_get", summary="Same as POST: reserve and return my next item",
+        responses={200: NextItemSerializer, 204: OpenApiResponse(description="Nothing left for you"), 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        return self.post(request, project_id)
+
+
+class SubmitView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_submit", request=SubmitInSerializer,
+        summary="Submit my answer for an item I was given; idempotent by client_id",
+        responses={201: SubmitOutSerializer, 200: SubmitOutSerializer, 400: OpenApiResponse(description="Names the field"),
+                   404: _NOT_FOUND, 409: _CONFLICT},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        data = SubmitInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        user: User = request.user  # type: ignore[assignment]
+        try:
+            result = distribution.annotation_submit(
+                project=project, user=user, utterance_id=fields["utterance"], client_id=fields["client_id"],
+                value=fields["value"], lead_time_ms=fields.get("lead_time_ms"), perspective=fields["perspective"],
+            )
+            next_payload = self.next_payload(project, user) if fields["next"] else None
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
+        except distribution.SubmissionRefusedError as exc:
+            return _conflict(exc)
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        body: dict[str, Any] = {"annotation": result.annotation, "created": result.created, "late": result.late}
+        if fields["next"]:
+            body["next"] = next_payload
+        return Response(
+            SubmitOutSerializer(body).data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        )
+
+
+class SkipView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_skip", request=SkipInSerializer, summary="Give back my item with a reason",
+        responses={200: SkipOutSerializer, 400: OpenApiResponse(description="Names the field"), 404: _NOT_FOUND, 409: _CONFLICT},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        data = SkipInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user: User = request.user  # type: ignore[assignment]
+        try:
+            skip = distribution.item_skip(
+                project=project, user=user, utterance_id=data.validated_data["utterance"],
+                reason=data.validated_data["reason"],
+            )
+            next_payload = self.next_payload(project, user) if data.validated_data["next"] else None
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
+        except distribution.SubmissionRefusedError as exc:
+            return _conflict(exc)
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        body: dict[str, Any] = {"utterance": data.validated_data["utterance"], "reason": skip.reason}
+        if data.validated_data["next"]:
+            body["next"] = next_payload
+        return Response(SkipOutSerializer(body).data)
+
+
+class FlagView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_flag", request=FlagInSerializer,
+        summary="Flag an item I was given for the project's leads",
+        responses={201: FlagOutSerializer, 400: OpenApiResponse(description="Names the field"), 404: _NOT_FOUND},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        data = FlagInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            flag = distribution.item_flag(
+                project=project, user=request.user, utterance_id=data.validated_data["utterance"],  # type: ignore[arg-type]
+                note=data.validated_data["note"],
+            )
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        return Response(FlagOutSerializer(flag).data, status=status.HTTP_201_CREATED)
+
+
+class FlagListView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_flags", summary="Flags of the project, open first (leads)",
+        responses={200: FlagOutSerializer(many=True), 403: AnnotateErrorSerializer, 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        try:
+            flags = flags_list(project=project, user=request.user)  # type: ignore[arg-type]
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(flags, request, view=self)
+        return paginator.get_paginated_response(FlagOutSerializer(page, many=True).data)
+
+
+class FlagResolveView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_flag_resolve", request=None, summary="Mark a flag resolved (leads)",
+        responses={200: FlagOutSerializer, 404: _NOT_FOUND},
+    )
+    def post(self, request: Request, project_id: int, flag_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        try:
+            flag = distribution.flag_resolve(project=project, user=request.user, flag_id=flag_id)  # type: ignore[arg-type]
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        return Response(FlagOutSerializer(flag).data)
+
+
+class MyAnnotationsView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_my_annotations", summary="My annotations in this project, newest first",
+        responses={200: AnnotationOutSerializer(many=True), 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(my_annotations_list(project=project, user=request.user), request, view=self)  # type: ignore[arg-type]
+        return paginator.get_paginated_response(AnnotationOutSerializer(page, many=True).data)
+
+
+class MyAnnotationDetailView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_my_annotation_edit", request=AnnotationEditInSerializer,
+        summary="Edit my annotation until it is reviewed",
+        responses={200: AnnotationOutSerializer, 400: OpenApiResponse(description="Names the field"), 404: _NOT_FOUND,
+                   409: _CONFLICT},
+    )
+    def patch(self, request: Request, project_id: int, annotation_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        data = AnnotationEditInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            annotation = distribution.annotation_update(
+                project=project, user=request.user, annotation_id=annotation_id,  # type: ignore[arg-type]
+                value=data.validated_data["value"], lead_time_ms=data.validated_data.get("lead_time_ms"),
+                perspective=data.validated_data.get("perspective"),
+            )
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
+        except distribution.SubmissionRefusedError as exc:
+            return _conflict(exc)
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        return Response(AnnotationOutSerializer(annotation).data)
+
+
+class ProgressView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_progress",
+        summary="Progress per annotator and per language, with gold accuracy (leads)",
+        responses={200: ProgressSerializer, 403: AnnotateErrorSerializer, 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        try:
+            progress = project_progress_get(project=project, user=request.user)  # type: ignore[arg-type]
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        return Response(ProgressSerializer(progress).data)
+
+
+class GoldView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_gold_set", request=GoldInSerializer,
+        summary="Make an item a gold (honeypot) item with its right answer (leads)",
+        responses={201: GoldOutSerializer, 400: OpenApiResponse(description="Names the field"), 404: _NOT_FOUND},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        if not distribution.membership_is_lead(project, request.user):  # type: ignore[arg-type]
+            raise PermissionDenied("Only the project's leads can set gold items.")
+        data = GoldInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            gold = distribution.gold_item_set(
+                project=project, utterance_id=data.validated_data["utterance"], expected=data.validated_data["expected"],
+                created_by=request.user, numeric_tolerance=data.validated_data["numeric_tolerance"],  # type: ignore[arg-type]
+            )
+        except SchemaError as exc:
+            errors = {("expected." + k if k not in _REQUEST_FIELDS else k): [v] for k, v in exc.errors.items()}
+            raise ValidationError(errors) from None
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        return Response(GoldOutSerializer(gold).data, status=status.HTTP_201_CREATED)
+
+
+urlpatterns = [
+    path("projects/<int:project_id>/next/", NextItemView.as_view(), name="annotate-next"),
+    path("projects/<int:project_id>/submit/", SubmitView.as_view(), name="annotate-submit"),
+    path("projects/<int:project_id>/skip/", SkipView.as_view(), name="annotate-skip"),
+    path("projects/<int:project_id>/flag/", FlagView.as_view(), name="annotate-flag"),
+    path("projects/<int:project_id>/flags/", FlagListView.as_view(), name="annotate-flags"),
+    path("projects/<int:project_id>/flags/<int:flag_id>/resolve/", FlagResolveView.as_view(), name="annotate-flag-resolve"),
+    path("projects/<int:project_id>/my-annotations/", MyAnnotationsView.as_view(), name="annotate-my-annotations"),
+    path(
+        "projects/<int:project_id>/my-annotations/<int:annotation_id>/", MyAnnotationDetailView.as_view(),
+        name="annotate-my-annotation",
+    ),
+    path("projects/<int:project_id>/progress/", ProgressView.as_view(), name="annotate-progress"),
+    path("projects/<int:project_id>/gold/", GoldView.as_view(), name="annotate-gold"),
+]

@@ -1,0 +1,356 @@
+"""JSON API for project quality: the agreement report, the quality policy, the review queue and adjudication.
+
+Views are thin: explicit serializers in and out, ``annotation.quality`` selectors and services do the work. Only a
+project's reviewers and leads (and staff) get in: outsiders get 404 (the project does not exist for them), other
+members 403. Routes are in ``urlpatterns`` below, included by ``config.api_urls``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.models import Adjudication, AggregationMethod, Project, ProjectQualityPolicy, Role, TiePolicy
+from annotation.quality.selectors import (
+    QualityForbidden,
+    QualityNotFound,
+    agreement_report_for_viewer,
+    names_visible,
+    project_for_reviewer_get,
+    quality_policy_get,
+    review_item_get,
+    review_queue,
+)
+from annotation.quality.services import (
+    agreement_params_clean,
+    agreement_report_request,
+    item_adjudicate,
+    quality_policy_update,
+)
+from annotation.schema import SchemaError
+from jobs.api import JobSerializer
+
+_TAG = "quality"
+_REQUEST_FIELDS = {"perspective", "note", "annotation_ids", "value", "n_resamples", "seed"}
+
+
+# --- serializers ----------------------------------------------------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class AgreementOutSerializer(serializers.Serializer):
+    project_id = serializers.IntegerField()
+    stale = serializers.BooleanField(help_text="Annotations changed since the report was computed")
+    computed_now = serializers.BooleanField(help_text="Computed in this request (small projects)")
+    computed_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    report_annotation_count = serializers.IntegerField(allow_null=True, help_text="Annotations the report was computed from")
+    current_annotation_count = serializers.IntegerField()
+    params = serializers.JSONField(allow_null=True)
+    report = serializers.JSONField(
+        allow_null=True, help_text="Per question and perspective: alpha with interval, breakdowns, kappas, models, aggregation"
+    )
+    job = JobSerializer(allow_null=True, help_text="The agreement job computing a fresh report, if one is queued or running")
+
+
+class QualityPolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProjectQualityPolicy
+        fields = ["show_annotator_names_to_reviewers", "aggregation_method", "tie_policy", "review_confidence_below", "updated_at"]
+        read_only_fields = ["updated_at"]
+
+
+class QualityPolicyInSerializer(serializers.Serializer):
+    show_annotator_names_to_reviewers = serializers.BooleanField(required=False)
+    aggregation_method = serializers.ChoiceField(choices=AggregationMethod.choices, required=False)
+    tie_policy = serializers.ChoiceField(choices=TiePolicy.choices, required=False)
+    review_confidence_below = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+
+
+class ReviewQueueEntrySerializer(serializers.Serializer):
+    utterance_id = serializers.IntegerField(source="id")
+    text = serializers.CharField(help_text="Plain text; render it as text, never as HTML")
+    language = serializers.CharField(source="language.code")
+    direction = serializers.CharField(source="language.direction")
+    n_annotations = serializers.IntegerField()
+    open_flags = serializers.IntegerField()
+    open_ties = serializers.IntegerField(help_text="Questions whose aggregation left a tie open")
+    min_confidence = serializers.FloatField(allow_null=True, help_text="Lowest confidence of the item's aggregated answers")
+    item_disagreement = serializers.FloatField(allow_null=True)
+    reasons = serializers.SerializerMethodField()
+
+    def get_reasons(self, utterance: Any) -> list[str]:
+        threshold = self.context["threshold"]
+        reasons = []
+        if utterance.open_flags:
+            reasons.append("flagged")
+        if utterance.open_ties:
+            reasons.append("tie")
+        if (utterance.min_confidence is not None and utterance.min_confidence < threshold) or (
+            utterance.item_disagreement is not None and utterance.item_disagreement > 1.0 - threshold
+        ):
+            reasons.append("low_agreement")
+        return reasons
+
+
+class ReviewAnnotationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    origin = serializers.CharField()
+    rater = serializers.CharField(help_text="User name, or 'Annotator A…' when the project hides names from reviewers")
+    model_version = serializers.CharField(allow_blank=True)
+    perspective = serializers.CharField(allow_blank=True)
+    value = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReviewFlagSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    note = serializers.CharField(allow_blank=True)
+    created_by = serializers.CharField()
+    resolved = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class ReviewAggregatedSerializer(serializers.Serializer):
+    question_key = serializers.CharField()
+    perspective = serializers.CharField(allow_blank=True)
+    value = serializers.JSONField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    method = serializers.CharField()
+    distribution = serializers.JSONField()
+    n_ratings = serializers.IntegerField()
+    computed_at = serializers.DateTimeField()
+
+
+class ReviewAdjudicationSerializer(serializers.Serializer):
+    perspective = serializers.CharField(allow_blank=True)
+    value = serializers.JSONField()
+    note = serializers.CharField(allow_blank=True)
+    decided_by = serializers.CharField()
+    decided_at = serializers.DateTimeField()
+    resolved_annotations = serializers.ListField(child=serializers.IntegerField())
+
+
+class ReviewUtteranceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField(allow_blank=True)
+    language = serializers.CharField()
+    direction = serializers.CharField()
+    audio_url = serializers.CharField(allow_null=True)
+    speaker = serializers.CharField(allow_null=True)
+    conversation = serializers.CharField(allow_null=True)
+
+
+class ReviewItemSerializer(serializers.Serializer):
+    utterance = ReviewUtteranceSerializer()
+    questions = serializers.JSONField()
+    perspectives = serializers.ListField(child=serializers.CharField())
+    annotations = ReviewAnnotationSerializer(many=True)
+    flags = ReviewFlagSerializer(many=True)
+    aggregated = ReviewAggregatedSerializer(many=True)
+    adjudications = ReviewAdjudicationSerializer(many=True)
+
+
+class AdjudicateInSerializer(serializers.Serializer):
+    value = serializers.JSONField(help_text="The final answers, keyed by question key")
+    perspective = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    annotation_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_null=True, default=None,
+        help_text="Annotations this decision resolves; default: every human annotation of the item in the perspective",
+    )
+
+
+class AdjudicationOutSerializer(serializers.ModelSerializer):
+    decided_by = serializers.CharField(source="decided_by.username")
+    resolved_annotations = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Adjudication
+        fields = ["id", "project", "utterance", "perspective", "value", "note", "decided_by", "decided_at", "resolved_annotations"]
+        read_only_fields = fields
+
+    def get_resolved_annotations(self, adjudication: Adjudication) -> list[int]:
+        return sorted(adjudication.resolved_annotations.values_list("pk", flat=True))
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+
+def _schema_error(exc: SchemaError) -> ValidationError:
+    """Request fields keep their name; answers to questions go under ``value``."""
+    body: dict[str, Any] = {}
+    answers: dict[str, list[str]] = {}
+    for key, reason in exc.errors.items():
+        if key in _REQUEST_FIELDS:
+            body[key] = [reason]
+        else:
+            answers[key] = [reason]
+    if answers:
+        body["value"] = answers
+    return ValidationError(body)
+
+
+class _ReviewerView(APIView):
+    def reviewer_project(self, request: Request, project_id: int) -> tuple[Project, str | None]:
+        try:
+            return project_for_reviewer_get(project_id=project_id, user=request.user)
+        except QualityNotFound as exc:
+            raise NotFound(str(exc)) from None
+        except QualityForbidden as exc:
+            raise PermissionDenied(str(exc)) from None
+
+
+_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Not a member of the project")
+_FORBIDDEN = OpenApiResponse(ErrorSerializer, description="A member, but not a reviewer or lead")
+_BAD = OpenApiResponse(description="Names the field and why")
+
+
+# --- views ----------------------------------------------------------------------------------------------------------
+
+
+class AgreementView(_ReviewerView):
+    @extend_schema(
+        tags=[_TAG], operation_id="quality_agreement",
+        summary="The project's agreement report (cached); stale reports are recomputed, small ones at once",
+        parameters=[
+            OpenApiParameter("refresh", bool, description="1: enqueue a recomputation job and answer 202 with it"),
+            OpenApiParameter("n_resamples", int, description="Bootstrap resamples for a recomputation (default 1000)"),
+            OpenApiParameter("seed", int, description="Bootstrap seed for a recomputation (default 0)"),
+        ],
+        responses={200: AgreementOutSerializer, 202: AgreementOutSerializer, 400: _BAD, 403: _FORBIDDEN, 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project, role = self.reviewer_project(request, project_id)
+        try:
+            params = agreement_params_clean(request.query_params)
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
+        refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
+        outcome = agreement_report_request(project=project, user=request.user, refresh=refresh, **params)
+        report = outcome.state.report
+        show = names_visible(project=project, user=request.user, role=role)
+        body = {
+            "project_id": project.pk,
+            "stale": outcome.state.stale,
+            "computed_now": outcome.computed_now,
+            "computed_at": report.computed_at if report else None,
+            "duration_ms": report.duration_ms if report else None,
+            "report_annotation_count": report.annotation_count if report else None,
+            "current_annotation_count": outcome.state.watermark.count,
+            "params": report.params if report else None,
+            "report": agreement_report_for_viewer(report.result, show_names=show) if report else None,
+            "job": outcome.job,
+        }
+        accepted = outcome.job is not None and (refresh or report is None)
+        return Response(AgreementOutSerializer(body).data, status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK)
+
+
+class QualityPolicyView(_ReviewerView):
+    @extend_schema(
+        tags=[_TAG], operation_id="quality_policy", summary="How the project aggregates gold and what reviewers see",
+        responses={200: QualityPolicySerializer, 403: _FORBIDDEN, 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _role = self.reviewer_project(request, project_id)
+        return Response(QualityPolicySerializer(quality_policy_get(project)).data)
+
+    @extend_schema(
+        tags=[_TAG], operation_id="quality_policy_update", request=QualityPolicyInSerializer,
+        summary="Change the quality policy (leads)",
+        responses={200: QualityPolicySerializer, 400: _BAD, 403: _FORBIDDEN, 404: _NOT_FOUND},
+    )
+    def patch(self, request: Request, project_id: int) -> Response:
+        project, role = self.reviewer_project(request, project_id)
+        if role != Role.LEAD and not request.user.is_staff:
+            raise PermissionDenied("Only the project's leads can change its quality policy.")
+        data = QualityPolicyInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            policy = quality_policy_update(project=project, **data.validated_data)
+        except SchemaError as exc:
+            raise ValidationError({k: [v] for k, v in exc.errors.items()}) from None
+        return Response(QualityPolicySerializer(policy).data)
+
+
+class ReviewQueueView(_ReviewerView):
+    @extend_schema(
+        tags=[_TAG], operation_id="quality_review_queue",
+        summary="Items to adjudicate: flagged, open ties, or agreement under the policy's threshold",
+        responses={200: ReviewQueueEntrySerializer(many=True), 403: _FORBIDDEN, 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project, _role = self.reviewer_project(request, project_id)
+        policy = quality_policy_get(project)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(review_queue(project=project, policy=policy), request, view=self)
+        entries = ReviewQueueEntrySerializer(page, many=True, context={"threshold": policy.review_confidence_below})
+        return paginator.get_paginated_response(entries.data)
+
+
+class ReviewItemView(_ReviewerView):
+    @extend_schema(
+        tags=[_TAG], operation_id="quality_review_item",
+        summary="One item side by side: every annotation (names per policy), flags, aggregated answers, decisions",
+        responses={200: ReviewItemSerializer, 403: _FORBIDDEN, 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, project_id: int, utterance_id: int) -> Response:
+        project, role = self.reviewer_project(request, project_id)
+        show = names_visible(project=project, user=request.user, role=role)
+        try:
+            item = review_item_get(project=project, utterance_id=utterance_id, show_names=show)
+        except QualityNotFound as exc:
+            raise NotFound(str(exc)) from None
+        return Response(ReviewItemSerializer(item).data)
+
+
+class AdjudicateView(_ReviewerView):
+    @extend_schema(
+        tags=[_TAG], operation_id="quality_adjudicate", request=AdjudicateInSerializer,
+        summary="Set the item's final answers (reviewers and leads); deciding again replaces the decision",
+        responses={200: AdjudicationOutSerializer, 400: _BAD, 403: _FORBIDDEN, 404: _NOT_FOUND},
+    )
+    def post(self, request: Request, project_id: int, utterance_id: int) -> Response:
+        project, _role = self.reviewer_project(request, project_id)
+        data = AdjudicateInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        try:
+            adjudication = item_adjudicate(
+                project=project, utterance_id=utterance_id, user=request.user, value=fields["value"],
+                perspective=fields["perspective"], note=fields["note"], annotation_ids=fields["annotation_ids"],
+            )
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
+        except QualityNotFound as exc:
+            raise NotFound(str(exc)) from None
+        except QualityForbidden as exc:
+            raise PermissionDenied(str(exc)) from None
+        return Response(AdjudicationOutSerializer(adjudication).data)
+
+
+urlpatterns = [
+    path("projects/<int:project_id>/agreement/", AgreementView.as_view(), name="quality-agreement"),
+    path("projects/<int:project_id>/quality-policy/", QualityPolicyView.as_view(), name="quality-policy"),
+    path("projects/<int:project_id>/review-queue/", ReviewQueueView.as_view(), name="quality-review-queue"),
+    path(
+        "projects/<int:project_id>/review-queue/<int:utterance_id>/", ReviewItemView.as_view(), name="quality-review-item"
+    ),
+    path(
+        "projects/<int:project_id>/review-queue/<int:utterance_id>/adjudicate/", AdjudicateView.as_view(),
+        name="quality-adjudicate",
+    ),
+]

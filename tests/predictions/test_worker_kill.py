@@ -1,0 +1,95 @@
+"""A real Celery worker on the GPU queue, killed with SIGKILL in the middle of a pre-annotation job.
+
+Needs the tables of annotation.ProjectModel in the worker's database: with ``--nomigrations`` pytest creates them;
+with migrations, the migration that adds ProjectModel must exist (see the report of issue 5).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from kombu import Connection
+
+from annotation.models import Prediction, ProjectModel
+from annotation.predictions.services import TrainHeadSpec, project_head_train
+from jobs.models import Job, JobKind, JobStatus
+from jobs.services import job_create
+from tests.predictions.conftest import utterance_make
+from tests.workers.conftest import REPO, WorkerProcess, redis_broker_url, wait_for
+from workers.tasks import run_preannotation_job
+
+SUBJECTS = ["the team", "my neighbour", "our teacher", "the driver", "her brother", "the manager", "a stranger",
+            "the children", "my friend", "the doctor"]
+EVENTS = ["won the match", "lost the keys", "missed the train", "sent a gift", "broke the window",
+          "told a joke", "cancelled the trip", "fixed the roof", "shouted at us", "sang a song"]
+ENDINGS = ["and I loved it", "and I am furious", "which made me cry", "so we laughed", "again today",
+           "without asking", "at midnight"]
+
+
+class GpuWorker(WorkerProcess):
+    """The shared worker fixture's process, consuming the GPU queue (where model jobs are routed)."""
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu", "--pool", "solo",
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "ready." in self.log():
+                return
+            if self.proc.poll() is not None:
+                pytest.fail(f"Celery worker exited early:\n{self.log()}")
+            time.sleep(0.2)
+        pytest.fail(f"Celery worker did not become ready:\n{self.log()}")
+
+
+def restore_unacked_messages() -> int:
+    """What Redis does once the visibility timeout of an unacknowledged message expires: put it back on its queue
+    (the timeout is an hour by default; the test does not wait for it)."""
+    with Connection(redis_broker_url(), transport_options={"visibility_timeout": 0}) as connection:
+        channel = connection.default_channel
+        before = channel.client.zcard(channel.unacked_index_key)
+        channel.qos.restore_visible(num=1000)
+        return int(before)
+
+
+def test_sigkill_mid_job_then_restart_completes_with_one_prediction_per_utterance(
+        celery_worker_process, world) -> None:  # type: ignore[no-untyped-def]
+    celery_worker_process.stop()  # the shared fixture's worker reads the default queue; this test needs gpu
+    worker = GpuWorker(celery_worker_process.env, celery_worker_process.log_path.with_name("gpu-worker.log"))
+    model = project_head_train(project=world.project, spec=TrainHeadSpec("emotion"), user=world.lead)
+    texts = [f"{s} {e} {t}" for s in SUBJECTS for e in EVENTS for t in ENDINGS][:600]
+    for text in texts:
+        utterance_make(world.corpus, "en", text=text)
+    total = len(texts) + len(world.labelled) + len(world.unlabelled)
+    job = job_create(kind=JobKind.PREANNOTATE, created_by=world.lead, project=world.project, corpus=world.corpus,
+                     params={"project_model_id": model.pk, "weak_labels": False, "chunk_size": 32})
+    predictions = Prediction.objects.filter(model_version=model.model_version)
+    try:
+        worker.start()
+        run_preannotation_job.delay(job.pk)
+        wait_for(lambda: predictions.count() >= 96, timeout=180, interval=0.05)
+        worker.kill()
+        done_before_restart = predictions.count()
+        assert 0 < done_before_restart < total, "the worker was meant to die in the middle of the job"
+        assert Job.objects.get(pk=job.pk).status == JobStatus.RUNNING
+
+        assert restore_unacked_messages() == 1  # acks_late: the message the dead worker held is still there
+        worker.start()
+        wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=300, interval=0.2)
+    finally:
+        worker.stop()
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.message + worker.log()[-3000:]
+    assert job.attempts == 2
+    assert job.counts["predicted_already_done"] >= done_before_restart
+    assert job.progress_done == job.progress_total == total
+    assert predictions.count() == total
+    assert predictions.values("utterance_id").distinct().count() == total
+    assert ProjectModel.objects.filter(pk=model.pk).exists()
