@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -25,7 +25,13 @@ from annotation.selectors import (
     projects_visible_to,
     projects_with_role,
 )
-from annotation.services import label_schema_create, label_schema_version_create, membership_set, project_create
+from annotation.services import (
+    label_schema_create,
+    label_schema_version_create,
+    membership_remove,
+    membership_set,
+    project_create,
+)
 from corpora.api_common import IdFilter, StrictBooleanFilter, field_errors, signed_in_user
 from corpora.models import Corpus, Language
 from corpora.selectors import corpora_visible_to
@@ -256,15 +262,38 @@ class ProjectViewSet(viewsets.ModelViewSet):
             serializer = MembershipInviteSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
-            membership = membership_set(
-                project=project, user=data["username"], role=data["role"], languages=data.get("languages", [])
-            )
+            try:
+                membership = membership_set(
+                    project=project, user=data["username"], role=data["role"], languages=data.get("languages", [])
+                )
+            except SchemaError as exc:
+                raise ValidationError(field_errors(exc.errors)) from None
             return Response(
                 MembershipSerializer(memberships_of_project(project=project).get(pk=membership.pk)).data,
                 status=status.HTTP_201_CREATED,
             )
         page = self.paginate_queryset(memberships_of_project(project=project))
         return self.get_paginated_response(MembershipSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={204: OpenApiResponse(description="Removed; their held items went back to the queue"),
+                   400: OpenApiResponse(description="The only lead cannot leave"), 404: OpenApiResponse()},
+        summary="Remove a member (leads only); their annotations are kept",
+    )
+    @action(detail=True, methods=["delete"], url_path=r"memberships/(?P<user_id>\d+)", filterset_class=None)
+    def membership_remove(self, request: Request, pk: str | None = None, user_id: str | None = None) -> Response:
+        project = self.get_object()  # 404 for non-members; DELETE needs a lead (ProjectPermission)
+        member = get_user_model().objects.filter(pk=int(user_id or 0)).first()
+        if member is None:
+            raise NotFound("No such member in this project.")
+        try:
+            membership_remove(project=project, user=member)
+        except LookupError:
+            raise NotFound("No such member in this project.") from None
+        except SchemaError as exc:
+            raise ValidationError(field_errors(exc.errors)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # Annotations -------------------------------------------------------------------------------------

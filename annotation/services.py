@@ -8,7 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
+from django.db.models.functions import Greatest
 
 from annotation.models import (
     Annotation,
@@ -17,6 +18,9 @@ from annotation.models import (
     Membership,
     Origin,
     Project,
+    ProjectItem,
+    Reservation,
+    ReservationStatus,
     Role,
 )
 from annotation.schema import SchemaError, parse_perspectives, parse_questions, validate_answers
@@ -90,15 +94,57 @@ def project_items_schedule(project: Project) -> None:
     transaction.on_commit(lambda: sync_project_items.delay(project_id))
 
 
+def _other_leads_locked(project: Project, user: User) -> int:
+    """Lock the project's lead rows (two demotions at once must not both pass) and count leads besides ``user``."""
+    leads = list(
+        Membership.objects.select_for_update().filter(project=project, role=Role.LEAD).order_by("pk")
+        .values_list("user_id", flat=True)
+    )
+    return sum(1 for lead_id in leads if lead_id != user.pk)
+
+
 @transaction.atomic
 def membership_set(
     *, project: Project, user: User, role: str, languages: Iterable[Language] = ()
 ) -> Membership:
     if role not in Role.values:
         raise SchemaError({"role": f"must be one of {', '.join(Role.values)}"})
+    if role != Role.LEAD and Membership.objects.filter(project=project, user=user, role=Role.LEAD).exists():
+        if _other_leads_locked(project, user) == 0:
+            raise SchemaError({"role": f"{user.username} is the project's only lead; make another member lead first"})
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     membership.languages.set(list(languages))
     return membership
+
+
+@transaction.atomic
+def membership_remove(*, project: Project, user: User) -> int:
+    """Take a member off a project; their annotations stay. Return how many held items went back to the queue.
+
+    Raises LookupError when the user is not a member, SchemaError when they are the only lead.
+    """
+    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if membership is None:
+        raise LookupError(user.pk)
+    if membership.role == Role.LEAD and _other_leads_locked(project, user) == 0:
+        raise SchemaError({"user": f"{user.username} is the project's only lead; make another member lead first"})
+    released = _holds_release(project=project, user=user)
+    membership.delete()
+    return released
+
+
+def _holds_release(*, project: Project, user: User) -> int:
+    """Give a leaving member's held items back; items are locked first, in id order, as the distribution does."""
+    holds = Reservation.objects.filter(project=project, annotator_id=user.pk, status=ReservationStatus.HELD)
+    item_ids = list(holds.values_list("item_id", flat=True))
+    if not item_ids:
+        return 0
+    list(ProjectItem.objects.select_for_update().filter(pk__in=item_ids).order_by("pk").values_list("pk", flat=True))
+    released = holds.update(status=ReservationStatus.EXPIRED)
+    ProjectItem.objects.filter(pk__in=item_ids, is_gold=False).update(
+        reserved_count=Greatest(F("reserved_count") - 1, 0)
+    )
+    return released
 
 
 def annotation_create(
