@@ -21,14 +21,26 @@ def test_job_life_cycle_and_errors():
     assert job_start(job_id=job.pk) is None  # a redelivered message does not rerun a finished job
 
 
-def test_reaper_fails_jobs_whose_worker_went_silent():
+def test_reaper_requeues_silent_jobs_then_fails_them_when_out_of_attempts():
     stuck = job_create(kind=JobKind.IMPORT)
     job_start(job_id=stuck.pk)
     Job.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     alive = job_create(kind=JobKind.IMPORT)
     job_start(job_id=alive.pk)
-    assert jobs_reap_stuck(stale_after=timedelta(minutes=15)) == 1
+
+    first = jobs_reap_stuck(stale_after=timedelta(minutes=15), max_attempts=2)
+
     stuck.refresh_from_db()
-    alive.refresh_from_db()
-    assert stuck.status == JobStatus.FAILED and "stopped reporting" in stuck.message
-    assert alive.status == JobStatus.RUNNING
+    assert first.requeued == [stuck.pk] and first.failed == 0
+    assert stuck.status == JobStatus.PENDING and "sent again (attempt 2 of 2)" in stuck.message
+    assert Job.objects.get(pk=alive.pk).status == JobStatus.RUNNING
+
+    job_start(job_id=stuck.pk)  # the second attempt goes silent too
+    Job.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    second = jobs_reap_stuck(stale_after=timedelta(minutes=15), max_attempts=2)
+
+    stuck.refresh_from_db()
+    assert second.requeued == [] and second.failed == 1
+    assert stuck.status == JobStatus.FAILED and "on each of 2 attempt(s)" in stuck.message
+    assert stuck.finished_at is not None
+    assert Job.objects.get(pk=alive.pk).status == JobStatus.RUNNING

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from celery import shared_task
 
 from workers.queues import CeleryQueue
@@ -9,9 +11,18 @@ from workers.queues import CeleryQueue
 
 @shared_task(name="workers.tasks.reap_stuck_jobs", queue=CeleryQueue.DEFAULT.value)
 def reap_stuck_jobs() -> int:
+    """Send stuck jobs to their task again (after commit), or fail those out of attempts; return how many."""
+    from django.db import transaction
+
+    from jobs.models import Job
     from jobs.services import jobs_reap_stuck
 
-    return jobs_reap_stuck()
+    with transaction.atomic():
+        result = jobs_reap_stuck()
+        kinds = dict(Job.objects.filter(pk__in=result.requeued).values_list("pk", "kind"))
+        for job_id in result.requeued:
+            transaction.on_commit(partial(JOB_TASKS[kinds[job_id]].delay, job_id))
+    return len(result.requeued) + result.failed
 
 
 IMPORT_MAX_RETRIES = 3
@@ -129,3 +140,13 @@ def sync_corpus_project_items(corpus_id: int) -> int:
     from annotation.distribution import project_items_for_corpus_sync
 
     return project_items_for_corpus_sync(corpus_id)
+
+
+# Which task runs a job of each kind (the reaper sends stuck jobs back to it).
+JOB_TASKS = {
+    "import": run_import_job,
+    "export": run_export_job,
+    "agreement": compute_agreement,
+    "preannotate": run_preannotation_job,
+    "transcribe": run_transcription_job,
+}

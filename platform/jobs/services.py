@@ -109,12 +109,41 @@ def _finish(job: Job, status: str, *, message: str, result: dict[str, Any] | Non
         setattr(job, key, value)
 
 
-def jobs_reap_stuck(*, stale_after: timedelta | None = None) -> int:
-    """Fail RUNNING jobs whose worker stopped reporting (killed by a hard time limit or the OOM killer)."""
+@dataclass(frozen=True)
+class ReapResult:
+    requeued: list[int]  # job ids to send to their task again
+    failed: int
+
+
+def jobs_reap_stuck(*, stale_after: timedelta | None = None, max_attempts: int | None = None) -> ReapResult:
+    """Deal with RUNNING jobs whose worker stopped reporting (SIGKILL, OOM killer, lost machine).
+
+    Every job kind is resumable or restarts cleanly (imports and exports write in one transaction; model jobs skip
+    what they already stored), so a stuck job goes back to PENDING to be sent again, until it has used
+    ``max_attempts``; then it is marked failed. Without this, a killed worker's job would wait for the broker's
+    visibility timeout (hours, to outlast the longest task).
+    """
     age = stale_after or timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS)
-    cutoff = timezone.now() - age
+    attempts = max_attempts or settings.JOB_MAX_ATTEMPTS
     now = timezone.now()
-    return Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
-        status=JobStatus.FAILED, finished_at=now,
-        message=f"The worker stopped reporting progress for over {int(age.total_seconds())} s; the job was marked failed.",
-    )
+    cutoff = now - age
+    requeued: list[int] = []
+    failed = 0
+    with transaction.atomic():
+        for job in Job.objects.select_for_update(skip_locked=True).filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
+            silent = int(age.total_seconds())
+            if job.attempts < attempts:
+                job.status = JobStatus.PENDING
+                job.message = (f"The worker stopped reporting progress for over {silent} s; "
+                               f"the job was sent again (attempt {job.attempts + 1} of {attempts}).")
+                job.heartbeat_at = now
+                job.save(update_fields=["status", "message", "heartbeat_at"])
+                requeued.append(job.pk)
+            else:
+                job.status = JobStatus.FAILED
+                job.finished_at = now
+                job.message = (f"The worker stopped reporting progress for over {silent} s on each of "
+                               f"{job.attempts} attempt(s); the job was marked failed.")
+                job.save(update_fields=["status", "finished_at", "message"])
+                failed += 1
+    return ReapResult(requeued=requeued, failed=failed)

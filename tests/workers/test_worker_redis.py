@@ -4,19 +4,36 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from jobs.models import Job, JobKind, JobStatus
-from jobs.services import job_create, job_start
+from jobs.models import Job, JobStatus
+from jobs.services import job_start
 from tests.workers.conftest import wait_for
 from workers.tasks import reap_stuck_jobs
 
 
-def test_reaper_task_runs_on_a_real_worker(celery_worker_process):
-    stuck = job_create(kind=JobKind.IMPORT)
-    job_start(job_id=stuck.pk)
-    Job.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+def test_reaper_on_a_real_worker_sends_a_dead_workers_import_again(celery_worker_process, lead):
+    """An import whose worker died mid-run (RUNNING, silent) is sent again by the reaper and then completes."""
+    from django.core.files.base import ContentFile
+
+    from corpora.importing.services import import_job_create
+    from corpora.models import Utterance
+    from corpora.services import corpus_create
+
+    corpus = corpus_create(name="Orphaned", license="CC0-1.0", created_by=lead)
+    job = import_job_create(
+        corpus=corpus, files=[ContentFile(b"id,text\na,first\nb,second\n", name="rows.csv")], created_by=lead,
+        options={"mapping": {"text": "text", "external_id": "id"}, "language": "en"}, enqueue=False,
+    )
+    job_start(job_id=job.pk)  # what the dead worker had done before it was killed
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+
     reap_stuck_jobs.delay()
-    wait_for(lambda: Job.objects.get(pk=stuck.pk).status == JobStatus.FAILED, timeout=60)
-    assert "received" in celery_worker_process.log()
+
+    finished = wait_for(lambda: Job.objects.filter(pk=job.pk, status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]).first(),
+                        timeout=90)
+    assert finished.status == JobStatus.SUCCEEDED, finished.message
+    assert finished.attempts == 2
+    assert Utterance.objects.filter(corpus=corpus).count() == 2
+    assert "workers.tasks.reap_stuck_jobs" in celery_worker_process.log()
 
 
 def test_import_runs_end_to_end_on_a_real_worker_and_grows_the_projects(celery_worker_process, lead, emotion_schema):
