@@ -456,3 +456,61 @@ export function chartFigure(options: { id: string; title: string; note?: string;
     el("div", { id: `${options.id}-body` }, chartBox, tableBox),
   );
 }
+
+// --- histogram ------------------------------------------------------------------------------------------------------
+
+export interface HistogramOptions {
+  /** Tooltip (and accessible name) of one bin; the caller words it in the UI language. */
+  binTitle: (low: number, high: number, count: number) => string;
+  xAxis?: string;
+  yAxis?: string;
+  colour?: string;
+  width?: number;
+  height?: number;
+  digits?: number; // decimals of the edge ticks
+}
+
+/** Counts per bin as vertical bars over the bins' edges (edges.length === counts.length + 1), with count ticks. */
+export function histogram(edges: number[], counts: number[], title: string, description: string, options: HistogramOptions): SVGSVGElement {
+  const width = options.width ?? 360;
+  const height = options.height ?? 190;
+  const left = 46;
+  const right = 14;
+  const top = 10;
+  const bottom = options.xAxis ? 40 : 24;
+  const plotWidth = width - left - right;
+  const plotHeight = height - top - bottom;
+  const bins = Math.max(1, counts.length);
+  const highest = Math.max(1, ...counts);
+  const step = highest <= 4 ? 1 : Math.ceil(highest / 4);
+  const largest = Math.ceil(highest / step) * step; // the axis ends on a tick
+  const scaleY = (v: number): number => top + plotHeight - (v / largest) * plotHeight;
+  const root = chartRoot(width, height, title, description, "histogram");
+  for (let v = 0; v <= largest; v += step) {
+    const y = scaleY(v);
+    root.append(
+      svg("line", { x1: left, x2: width - right, y1: y, y2: y, class: v === 0 ? "zero" : "grid" }),
+      text(left - 6, y + 4, formatNumber(v), { class: "tick", "text-anchor": "end" }),
+    );
+  }
+  const barWidth = plotWidth / bins;
+  const tickEvery = Math.max(1, Math.ceil(bins / 6));
+  const digits = options.digits ?? 2;
+  counts.forEach((count, i) => {
+    const low = edges[i] ?? i;
+    const high = edges[i + 1] ?? i + 1;
+    const x = left + i * barWidth;
+    const tip = options.binTitle(low, high, count);
+    const g = svg("g", { class: "bin", tabindex: 0, "aria-label": tip, "data-count": count }, svg("title", {}, tip));
+    g.append(svg("rect", { x: x + 0.5, y: scaleY(count), width: Math.max(0, barWidth - 1), height: top + plotHeight - scaleY(count), fill: options.colour ?? CATEGORICAL[0] }));
+    root.append(g);
+  });
+  for (let i = 0; i <= bins; i += tickEvery) {
+    const x = left + i * barWidth;
+    root.append(text(x, top + plotHeight + 14, formatNumber(edges[i] ?? i, digits), { class: "tick", "text-anchor": "middle" }));
+  }
+  if (bins % tickEvery !== 0) root.append(text(left + plotWidth, top + plotHeight + 14, formatNumber(edges[bins] ?? bins, digits), { class: "tick", "text-anchor": "middle" }));
+  if (options.xAxis) root.append(text(left + plotWidth / 2, height - 6, options.xAxis, { class: "axis-title", "text-anchor": "middle" }));
+  if (options.yAxis) root.append(text(12, top + plotHeight / 2, options.yAxis, { class: "axis-title", "text-anchor": "middle", transform: `rotate(-90 12 ${top + plotHeight / 2})` }));
+  return root;
+}

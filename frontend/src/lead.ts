@@ -1,6 +1,7 @@
 // Lead screens: create a project (with a schema editor and live preview) and manage one (members, progress, gold).
 import { api, apiList, ApiError, errorText, flatten } from "./api";
 import { $, el, clear } from "./dom";
+import { mountExports } from "./exports";
 import { t, formatNumber, onLanguageChange } from "./i18n";
 import { QuestionForm, type Question } from "./widgets";
 
@@ -259,6 +260,7 @@ export function mountProjectManage(): void {
         { class: "row" },
         el("h1", { text: project.name }),
         el("a", { class: "button small", href: `/projects/${projectId}/dashboard/`, text: t("projects.dashboard") }),
+        el("a", { class: "button small", href: `/projects/${projectId}/models/`, text: t("models.link") }),
       ),
       el(
         "div",
@@ -334,4 +336,5 @@ export function mountProjectManage(): void {
   };
   onLanguageChange(() => void render());
   void render();
+  mountExports(projectId);
 }

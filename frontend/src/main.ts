@@ -4,6 +4,7 @@ import { mountAnnotate } from "./annotate";
 import { mountDashboard } from "./dashboard";
 import { applyI18n, lang, setLanguage, UI_LANGUAGES } from "./i18n";
 import { mountProjectCreate, mountProjectManage } from "./lead";
+import { mountModels } from "./models";
 import { mountProjects } from "./projects";
 
 function mountLanguageSwitcher(): void {
@@ -25,6 +26,7 @@ const pages: Record<string, () => void> = {
   projects: mountProjects,
   "project-create": mountProjectCreate,
   "project-manage": mountProjectManage,
+  "project-models": mountModels,
   dashboard: mountDashboard,
 };
 

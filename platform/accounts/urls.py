@@ -11,5 +11,6 @@ urlpatterns = [
     path("projects/<int:project_id>/annotate/", views.annotate, name="annotate"),
     path("projects/<int:project_id>/manage/", views.project_manage, name="project-manage"),
     path("projects/<int:project_id>/dashboard/", views.project_dashboard, name="project-dashboard"),
+    path("projects/<int:project_id>/models/", views.project_models, name="project-models-page"),
     path("media/<path:path>", views.media, name="media"),
 ]

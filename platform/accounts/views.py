@@ -20,7 +20,9 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 from django.views.static import serve
 
+from annotation.permissions import project_can_manage
 from annotation.quality.selectors import QualityForbidden, QualityNotFound, project_for_reviewer_get
+from annotation.selectors import projects_visible_to
 from corpora.models import Utterance
 from corpora.selectors import corpora_visible_to
 
@@ -97,6 +99,18 @@ def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     except QualityForbidden as exc:
         raise PermissionDenied(str(exc)) from None
     return _page(request, "dashboard.html", project_id=project_id)
+
+
+@login_required(login_url=LOGIN_URL)
+@ensure_csrf_cookie
+def project_models(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Models at work on the project, for its leads (and staff): outsiders get 404, other members 403."""
+    project = projects_visible_to(request.user).filter(pk=project_id).first()
+    if project is None:
+        raise Http404()
+    if not project_can_manage(request.user, project):
+        raise PermissionDenied("Only the project's leads can manage its models.")
+    return _page(request, "project_models.html", project_id=project_id)
 
 
 @require_GET

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import TokenObtainView
 from annotation.api import AnnotationViewSet, LabelSchemaViewSet, ProjectViewSet
 from annotation.api_annotate import urlpatterns as annotate_urlpatterns
+from annotation.api_export import urlpatterns as export_urlpatterns
 from annotation.api_predictions import urlpatterns as predictions_urlpatterns
 from annotation.api_quality import urlpatterns as quality_urlpatterns
 from corpora.api import ConversationViewSet, CorpusViewSet, LanguageViewSet, SpeakerViewSet, UtteranceViewSet
@@ -29,3 +30,4 @@ urlpatterns = [
 urlpatterns += annotate_urlpatterns
 urlpatterns += quality_urlpatterns
 urlpatterns += predictions_urlpatterns
+urlpatterns += export_urlpatterns

@@ -573,3 +573,44 @@ def test_fast_path_gives_what_the_general_path_gives(lead, emotion_labels, run_i
     assert fast.status == JobStatus.SUCCEEDED and fast.counts["created"] == 5 and fast.counts["duplicates"] == 1
     assert fast.counts["rejected_rows"] == 7 and fast.counts["unlabelled_rows"] == 1
     assert _outcome(fast) == _outcome(general)
+
+
+def test_fast_path_rules_across_chunks(lead, emotion_labels, run_import, monkeypatch):
+    """Chunks that are all new go in whole columns; a later chunk with a repeated row or external id does not."""
+    import corpora.importing.services as services
+    from corpora.importing.readers import CHUNK_ROWS
+    from corpora.services import corpus_create
+
+    rows = "".join(f"{i},text {i},mr,s{i % 7},c{i // 10},{i % 10},joy\n" for i in range(CHUNK_ROWS + 10))
+    rows += "3,other text,mr,s1,c1,1,joy\n"  # the external id of a row of the first chunk, with other content
+    rows += "4,text 4,mr,s4,c0,4,joy\n"  # the very row 5 again
+    rows += "n1,new,mr,s1,c9999,0,\n"
+    data = ("id,text,lang,speaker,conv,turn,emotion\n" + rows).encode()
+    whole: list[bool] = []
+    original = services._ImportRun._accept_fast_all
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        whole.append(original(self, *args, **kwargs))
+        return whole[-1]
+
+    monkeypatch.setattr(services._ImportRun, "_accept_fast_all", spy)
+    fast = run_import(corpus_create(name="Fast", license="CC0-1.0", created_by=lead), {"t.csv": data}, TRICKY_OPTIONS)
+    monkeypatch.setattr(services, "fast_path_fits", lambda **kwargs: False)
+    general = run_import(corpus_create(name="General", license="CC0-1.0", created_by=lead), {"t.csv": data},
+                         TRICKY_OPTIONS)
+    assert whole == [True, False]  # the first chunk as columns, the second row by row
+    assert fast.status == JobStatus.SUCCEEDED and fast.counts["created"] == CHUNK_ROWS + 11
+    assert fast.counts["duplicates"] == 1 and fast.counts["rejected_rows"] == 1 and fast.counts["unlabelled_rows"] == 1
+    assert _outcome(fast) == _outcome(general)
+
+
+def test_a_second_import_reuses_the_corpus_conversations_and_speakers(corpus, run_import, emotion_labels):
+    first = run_import(corpus, {"a.csv": b"id,text,lang,speaker,conv,turn,emotion\n1,hello,mr,s1,c1,0,joy\n"},
+                       TRICKY_OPTIONS)
+    second = run_import(corpus, {"b.csv": b"id,text,lang,speaker,conv,turn,emotion\n2,again,mr,s1,c1,1,joy\n"
+                                          b"3,new,mr,s2,c2,0,joy\n"}, TRICKY_OPTIONS)
+    assert first.counts["conversations"] == 1 and second.counts["conversations"] == 1
+    assert second.counts["speakers"] == 1 and second.counts["created"] == 2
+    assert Conversation.objects.filter(corpus=corpus).count() == 2 and Speaker.objects.filter(corpus=corpus).count() == 2
+    one, two = Utterance.objects.get(external_id="1"), Utterance.objects.get(external_id="2")
+    assert (one.conversation_id, one.speaker_id) == (two.conversation_id, two.speaker_id)

@@ -90,12 +90,15 @@ class _Resolver:
         self.ids: dict[str, int] = {}
         self.texts: dict[str, str] = {"": "\\N"}  # the ids as COPY text; no key: NULL
         self.created = 0
+        # None in the corpus when the write began (a new corpus): every key not created here yet is new, so no
+        # look-ups. Another writer adding one meanwhile would meet the unique constraint: the import fails whole.
+        self.none_before = not self.model.objects.filter(corpus=corpus).exists()
 
     def resolve(self, keys: set[str]) -> None:
         missing = [k for k in keys if k and k not in self.ids]
         if not missing:
             return
-        for start in range(0, len(missing), 5000):
+        for start in range(0, len(missing) if not self.none_before else 0, 5000):
             part = missing[start:start + 5000]
             for external_id, pk in self.model.objects.filter(corpus=self.corpus, external_id__in=part).values_list(
                 "external_id", "pk"
@@ -149,6 +152,7 @@ def spool_write(*, spool: Spool, corpus: Corpus, schema_version: LabelSchemaVers
     """Write every chunk of the spool; must run inside the caller's transaction."""
     result = WriteResult()
     postgres = use_copy()
+    _sequences.clear()
     skip_triggers = postgres and _skip_foreign_key_triggers()
     language_ids: dict[str, int] = {}
 
@@ -389,20 +393,36 @@ def _copy_utterances(fmt: _CopyFormat, chunk: SpoolChunk, corpus: Corpus, conver
     return ids
 
 
+_sequences: dict[str, int] = {}  # table -> oid of its id sequence; emptied by every spool_write
+
+
+def _sequence_of(table: str) -> int:
+    """The oid of a table's id sequence, looked up once per import. Not ``pg_get_serial_sequence`` in the
+    reserving query itself: a stable function, it would be evaluated again for every id (most of the cost)."""
+    oid = _sequences.get(table)
+    if oid is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')::regclass::oid", [table])
+            row = cursor.fetchone()
+        assert row is not None and row[0], f"{table}.id has no sequence"
+        oid = _sequences[table] = int(row[0])
+    return oid
+
+
 def _reserve_ids(table: str, count: int) -> list[int] | range:
     """``count`` new ids from the table's sequence: a range when nobody else took ids meanwhile (the usual case)."""
+    sequence = _sequence_of(table)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT min(v), max(v) FROM (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS v "
-            "FROM generate_series(1, %s)) AS s", [table, count])
+            "SELECT min(v), max(v) FROM (SELECT nextval(%s::oid::regclass) AS v FROM generate_series(1, %s)) AS s",
+            [sequence, count])
         row = cursor.fetchone()
         assert row is not None
         low, high = row
         if high - low + 1 == count:
             return range(low, high + 1)
         # Interleaved with another session's nextval: these ids were taken and are ours, but not contiguous.
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
+        cursor.execute("SELECT nextval(%s::oid::regclass) FROM generate_series(1, %s)", [sequence, count])
         return [r[0] for r in cursor.fetchall()]
 
 
