@@ -14,14 +14,12 @@ def reap_stuck_jobs() -> int:
     """Send stuck jobs to their task again (after commit), or fail those out of attempts; return how many."""
     from django.db import transaction
 
-    from jobs.models import Job
     from jobs.services import jobs_reap_stuck
 
     with transaction.atomic():
         result = jobs_reap_stuck()
-        kinds = dict(Job.objects.filter(pk__in=result.requeued).values_list("pk", "kind"))
         for job_id in result.requeued:
-            transaction.on_commit(partial(JOB_TASKS[kinds[job_id]].delay, job_id))
+            transaction.on_commit(partial(JOB_TASKS[result.kinds[job_id]].delay, job_id))
     return len(result.requeued) + result.failed
 
 

@@ -113,6 +113,7 @@ def _finish(job: Job, status: str, *, message: str, result: dict[str, Any] | Non
 class ReapResult:
     requeued: list[int]  # job ids to send to their task again
     failed: int
+    kinds: dict[int, str]  # the kind of each requeued job, which names its task
 
 
 def jobs_reap_stuck(*, stale_after: timedelta | None = None, max_attempts: int | None = None) -> ReapResult:
@@ -128,6 +129,7 @@ def jobs_reap_stuck(*, stale_after: timedelta | None = None, max_attempts: int |
     now = timezone.now()
     cutoff = now - age
     requeued: list[int] = []
+    kinds: dict[int, str] = {}
     failed = 0
     with transaction.atomic():
         for job in Job.objects.select_for_update(skip_locked=True).filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
@@ -139,6 +141,7 @@ def jobs_reap_stuck(*, stale_after: timedelta | None = None, max_attempts: int |
                 job.heartbeat_at = now
                 job.save(update_fields=["status", "message", "heartbeat_at"])
                 requeued.append(job.pk)
+                kinds[job.pk] = job.kind
             else:
                 job.status = JobStatus.FAILED
                 job.finished_at = now
@@ -146,4 +149,4 @@ def jobs_reap_stuck(*, stale_after: timedelta | None = None, max_attempts: int |
                                f"{job.attempts} attempt(s); the job was marked failed.")
                 job.save(update_fields=["status", "finished_at", "message"])
                 failed += 1
-    return ReapResult(requeued=requeued, failed=failed)
+    return ReapResult(requeued=requeued, failed=failed, kinds=kinds)
