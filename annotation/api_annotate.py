@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import distribution
+from annotation import distribution, distribution_pg
 from annotation.distribution_selectors import (
     flags_list,
     item_view_get,
@@ -252,6 +252,8 @@ class _ProjectView(APIView):
 
     @staticmethod
     def next_payload(project: Project, user: User) -> dict[str, Any] | None:
+        if distribution_pg.enabled():
+            return distribution_pg.next_item(project_id=project.pk, user_id=user.pk)
         handed = distribution.next_item_reserve(project=project, user=user)
         if handed is None:
             return None
@@ -272,15 +274,17 @@ class NextItemView(_ProjectView):
         responses={200: NextItemSerializer, 204: OpenApiResponse(description="Nothing left for you"), 404: _NOT_FOUND},
     )
     def post(self, request: Request, project_id: int) -> Response:
-        project = self.member_project(request, project_id)
         try:
-            payload = self.next_payload(project, request.user)  # type: ignore[arg-type]
+            if distribution_pg.enabled():
+                payload = distribution_pg.next_item(project_id=project_id, user_id=request.user.pk)
+            else:
+                payload = self.next_payload(self.member_project(request, project_id), request.user)  # type: ignore[arg-type]
         except distribution.DistributionError as exc:
             _raise_for(exc)
             raise
         if payload is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(NextItemSerializer(payload).data)
+        return Response(payload if distribution_pg.enabled() else NextItemSerializer(payload).data)
 
     @extend_schema(
         tags=[_TAG], operation_id="annotate_next_get", summary="Same as POST: reserve and return my next item",
@@ -298,6 +302,8 @@ class SubmitView(_ProjectView):
                    404: _NOT_FOUND, 409: _CONFLICT},
     )
     def post(self, request: Request, project_id: int) -> Response:
+        if distribution_pg.enabled():
+            return self.post_sql(request, project_id)
         project = self.member_project(request, project_id)
         data = SubmitInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -322,6 +328,31 @@ class SubmitView(_ProjectView):
         return Response(
             SubmitOutSerializer(body).data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         )
+
+    def post_sql(self, request: Request, project_id: int) -> Response:
+        """The same on PostgreSQL, through the SQL functions: one round trip for submit and next."""
+        data = SubmitInSerializer(data=request.data)
+        try:
+            if not data.is_valid():
+                distribution_pg.member_check(project_id=project_id, user_id=request.user.pk)
+                raise ValidationError(data.errors)
+            fields = data.validated_data
+            outcome = distribution_pg.submit(
+                project_id=project_id, user_id=request.user.pk, utterance_id=fields["utterance"],
+                client_id=fields["client_id"], value=fields["value"], lead_time_ms=fields.get("lead_time_ms"),
+                perspective=fields["perspective"], want_next=fields["next"],
+            )
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
+        except distribution.SubmissionRefusedError as exc:
+            return _conflict(exc)
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        body: dict[str, Any] = {"annotation": outcome.annotation, "created": outcome.created, "late": outcome.late}
+        if fields["next"]:
+            body["next"] = outcome.next
+        return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
 
 
 class SkipView(_ProjectView):

@@ -9,6 +9,7 @@ On SQLite, writers are serialised by ``BEGIN IMMEDIATE`` (settings), which gives
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 import zlib
@@ -26,6 +27,7 @@ from annotation.models import (
     Annotation,
     Flag,
     GoldItem,
+    LabelSchemaVersion,
     Membership,
     OrderingStrategy,
     Origin,
@@ -37,8 +39,8 @@ from annotation.models import (
     Role,
     Skip,
 )
-from annotation.schema import SchemaError, parse_questions
-from annotation.services import annotation_value_clean
+from annotation.schema import SchemaError
+from annotation.services import annotation_value_clean, label_schema_version_questions
 from corpora.models import Utterance
 
 SYNC_BATCH_SIZE = 5000
@@ -82,6 +84,14 @@ class SubmissionRefusedError(DistributionError):
     def __init__(self, message: str, *, code: str, **details: Any):
         super().__init__(message, **details)
         self.code = code
+
+
+MESSAGE_CLIENT_ID_REUSED = "This client_id was already used for a different submission; generate a new id for each answer."
+MESSAGE_ALREADY_ANNOTATED = "You have already annotated this item; edit that annotation instead of submitting again."
+MESSAGE_ITEM_COMPLETE = (
+    "Your hold on this item expired and other annotators have since given it all the annotations it needs, so this "
+    "answer was not saved. Nothing was lost on the server: your answer is still in your form; move on to the next item."
+)
 
 
 @dataclass(frozen=True)
@@ -177,17 +187,23 @@ def _hold_until(project: Project, now: datetime) -> datetime:
     return now + timedelta(seconds=project.reservation_seconds)
 
 
-def _random_offset(project: Project, user: User) -> int:
-    return zlib.crc32(f"{project.pk}:{user.pk}".encode()) % _RANDOM_KEY_SPACE
+def random_offset(project_id: int, user_id: int) -> int:
+    """Where an annotator enters the project's shared shuffle (random ordering)."""
+    return zlib.crc32(f"{project_id}:{user_id}".encode()) % _RANDOM_KEY_SPACE
+
+
+def gold_draw(project_id: int, user_id: int, handed: int) -> float:
+    """A stable draw in [0, 1) per (project, annotator, items handed so far); the SQL function computes the same."""
+    digest = hashlib.md5(f"{project_id}:{user_id}:{handed}".encode(), usedforsecurity=False).hexdigest()
+    return int(digest[:8], 16) / 2**32
 
 
 def _gold_turn(project: Project, user: User) -> bool:
-    """Whether this request should serve a gold item: a stable draw per (annotator, items handed so far)."""
+    """Whether this request should serve a gold item."""
     if project.gold_rate <= 0:
         return False
     handed = Reservation.objects.filter(project=project, annotator_id=user.pk).count()
-    draw = random.Random(f"{project.pk}:{user.pk}:{handed}").random()
-    return draw < project.gold_rate
+    return gold_draw(project.pk, user.pk, handed) < project.gold_rate
 
 
 def _open_items(project: Project, user: User, caller: _Caller, *, gold: bool) -> QuerySet[ProjectItem]:
@@ -218,7 +234,7 @@ def _pick_ordinary(project: Project, user: User, caller: _Caller) -> ProjectItem
     strategy = project.ordering_strategy
     if strategy == OrderingStrategy.RANDOM:
         # One shared shuffle, entered at a point fixed per annotator: stable for each, and annotators spread out.
-        offset = _random_offset(project, user)
+        offset = random_offset(project.pk, user.pk)
         return _first_unlocked(items.filter(random_key__gte=offset).order_by("random_key", "id")) or _first_unlocked(
             items.filter(random_key__lt=offset).order_by("random_key", "id")
         )
@@ -235,7 +251,7 @@ def _pick_ordinary(project: Project, user: User, caller: _Caller) -> ProjectItem
 
 def _pick_gold(project: Project, user: User, caller: _Caller) -> ProjectItem | None:
     # Gold items are not capped, so no row lock is needed to hand one out.
-    offset = _random_offset(project, user)
+    offset = random_offset(project.pk, user.pk)
     items = _open_items(project, user, caller, gold=True)
     return items.filter(random_key__gte=offset).order_by("random_key", "id").first() or items.filter(
         random_key__lt=offset
@@ -332,22 +348,20 @@ def _replayed(*, client_id: uuid.UUID, project: Project, user: User, utterance_i
     if existing is None:
         return None
     if existing.project_id != project.pk or existing.annotator_id != user.pk or existing.utterance_id != utterance_id:
-        raise SubmissionRefusedError(
-            "This client_id was already used for a different submission; generate a new id for each answer.",
-            code="client_id_reused",
-        )
+        raise SubmissionRefusedError(MESSAGE_CLIENT_ID_REUSED, code="client_id_reused")
     return existing
 
 
-def _first_single_choice_key(project: Project) -> str | None:
-    for question in parse_questions(project.schema_version.questions):
+def disagreement_key(schema_version: LabelSchemaVersion) -> str | None:
+    """The question whose answers measure disagreement: the schema's first single-choice question."""
+    for question in label_schema_version_questions(schema_version):
         if question.type == "single_choice":
             return question.key
     return None
 
 
 def _disagreement(project: Project, utterance_id: int) -> float:
-    key = _first_single_choice_key(project)
+    key = disagreement_key(project.schema_version)
     if key is None:
         return 0.0
     answers = [
@@ -395,16 +409,10 @@ def annotation_submit(
             if reservation.status == ReservationStatus.SUBMITTED:
                 mine = Annotation.objects.filter(project=project, utterance_id=utterance_id, annotator_id=user.pk).first()
                 raise SubmissionRefusedError(
-                    "You have already annotated this item; edit that annotation instead of submitting again.",
-                    code="already_annotated", annotation_id=mine.pk if mine else None,
+                    MESSAGE_ALREADY_ANNOTATED, code="already_annotated", annotation_id=mine.pk if mine else None
                 )
             if late and not item.is_gold and item.annotation_count + item.reserved_count >= item.target_count:
-                raise SubmissionRefusedError(
-                    "Your hold on this item expired and other annotators have since given it all the annotations "
-                    "it needs, so this answer was not saved. Nothing was lost on the server: your answer is "
-                    "still in your form; move on to the next item.",
-                    code="item_complete",
-                )
+                raise SubmissionRefusedError(MESSAGE_ITEM_COMPLETE, code="item_complete")
             annotation = Annotation.objects.create(
                 utterance_id=utterance_id, project=project, schema_version=project.schema_version, value=cleaned,
                 perspective=perspective, origin=Origin.HUMAN, annotator=user, client_id=client_id,

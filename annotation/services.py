@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -23,13 +24,27 @@ from annotation.models import (
     ReservationStatus,
     Role,
 )
-from annotation.schema import SchemaError, parse_perspectives, parse_questions, validate_answers
+from annotation.schema import Question, SchemaError, parse_perspectives, parse_questions, validate_answers
 from corpora.models import Corpus, Language, Utterance
 
+_PARSED_QUESTIONS: dict[tuple[int, datetime], list[Question]] = {}
+_PARSED_QUESTIONS_MAX = 512
 
-def label_schema_version_questions(version: LabelSchemaVersion):  # type: ignore[no-untyped-def]
-    """Parsed questions of a stored version (stored versions were validated when written)."""
-    return parse_questions(version.questions)
+
+def label_schema_version_questions(version: LabelSchemaVersion) -> list[Question]:
+    """Parsed questions of a stored version (stored versions were validated when written).
+
+    A version never changes, so the parse is kept per (id, created_at): every submit needs it.
+    """
+    if version.pk is None or version.created_at is None:
+        return parse_questions(version.questions)
+    key = (version.pk, version.created_at)
+    parsed = _PARSED_QUESTIONS.get(key)
+    if parsed is None:
+        if len(_PARSED_QUESTIONS) >= _PARSED_QUESTIONS_MAX:
+            _PARSED_QUESTIONS.clear()
+        parsed = _PARSED_QUESTIONS[key] = parse_questions(version.questions)
+    return parsed
 
 
 @transaction.atomic

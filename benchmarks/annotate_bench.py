@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -90,14 +91,14 @@ def fixtures_make(items: int, annotators: int) -> dict[str, object]:
     return {"corpus": corpus, "version": version, "lead": lead, "users": users, "tokens": tokens}
 
 
-def project_make(fixtures: dict[str, object], annotators: int) -> int:
+def project_make(fixtures: dict[str, object], annotators: int, ordering: str) -> int:
     from annotation.distribution import project_items_sync
     from annotation.models import Membership, OrderingStrategy, Role
     from annotation.services import project_create
 
     project = project_create(
         name=f"bench {time.time():.0f}", corpus=fixtures["corpus"], schema_version=fixtures["version"],  # type: ignore[arg-type]
-        created_by=fixtures["lead"], overlap=OVERLAP, ordering_strategy=OrderingStrategy.SEQUENTIAL,  # type: ignore[arg-type]
+        created_by=fixtures["lead"], overlap=OVERLAP, ordering_strategy=OrderingStrategy(ordering),  # type: ignore[arg-type]
     )
     Membership.objects.bulk_create(
         [Membership(project=project, user=user, role=Role.ANNOTATOR) for user in fixtures["users"][:annotators]]  # type: ignore[index]
@@ -144,13 +145,26 @@ class RunStats:
 
 
 async def annotator(session, base: str, project_id: int, token: str, mode: str, stop_at: float, warm_until: float,  # type: ignore[no-untyped-def]
-                    stats: RunStats, seed: int) -> None:
+                    stats: RunStats, seed: int, interval: float | None) -> None:
+    """One annotator's loop; with ``interval`` it starts an item every ``interval`` seconds (paced, open loop).
+
+    Paced latencies are measured from when the request was due, not when it was sent, so a server that falls
+    behind is charged for the queue it builds (no coordinated omission).
+    """
     headers = {"Authorization": f"Token {token}"}
     next_url, submit_url = f"{base}/api/projects/{project_id}/next/", f"{base}/api/projects/{project_id}/submit/"
     utterance_id = None
     i = seed
+    due = time.perf_counter() + (random.Random(seed).random() * interval if interval else 0.0)
     while time.perf_counter() < stop_at:
-        cycle_start = time.perf_counter()
+        if interval:
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            cycle_start = due
+            due += interval
+        else:
+            cycle_start = time.perf_counter()
         if utterance_id is None:
             t0 = time.perf_counter()
             async with session.post(next_url, headers=headers) as response:
@@ -165,7 +179,7 @@ async def annotator(session, base: str, project_id: int, token: str, mode: str, 
         body = {"client_id": str(uuid.uuid4()), "utterance": utterance_id, "value": {"emotion": LABELS[i % 4]},
                 "lead_time_ms": 1000 + i % 500, "next": mode == "combined"}
         i += 1
-        t0 = time.perf_counter()
+        t0 = cycle_start if interval and mode == "combined" else time.perf_counter()
         async with session.post(submit_url, json=body, headers=headers) as response:
             payload = await response.json(content_type=None)
             if response.status not in (200, 201):
@@ -183,7 +197,8 @@ async def annotator(session, base: str, project_id: int, token: str, mode: str, 
             return
 
 
-async def load_run(base: str, project_id: int, tokens: list[str], mode: str, seconds: float, warmup: float) -> RunStats:
+async def load_run(base: str, project_id: int, tokens: list[str], mode: str, seconds: float, warmup: float,
+                   rate: float | None) -> RunStats:
     import aiohttp
 
     stats = RunStats()
@@ -192,7 +207,8 @@ async def load_run(base: str, project_id: int, tokens: list[str], mode: str, sec
         start = time.perf_counter()
         warm_until, stop_at = start + warmup, start + warmup + seconds
         await asyncio.gather(*(
-            annotator(session, base, project_id, token, mode, stop_at, warm_until, stats, i)
+            annotator(session, base, project_id, token, mode, stop_at, warm_until, stats, i,
+                      len(tokens) / rate if rate else None)
             for i, token in enumerate(tokens)
         ))
     return stats
@@ -229,10 +245,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--items", type=int, default=30000)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--mode", choices=["separate", "combined"], default="separate",
                         help="separate: POST next then POST submit; combined: POST submit with next=true")
+    parser.add_argument("--rate", type=float, help="paced load: the submits/s all annotators together try to make "
+                        "(each starts an item every concurrency/rate seconds); without it, each loops as fast as it can")
+    parser.add_argument("--ordering", default="sequential",
+                        choices=["sequential", "random", "least_annotated", "disagreement", "uncertainty"])
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -249,8 +269,9 @@ def main() -> None:
         for concurrency in args.concurrency:
             runs = []
             for run in range(args.runs):
-                project_id = project_make(fixtures, concurrency)
-                stats = asyncio.run(load_run(base, project_id, fixtures["tokens"][:concurrency], args.mode, args.seconds, args.warmup))  # type: ignore[index]
+                project_id = project_make(fixtures, concurrency, args.ordering)
+                stats = asyncio.run(load_run(base, project_id, fixtures["tokens"][:concurrency], args.mode, args.seconds,  # type: ignore[index]
+                                             args.warmup, args.rate))
                 check = over_assignment_check(project_id)
                 row = {
                     "concurrency": concurrency, "run": run + 1, "submits_per_s": stats.submits / args.seconds,
@@ -270,7 +291,8 @@ def main() -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
 
-    print(f"\nmode={args.mode} workers={args.workers} threads={args.threads} runs={args.runs} seconds={args.seconds}")
+    print(f"\nmode={args.mode} ordering={args.ordering} rate={args.rate or 'max'} workers={args.workers} "
+          f"threads={args.threads} runs={args.runs} seconds={args.seconds}")
     print(f"{'annotators':>10} {'submits/s':>10} {'submit p50':>11} {'submit p99':>11} {'next p50':>9} {'next p99':>9} {'cycle p99':>10} {'over':>5}")
     for row in results:
         print(f"{row['concurrency']:>10} {row['submits_per_s']:>10.1f} {row['submit_p50_ms']:>9.1f}ms {row['submit_p99_ms']:>9.1f}ms "
