@@ -274,8 +274,9 @@ class NextItemView(_ProjectView):
         responses={200: NextItemSerializer, 204: OpenApiResponse(description="Nothing left for you"), 404: _NOT_FOUND},
     )
     def post(self, request: Request, project_id: int) -> Response:
+        on_sql = distribution_pg.enabled()
         try:
-            if distribution_pg.enabled():
+            if on_sql:  # the SQL function checks membership itself: no ORM read of the project
                 payload = distribution_pg.next_item(project_id=project_id, user_id=request.user.pk)
             else:
                 payload = self.next_payload(self.member_project(request, project_id), request.user)  # type: ignore[arg-type]
@@ -284,7 +285,7 @@ class NextItemView(_ProjectView):
             raise
         if payload is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(payload if distribution_pg.enabled() else NextItemSerializer(payload).data)
+        return Response(payload if on_sql else NextItemSerializer(payload).data)
 
     @extend_schema(
         tags=[_TAG], operation_id="annotate_next_get", summary="Same as POST: reserve and return my next item",
@@ -302,46 +303,35 @@ class SubmitView(_ProjectView):
                    404: _NOT_FOUND, 409: _CONFLICT},
     )
     def post(self, request: Request, project_id: int) -> Response:
-        if distribution_pg.enabled():
-            return self.post_sql(request, project_id)
-        project = self.member_project(request, project_id)
+        # On PostgreSQL the SQL function checks membership and does submit + next in one round trip.
+        project = None if distribution_pg.enabled() else self.member_project(request, project_id)
         data = SubmitInSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
         user: User = request.user  # type: ignore[assignment]
         try:
-            result = distribution.annotation_submit(
-                project=project, user=user, utterance_id=fields["utterance"], client_id=fields["client_id"],
-                value=fields["value"], lead_time_ms=fields.get("lead_time_ms"), perspective=fields["perspective"],
-            )
-            next_payload = self.next_payload(project, user) if fields["next"] else None
-        except SchemaError as exc:
-            raise _schema_error(exc) from None
-        except distribution.SubmissionRefusedError as exc:
-            return _conflict(exc)
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
-        body: dict[str, Any] = {"annotation": result.annotation, "created": result.created, "late": result.late}
-        if fields["next"]:
-            body["next"] = next_payload
-        return Response(
-            SubmitOutSerializer(body).data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        )
-
-    def post_sql(self, request: Request, project_id: int) -> Response:
-        """The same on PostgreSQL, through the SQL functions: one round trip for submit and next."""
-        data = SubmitInSerializer(data=request.data)
-        try:
             if not data.is_valid():
-                distribution_pg.member_check(project_id=project_id, user_id=request.user.pk)
+                if project is None:
+                    distribution_pg.member_check(project_id=project_id, user_id=user.pk)
                 raise ValidationError(data.errors)
             fields = data.validated_data
-            outcome = distribution_pg.submit(
-                project_id=project_id, user_id=request.user.pk, utterance_id=fields["utterance"],
-                client_id=fields["client_id"], value=fields["value"], lead_time_ms=fields.get("lead_time_ms"),
-                perspective=fields["perspective"], want_next=fields["next"],
-            )
+            if project is None:
+                outcome = distribution_pg.submit(
+                    project_id=project_id, user_id=user.pk, utterance_id=fields["utterance"],
+                    client_id=fields["client_id"], value=fields["value"], lead_time_ms=fields.get("lead_time_ms"),
+                    perspective=fields["perspective"], want_next=fields["next"],
+                )
+                body: dict[str, Any] = {
+                    "annotation": outcome.annotation, "created": outcome.created, "late": outcome.late,
+                    "next": outcome.next,
+                }
+            else:
+                result = distribution.annotation_submit(
+                    project=project, user=user, utterance_id=fields["utterance"], client_id=fields["client_id"],
+                    value=fields["value"], lead_time_ms=fields.get("lead_time_ms"), perspective=fields["perspective"],
+                )
+                body = {
+                    "annotation": result.annotation, "created": result.created, "late": result.late,
+                    "next": self.next_payload(project, user) if fields["next"] else None,
+                }
         except SchemaError as exc:
             raise _schema_error(exc) from None
         except distribution.SubmissionRefusedError as exc:
@@ -349,10 +339,11 @@ class SubmitView(_ProjectView):
         except distribution.DistributionError as exc:
             _raise_for(exc)
             raise
-        body: dict[str, Any] = {"annotation": outcome.annotation, "created": outcome.created, "late": outcome.late}
-        if fields["next"]:
-            body["next"] = outcome.next
-        return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
+        if not fields["next"]:
+            del body["next"]
+        if project is not None:
+            body = SubmitOutSerializer(body).data
+        return Response(body, status=status.HTTP_201_CREATED if body["created"] else status.HTTP_200_OK)
 
 
 class SkipView(_ProjectView):

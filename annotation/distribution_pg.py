@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection
 from django.utils import timezone
 from psycopg.types.json import Jsonb
+from rest_framework import serializers
 
 from annotation.distribution import (
     MESSAGE_ALREADY_ANNOTATED,
@@ -74,12 +75,12 @@ def _known_version(project_id: int, user_id: int | None) -> LabelSchemaVersion:
     return version if version is not None else member_check(project_id=project_id, user_id=user_id)
 
 
+_DATETIME_FIELD = serializers.DateTimeField()
+
+
 def _iso(value: str | None) -> str | None:
-    """A timestamp from the database's JSON in the form DRF's DateTimeField writes (UTC, ``Z``)."""
-    if value is None:
-        return None
-    text = datetime.fromisoformat(value).astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    """A timestamp from the database's JSON, written as the ORM path's serializers write it."""
+    return None if value is None else _DATETIME_FIELD.to_representation(datetime.fromisoformat(value))
 
 
 def _audio_url(name: str | None) -> str | None:

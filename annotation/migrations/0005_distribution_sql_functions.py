@@ -191,6 +191,8 @@ BEGIN
             ORDER BY i.random_key < p_random_offset, i.random_key, i.id LIMIT 1;
         END IF;
         IF v_item_id IS NULL THEN
+            -- One static statement per strategy, not one built with EXECUTE: each keeps its cached plan, and
+            -- sequential and random keep index order, so they stop at the first free row.
             IF v_project.ordering_strategy = 'random' THEN
                 -- One shared shuffle entered at a point fixed per annotator; two range scans use the index.
                 SELECT i.id, i.utterance_id, i.is_gold INTO v_item_id, v_item_utterance, v_item_gold FROM annotation_projectitem i
