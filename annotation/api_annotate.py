@@ -15,6 +15,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +31,7 @@ from annotation.distribution_selectors import (
 )
 from annotation.models import Annotation, Flag, Project, SuggestionPolicy
 from annotation.schema import SchemaError
+from config.drf import FirstRendererNegotiation, input_validated
 from corpora.models import TextDirection
 
 # Keys of SchemaError that are request fields; every other key is a question of the schema, inside "value".
@@ -267,7 +270,15 @@ _CONFLICT = OpenApiResponse(AnnotateErrorSerializer, description="Refused, with 
 # --- views ----------------------------------------------------------------------------------------------------------
 
 
-class NextItemView(_ProjectView):
+class _HotPathView(_ProjectView):
+    """The annotators' per-item calls: JSON in and out only, so DRF has nothing to negotiate."""
+
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = FirstRendererNegotiation
+
+
+class NextItemView(_HotPathView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_next", request=None,
         summary="Reserve and return my next item (the same one again while I hold it)",
@@ -295,7 +306,7 @@ class NextItemView(_ProjectView):
         return self.post(request, project_id)
 
 
-class SubmitView(_ProjectView):
+class SubmitView(_HotPathView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_submit", request=SubmitInSerializer,
         summary="Submit my answer for an item I was given; idempotent by client_id",
@@ -305,14 +316,14 @@ class SubmitView(_ProjectView):
     def post(self, request: Request, project_id: int) -> Response:
         # On PostgreSQL the SQL function checks membership and does submit + next in one round trip.
         project = None if distribution_pg.enabled() else self.member_project(request, project_id)
-        data = SubmitInSerializer(data=request.data)
         user: User = request.user  # type: ignore[assignment]
         try:
-            if not data.is_valid():
-                if project is None:
+            try:
+                fields = input_validated(SubmitInSerializer, request.data)
+            except ValidationError:
+                if project is None:  # outsiders get 404 before they learn what the body lacks
                     distribution_pg.member_check(project_id=project_id, user_id=user.pk)
-                raise ValidationError(data.errors)
-            fields = data.validated_data
+                raise
             if project is None:
                 outcome = distribution_pg.submit(
                     project_id=project_id, user_id=user.pk, utterance_id=fields["utterance"],
@@ -346,22 +357,20 @@ class SubmitView(_ProjectView):
         return Response(body, status=status.HTTP_201_CREATED if body["created"] else status.HTTP_200_OK)
 
 
-class SkipView(_ProjectView):
+class SkipView(_HotPathView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_skip", request=SkipInSerializer, summary="Give back my item with a reason",
         responses={200: SkipOutSerializer, 400: OpenApiResponse(description="Names the field"), 404: _NOT_FOUND, 409: _CONFLICT},
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = self.member_project(request, project_id)
-        data = SkipInSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        fields = input_validated(SkipInSerializer, request.data)
         user: User = request.user  # type: ignore[assignment]
         try:
             skip = distribution.item_skip(
-                project=project, user=user, utterance_id=data.validated_data["utterance"],
-                reason=data.validated_data["reason"],
+                project=project, user=user, utterance_id=fields["utterance"], reason=fields["reason"],
             )
-            next_payload = self.next_payload(project, user) if data.validated_data["next"] else None
+            next_payload = self.next_payload(project, user) if fields["next"] else None
         except SchemaError as exc:
             raise _schema_error(exc) from None
         except distribution.SubmissionRefusedError as exc:
@@ -369,8 +378,8 @@ class SkipView(_ProjectView):
         except distribution.DistributionError as exc:
             _raise_for(exc)
             raise
-        body: dict[str, Any] = {"utterance": data.validated_data["utterance"], "reason": skip.reason}
-        if data.validated_data["next"]:
+        body: dict[str, Any] = {"utterance": fields["utterance"], "reason": skip.reason}
+        if fields["next"]:
             body["next"] = next_payload
         return Response(SkipOutSerializer(body).data)
 

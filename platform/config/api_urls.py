@@ -23,11 +23,12 @@ router.register("projects", ProjectViewSet, basename="project")
 router.register("annotations", AnnotationViewSet, basename="annotation")
 router.register("jobs", JobViewSet, basename="job")
 
+# The annotators' routes come first: Django tries patterns in order, and these are most of the API's traffic.
 urlpatterns = [
+    *annotate_urlpatterns,
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
     *router.urls,
 ]
-urlpatterns += annotate_urlpatterns
 urlpatterns += quality_urlpatterns
 urlpatterns += predictions_urlpatterns
 urlpatterns += export_urlpatterns
