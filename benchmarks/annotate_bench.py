@@ -1,4 +1,4 @@
-"""Annotate throughput: N simulated annotators doing next-item + submit against a real gunicorn server.
+"""Annotate throughput: N simulated annotators doing next-item + submit against a real HTTP server.
 
 Usage (PostgreSQL must be running; the database is created if missing):
 
@@ -11,6 +11,10 @@ Each run makes a fresh overlap-3 project over the same corpus, starts annotators
 per item instead), and reports submits/s and p50/p99 latency; the median run is reported per
 concurrency level. At the end of every run the database is checked for over-assignment (an item with
 more human annotations than the overlap, or an annotator with two annotations on one item).
+
+The server is the web image's (granian, ``--workers 2 --threads 4``; ``--server gunicorn`` for comparison). Each
+run also reports the CPU time the server, PostgreSQL and this load generator spent per submit (from /proc): on
+a machine where all three share the cores, that is what bounds throughput.
 """
 
 from __future__ import annotations
@@ -38,13 +42,16 @@ OVERLAP = 3
 LABELS = ["joy", "sadness", "anger", "neutral"]
 
 
-def database_ensure(url: str) -> None:
+def database_ensure(url: str, fresh: bool) -> None:
+    """Create the benchmark database; ``fresh`` drops it first (earlier runs' projects would bloat the tables)."""
     import psycopg
     from psycopg import sql
 
     name = url.rsplit("/", 1)[-1]
     admin_url = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
+        if fresh:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
@@ -104,6 +111,10 @@ def project_make(fixtures: dict[str, object], annotators: int, ordering: str) ->
         [Membership(project=project, user=user, role=Role.ANNOTATOR) for user in fixtures["users"][:annotators]]  # type: ignore[index]
     )
     project_items_sync(project)
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # a lead's project is not measured seconds after a bulk insert
+        cursor.execute("VACUUM ANALYZE annotation_projectitem, annotation_reservation, annotation_annotation")
     return project.pk
 
 
@@ -138,79 +149,129 @@ def over_assignment_check(project_id: int) -> dict[str, int]:
 @dataclass
 class RunStats:
     submits: int = 0
+    submits_all: int = 0  # warm-up included
     errors: int = 0
     submit_ms: list[float] = field(default_factory=list)
     next_ms: list[float] = field(default_factory=list)
     cycle_ms: list[float] = field(default_factory=list)
 
 
-async def annotator(session, base: str, project_id: int, token: str, mode: str, stop_at: float, warm_until: float,  # type: ignore[no-untyped-def]
-                    stats: RunStats, seed: int, interval: float | None) -> None:
+class HttpConnection:
+    """One annotator's keep-alive HTTP/1.1 connection, speaking just what this benchmark needs.
+
+    The load generator shares the machine's two cores with the server and PostgreSQL, so it must cost as little
+    as it can: aiohttp spent about 0.4-0.6 ms of CPU per request here (10-15% of the machine at full load),
+    this about a third of that. Every request is a POST with a JSON body; the answer is read by Content-Length
+    or chunked transfer encoding.
+    """
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self.prefix = f"Host: {host}:{port}\r\nAuthorization: Token {token}\r\nContent-Type: application/json\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: dict[str, object] | None = None) -> tuple[int, object]:
+        payload = json.dumps(body).encode() if body is not None else b""
+        head = f"POST {path} HTTP/1.1\r\n{self.prefix}Content-Length: {len(payload)}\r\n\r\n".encode()
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(head + payload)
+        status_line, *header_lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        headers = {}
+        for line in header_lines:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            raw = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                chunks.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            await self.reader.readuntil(b"\r\n")
+            raw = b"".join(chunks)
+        else:
+            raw = b""
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return int(status_line.split(" ", 2)[1]), json.loads(raw) if raw else None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def annotator(host: str, port: int, project_id: int, token: str, mode: str, stop_at: float,
+                    warm_until: float, stats: RunStats, seed: int, interval: float | None) -> None:
     """One annotator's loop; with ``interval`` it starts an item every ``interval`` seconds (paced, open loop).
 
     Paced latencies are measured from when the request was due, not when it was sent, so a server that falls
     behind is charged for the queue it builds (no coordinated omission).
     """
-    headers = {"Authorization": f"Token {token}"}
-    next_url, submit_url = f"{base}/api/projects/{project_id}/next/", f"{base}/api/projects/{project_id}/submit/"
+    http = HttpConnection(host, port, token)
+    next_url, submit_url = f"/api/projects/{project_id}/next/", f"/api/projects/{project_id}/submit/"
     utterance_id = None
     i = seed
     due = time.perf_counter() + (random.Random(seed).random() * interval if interval else 0.0)
-    while time.perf_counter() < stop_at:
-        if interval:
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            cycle_start = due
-            due += interval
-        else:
-            cycle_start = time.perf_counter()
-        if utterance_id is None:
-            t0 = time.perf_counter()
-            async with session.post(next_url, headers=headers) as response:
-                if response.status == 204:
+    try:
+        while time.perf_counter() < stop_at:
+            if interval:
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                cycle_start = due
+                due += interval
+            else:
+                cycle_start = time.perf_counter()
+            if utterance_id is None:
+                t0 = time.perf_counter()
+                status, answer = await http.post(next_url)
+                if status == 204:
                     return
-                if response.status != 200:
+                if status != 200:
                     stats.errors += 1
                     return
-                utterance_id = (await response.json())["utterance"]["id"]
-            if t0 >= warm_until:
-                stats.next_ms.append((time.perf_counter() - t0) * 1000)
-        body = {"client_id": str(uuid.uuid4()), "utterance": utterance_id, "value": {"emotion": LABELS[i % 4]},
-                "lead_time_ms": 1000 + i % 500, "next": mode == "combined"}
-        i += 1
-        t0 = cycle_start if interval and mode == "combined" else time.perf_counter()
-        async with session.post(submit_url, json=body, headers=headers) as response:
-            payload = await response.json(content_type=None)
-            if response.status not in (200, 201):
+                utterance_id = answer["utterance"]["id"]  # type: ignore[index]
+                if t0 >= warm_until:
+                    stats.next_ms.append((time.perf_counter() - t0) * 1000)
+            body = {"client_id": str(uuid.uuid4()), "utterance": utterance_id, "value": {"emotion": LABELS[i % 4]},
+                    "lead_time_ms": 1000 + i % 500, "next": mode == "combined"}
+            i += 1
+            t0 = cycle_start if interval and mode == "combined" else time.perf_counter()
+            status, answer = await http.post(submit_url, body)
+            if status not in (200, 201):
                 stats.errors += 1
                 utterance_id = None
                 continue
-        done = time.perf_counter()
-        if t0 >= warm_until:
-            stats.submits += 1
-            stats.submit_ms.append((done - t0) * 1000)
-            stats.cycle_ms.append((done - cycle_start) * 1000)
-        nxt = payload.get("next") if mode == "combined" else None
-        utterance_id = nxt["utterance"]["id"] if nxt else None
-        if mode == "combined" and nxt is None:
-            return
+            done = time.perf_counter()
+            stats.submits_all += 1
+            if t0 >= warm_until:
+                stats.submits += 1
+                stats.submit_ms.append((done - t0) * 1000)
+            if cycle_start >= warm_until:
+                stats.cycle_ms.append((done - cycle_start) * 1000)
+            following = answer.get("next") if mode == "combined" else None  # type: ignore[union-attr]
+            utterance_id = following["utterance"]["id"] if following else None
+            if mode == "combined" and following is None:
+                return
+    finally:
+        http.close()
 
 
-async def load_run(base: str, project_id: int, tokens: list[str], mode: str, seconds: float, warmup: float,
+async def load_run(port: int, project_id: int, tokens: list[str], mode: str, seconds: float, warmup: float,
                    rate: float | None) -> RunStats:
-    import aiohttp
-
     stats = RunStats()
-    connector = aiohttp.TCPConnector(limit=len(tokens) + 10)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        start = time.perf_counter()
-        warm_until, stop_at = start + warmup, start + warmup + seconds
-        await asyncio.gather(*(
-            annotator(session, base, project_id, token, mode, stop_at, warm_until, stats, i,
-                      len(tokens) / rate if rate else None)
-            for i, token in enumerate(tokens)
-        ))
+    start = time.perf_counter()
+    warm_until, stop_at = start + warmup, start + warmup + seconds
+    await asyncio.gather(*(
+        annotator("127.0.0.1", port, project_id, token, mode, stop_at, warm_until, stats, i,
+                  len(tokens) / rate if rate else None)
+        for i, token in enumerate(tokens)
+    ))
     return stats
 
 
@@ -221,13 +282,47 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the server, PostgreSQL and this client, read from /proc (Linux)."""
+    totals = {"server": 0.0, "postgres": 0.0, "client": 0.0}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / _TICKS
+        if int(entry.name) == me:
+            totals["client"] += seconds
+        elif name.startswith("postgres"):
+            totals["postgres"] += seconds
+        elif b"config.wsgi" in cmdline:
+            totals["server"] += seconds
+    return totals
+
+
 def server_start(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'platform'}", "DB_CONN_MAX_AGE": "600", "LOG_LEVEL": "WARNING"}
-    command = [
-        sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-        "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
-        "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning",
-    ]
+    if args.server == "granian":
+        command = [
+            sys.executable, "-m", "granian", "--interface", "wsgi", "config.wsgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(args.workers), "--blocking-threads", str(args.threads),
+            "--backlog", "2048", "--log-level", "warning", "--no-ws",
+        ]
+    else:
+        command = [
+            sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
+            "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning",
+        ]
     server = subprocess.Popen(command, cwd=REPO, env=env)
     for _ in range(200):
         with socket.socket() as probe:
@@ -245,8 +340,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--items", type=int, default=30000)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2)
+    # The web image's settings (docker/Dockerfile.web): one granian worker per core, 4 threads each.
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian",
+                        help="gunicorn (gthread) is what Sentio used before; kept for comparison")
     parser.add_argument("--mode", choices=["separate", "combined"], default="separate",
                         help="separate: POST next then POST submit; combined: POST submit with next=true")
     parser.add_argument("--rate", type=float, help="paced load: the submits/s all annotators together try to make "
@@ -254,31 +352,37 @@ def main() -> None:
     parser.add_argument("--ordering", default="sequential",
                         choices=["sequential", "random", "least_annotated", "disagreement", "uncertainty"])
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--keep-database", action="store_true",
+                        help="reuse the database and fixtures of an earlier invocation instead of starting empty")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         raise SystemExit("set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/sentio_dist_bench")
-    database_ensure(url)
+    database_ensure(url, fresh=not args.keep_database)
     fixtures = fixtures_make(args.items, max(args.concurrency))
     server = server_start(args, args.port)
-    base = f"http://127.0.0.1:{args.port}"
     results = []
     try:
         for concurrency in args.concurrency:
             runs = []
             for run in range(args.runs):
                 project_id = project_make(fixtures, concurrency, args.ordering)
-                stats = asyncio.run(load_run(base, project_id, fixtures["tokens"][:concurrency], args.mode, args.seconds,  # type: ignore[index]
+                cpu_before = process_cpu_seconds()
+                stats = asyncio.run(load_run(args.port, project_id, fixtures["tokens"][:concurrency], args.mode, args.seconds,  # type: ignore[index]
                                              args.warmup, args.rate))
+                cpu_after = process_cpu_seconds()
+                # Per submit over the whole run, warm-up included: what each request costs each process.
+                made = max(1, stats.submits_all)
+                cpu_ms = {f"cpu_ms_{key}": round(1000 * (cpu_after[key] - cpu_before[key]) / made, 3) for key in cpu_after}
                 check = over_assignment_check(project_id)
                 row = {
                     "concurrency": concurrency, "run": run + 1, "submits_per_s": stats.submits / args.seconds,
                     "submit_p50_ms": percentile(stats.submit_ms, 0.50), "submit_p99_ms": percentile(stats.submit_ms, 0.99),
                     "next_p50_ms": percentile(stats.next_ms, 0.50), "next_p99_ms": percentile(stats.next_ms, 0.99),
                     "cycle_p50_ms": percentile(stats.cycle_ms, 0.50), "cycle_p99_ms": percentile(stats.cycle_ms, 0.99),
-                    "errors": stats.errors, **check,
+                    "errors": stats.errors, **cpu_ms, **check,
                 }
                 runs.append(row)
                 print(json.dumps(row), flush=True)
@@ -291,13 +395,15 @@ def main() -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
 
-    print(f"\nmode={args.mode} ordering={args.ordering} rate={args.rate or 'max'} workers={args.workers} "
+    print(f"\nserver={args.server} mode={args.mode} ordering={args.ordering} rate={args.rate or 'max'} workers={args.workers} "
           f"threads={args.threads} runs={args.runs} seconds={args.seconds}")
-    print(f"{'annotators':>10} {'submits/s':>10} {'submit p50':>11} {'submit p99':>11} {'next p50':>9} {'next p99':>9} {'cycle p99':>10} {'over':>5}")
+    print(f"{'annotators':>10} {'submits/s':>10} {'submit p50':>11} {'submit p99':>11} {'next p50':>9} {'next p99':>9} "
+          f"{'cycle p99':>10} {'over':>5}  CPU ms per submit: server / PostgreSQL / load generator")
     for row in results:
         print(f"{row['concurrency']:>10} {row['submits_per_s']:>10.1f} {row['submit_p50_ms']:>9.1f}ms {row['submit_p99_ms']:>9.1f}ms "
               f"{row['next_p50_ms']:>7.1f}ms {row['next_p99_ms']:>7.1f}ms {row['cycle_p99_ms']:>8.1f}ms "
-              f"{row['items_over_overlap'] + row['annotator_twice_on_item']:>5}")
+              f"{row['items_over_overlap'] + row['annotator_twice_on_item']:>5}  "
+              f"{row['cpu_ms_server']:.2f} / {row['cpu_ms_postgres']:.2f} / {row['cpu_ms_client']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
