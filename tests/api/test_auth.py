@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from rest_framework.test import APIClient
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
+
+from accounts import authentication
 
 pytestmark = pytest.mark.django_db
 
@@ -44,3 +51,58 @@ def test_session_writes_need_the_csrf_token(world):
     assert client.get("/api/corpora/").status_code == 200
     refused = client.post("/api/corpora/", {"name": "No token", "license": "MIT"}, format="json")
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+
+
+def _token_client(user) -> tuple[APIClient, Token]:  # type: ignore[no-untyped-def]
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client, token
+
+
+def test_a_deleted_token_is_refused_at_once(world):
+    client, token = _token_client(world.curator)
+    assert client.get("/api/corpora/").status_code == 200
+    token.delete()
+    assert client.get("/api/corpora/").json()["detail"] == "Invalid token."
+
+
+def test_a_deactivated_user_is_refused_at_once(world):
+    client, _ = _token_client(world.curator)
+    assert client.get("/api/corpora/").status_code == 200
+    world.curator.is_active = False
+    world.curator.save()
+    assert client.get("/api/corpora/").json()["detail"] == "User inactive or deleted."
+
+
+def test_a_change_other_processes_make_is_noticed_within_the_cache_seconds(world, settings, monkeypatch):
+    settings.API_TOKEN_CACHE_SECONDS = 5
+    client, token = _token_client(world.curator)
+    assert client.get("/api/corpora/").status_code == 200
+    # Another process deletes the token: no signal reaches this one, so the row stays remembered...
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM authtoken_token WHERE key = %s", [token.key])
+    assert client.get("/api/corpora/").status_code == 200
+    # ...until the seconds are up.
+    later = time.monotonic() + 6
+    monkeypatch.setattr(authentication.time, "monotonic", lambda: later)
+    assert client.get("/api/corpora/").json()["detail"] == "Invalid token."
+
+
+def test_without_the_cache_every_request_reads_the_token(world, settings):
+    settings.API_TOKEN_CACHE_SECONDS = 0
+    client, token = _token_client(world.curator)
+    assert client.get("/api/corpora/").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM authtoken_token WHERE key = %s", [token.key])
+    assert client.get("/api/corpora/").json()["detail"] == "Invalid token."
+
+
+def test_each_request_gets_its_own_user_object(world):
+    client, _ = _token_client(world.curator)
+    seen = []
+    for _ in range(2):
+        request = APIRequestFactory().get("/api/corpora/", HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"])
+        user, _token = authentication.TokenAuthentication().authenticate(Request(request))  # type: ignore[misc]
+        seen.append(user)
+    assert seen[0] == seen[1] and seen[0] is not seen[1]
