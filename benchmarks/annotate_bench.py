@@ -1,6 +1,7 @@
 """Annotate throughput: N simulated annotators doing next-item + submit against a real HTTP server.
 
-Usage (PostgreSQL must be running; the database is created if missing):
+Usage (PostgreSQL must be running; the database, whose name must contain "bench", is dropped and created anew
+unless ``--keep-database`` is given):
 
     . .venv/bin/activate && export PYTHONPATH=.:platform
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sentio_dist_bench \\
@@ -48,6 +49,9 @@ def database_ensure(url: str, fresh: bool) -> None:
     from psycopg import sql
 
     name = url.rsplit("/", 1)[-1]
+    if fresh and "bench" not in name:
+        raise SystemExit(f"refusing to drop database {name!r}: give a database whose name contains 'bench', "
+                         "or pass --keep-database")
     admin_url = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if fresh:
@@ -176,6 +180,14 @@ class HttpConnection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: dict[str, object] | None = None) -> tuple[int, object]:
+        """(status, parsed JSON of a 2xx answer); status 0 when the connection failed (it is reopened next time)."""
+        try:
+            return await self._exchange(path, body)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            self.close()
+            return 0, None
+
+    async def _exchange(self, path: str, body: dict[str, object] | None) -> tuple[int, object]:
         payload = json.dumps(body).encode() if body is not None else b""
         head = f"POST {path} HTTP/1.1\r\n{self.prefix}Content-Length: {len(payload)}\r\n\r\n".encode()
         if self.writer is None:
@@ -195,13 +207,15 @@ class HttpConnection:
             while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
                 chunks.append(await self.reader.readexactly(size))
                 await self.reader.readexactly(2)
-            await self.reader.readuntil(b"\r\n")
+            while await self.reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailer fields
             raw = b"".join(chunks)
         else:
             raw = b""
         if headers.get("connection", "").lower() == "close":
             self.close()
-        return int(status_line.split(" ", 2)[1]), json.loads(raw) if raw else None
+        status = int(status_line.split(" ", 2)[1])
+        return status, json.loads(raw) if raw and 200 <= status < 300 else None
 
     def close(self) -> None:
         if self.writer is not None:
@@ -289,28 +303,56 @@ def percentile(values: list[float], share: float) -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu_seconds() -> dict[str, float]:
-    """CPU seconds used so far by the server, PostgreSQL and this client, read from /proc (Linux)."""
-    totals = {"server": 0.0, "postgres": 0.0, "client": 0.0}
-    me = os.getpid()
+def _process_seconds(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0  # gone since it was listed
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        seconds = (int(fields[11]) + int(fields[12])) / _TICKS
-        if int(entry.name) == me:
-            totals["client"] += seconds
-        elif name.startswith("postgres"):
-            totals["postgres"] += seconds
-        elif b"config.wsgi" in cmdline:
-            totals["server"] += seconds
-    return totals
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def postgres_pids() -> list[int]:
+    """This database's backends and the cluster's own processes (WAL writer, checkpointer, autovacuum...)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "OR backend_type <> 'client backend'")
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def process_cpu_seconds(server_pid: int) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far by each process of the server, PostgreSQL and this client (from /proc, Linux)."""
+    groups = {"server": _descendants(server_pid), "postgres": postgres_pids(), "client": [os.getpid()]}
+    return {name: {pid: _process_seconds(pid) for pid in pids} for name, pids in groups.items()}
+
+
+def cpu_ms_per_submit(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]],
+                      submits: int) -> dict[str, float]:
+    """Per group, the CPU its processes spent between the snapshots (those started since count from 0)."""
+    return {
+        f"cpu_ms_{name}": round(1000 * sum(seconds - before[name].get(pid, 0.0) for pid, seconds in after[name].items())
+                                / max(1, submits), 3)
+        for name in after
+    }
 
 
 def server_start(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]:
@@ -378,13 +420,12 @@ def main() -> None:
             runs = []
             for run in range(args.runs):
                 project_id = project_make(fixtures, concurrency, args.ordering)
-                cpu_before = process_cpu_seconds()
+                cpu_before = process_cpu_seconds(server.pid)
                 stats = asyncio.run(load_run(args.port, project_id, fixtures["tokens"][:concurrency], args.mode, args.seconds,  # type: ignore[index]
                                              args.warmup, args.rate))
-                cpu_after = process_cpu_seconds()
+                cpu_after = process_cpu_seconds(server.pid)
                 # Per submit over the whole run, warm-up included: what each request costs each process.
-                made = max(1, stats.submits_all)
-                cpu_ms = {f"cpu_ms_{key}": round(1000 * (cpu_after[key] - cpu_before[key]) / made, 3) for key in cpu_after}
+                cpu_ms = cpu_ms_per_submit(cpu_before, cpu_after, stats.submits_all)
                 check = over_assignment_check(project_id)
                 row = {
                     "concurrency": concurrency, "run": run + 1, "submits_per_s": stats.submits / args.seconds,

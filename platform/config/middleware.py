@@ -1,7 +1,8 @@
-"""Project middleware."""
+"""Project middleware and the error-report filter."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from csp.constants import HEADER, HEADER_REPORT_ONLY
@@ -10,6 +11,7 @@ from csp.middleware import CSPMiddleware as LibraryCSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+from django.views.debug import SafeExceptionReporterFilter
 
 # Attributes django-csp's view decorators put on a response to change its policy.
 _PER_RESPONSE_POLICY = (
@@ -27,15 +29,16 @@ class CSPMiddleware(LibraryCSPMiddleware):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._built: tuple[int, int, str, str] | None = None
+        self._built: tuple[object, object, str, str] | None = None
 
     def _static_policies(self) -> tuple[str, str]:
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", None)
         report_only = getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)
         built = self._built
-        # Keyed by the settings objects themselves, so override_settings in tests is honoured.
-        if built is None or built[0] != id(policy) or built[1] != id(report_only):
-            built = self._built = (id(policy), id(report_only), build_policy(), build_policy(report_only=True))
+        # Built for these very settings objects (held, so their identity cannot be reused): override_settings
+        # swaps the objects and is honoured; settings are never changed in place.
+        if built is None or built[0] is not policy or built[1] is not report_only:
+            built = self._built = (policy, report_only, build_policy(), build_policy(report_only=True))
         return built[2], built[3]
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
@@ -58,3 +61,13 @@ class CSPMiddleware(LibraryCSPMiddleware):
         # As django-csp: a nonce asked for after the header was written would silently not be in it.
         request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
         return response
+
+
+class ExceptionReporterFilter(SafeExceptionReporterFilter):
+    """Django's filter, also hiding connection URLs (they carry passwords: DATABASE_URL, CELERY_BROKER_URL...).
+
+    granian copies the whole process environment into every request's WSGI environ, so error reports that show
+    ``request.META`` would otherwise print those variables in full.
+    """
+
+    hidden_settings = re.compile("API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|URL|DSN|BROKER", flags=re.I)

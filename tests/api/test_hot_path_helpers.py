@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from django.test import override_settings
+from django.views.debug import get_default_exception_reporter_filter
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -87,6 +88,19 @@ def test_csp_header_is_built_once_and_follows_settings_changes(client) -> None: 
     assert response["Content-Security-Policy"] == "default-src 'none'"
     assert response["Content-Security-Policy-Report-Only"] == "default-src 'none'"
 
+    # Each new settings object gets its own header, even where Python reuses a freed object's address.
+    for number in range(20):
+        policy = {"DIRECTIVES": {"default-src": ["'self'"], "img-src": [f"https://img{number}.example"]}}
+        with override_settings(CONTENT_SECURITY_POLICY=policy):
+            assert f"img-src https://img{number}.example" in client.get("/")["Content-Security-Policy"]
+
     excluded = {"DIRECTIVES": {"default-src": ["'self'"]}, "EXCLUDE_URL_PREFIXES": ["/"]}
     with override_settings(CONTENT_SECURITY_POLICY=excluded):
         assert "Content-Security-Policy" not in client.get("/")
+
+
+def test_error_reports_hide_connection_urls_the_server_put_in_the_environ(rf) -> None:  # type: ignore[no-untyped-def]
+    request = rf.get("/", DATABASE_URL="postgres://sentio:hunter2@db/sentio", CELERY_BROKER_URL="redis://:pw@redis/0")
+    meta = get_default_exception_reporter_filter().get_safe_request_meta(request)
+    assert "hunter2" not in str(meta) and ":pw@" not in str(meta)
+    assert meta["PATH_INFO"] == "/"
