@@ -29,16 +29,26 @@ class FirstRendererNegotiation(DefaultContentNegotiation):
         return renderer, renderer.media_type
 
 
+# Serializer methods whose override would make validation more than "each field on its own".
+_VALIDATION_METHODS = ("validate", "to_internal_value", "run_validation", "validate_empty_values", "get_fields")
+
+
 @cache
 def _prebuilt_fields(serializer_class: type[serializers.Serializer]) -> list[serializers.Field] | None:
     """The writable fields of a flat input serializer, bound once; None if the serializer is not that simple."""
     instance = serializer_class()
     fields = list(instance._writable_fields)
-    flat = type(instance).validate is serializers.Serializer.validate and not instance.validators and all(
-        not isinstance(field, serializers.BaseSerializer)
-        and len(field.source_attrs) == 1
-        and getattr(instance, f"validate_{field.field_name}", None) is None
-        for field in fields
+    flat = (
+        all(getattr(serializer_class, name) is getattr(serializers.Serializer, name) for name in _VALIDATION_METHODS)
+        and not instance.validators
+        and all(
+            not isinstance(field, serializers.BaseSerializer)
+            and len(field.source_attrs) == 1
+            and getattr(instance, f"validate_{field.field_name}", None) is None
+            # DRF copies defaults per instance; shared prebuilt fields may only hand out immutable ones.
+            and not isinstance(field.default, (list, dict, set))
+            for field in fields
+        )
     )
     return fields if flat else None
 
