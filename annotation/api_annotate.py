@@ -267,6 +267,19 @@ _NOT_FOUND = OpenApiResponse(AnnotateErrorSerializer, description="Not a member 
 _CONFLICT = OpenApiResponse(AnnotateErrorSerializer, description="Refused, with the reason in `detail` and a stable `code`")
 
 
+def submit_on_sql(project_id: int, user_id: int, fields: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Submit's answer body and status on PostgreSQL, for validated fields; raises the distribution errors."""
+    outcome = distribution_pg.submit(
+        project_id=project_id, user_id=user_id, utterance_id=fields["utterance"], client_id=fields["client_id"],
+        value=fields["value"], lead_time_ms=fields.get("lead_time_ms"), perspective=fields["perspective"],
+        want_next=fields["next"],
+    )
+    body: dict[str, Any] = {"annotation": outcome.annotation, "created": outcome.created, "late": outcome.late}
+    if fields["next"]:
+        body["next"] = outcome.next
+    return body, status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK
+
+
 # --- views ----------------------------------------------------------------------------------------------------------
 
 
@@ -325,24 +338,16 @@ class SubmitView(_HotPathView):
                     distribution_pg.member_check(project_id=project_id, user_id=user.pk)
                 raise
             if project is None:
-                outcome = distribution_pg.submit(
-                    project_id=project_id, user_id=user.pk, utterance_id=fields["utterance"],
-                    client_id=fields["client_id"], value=fields["value"], lead_time_ms=fields.get("lead_time_ms"),
-                    perspective=fields["perspective"], want_next=fields["next"],
-                )
-                body: dict[str, Any] = {
-                    "annotation": outcome.annotation, "created": outcome.created, "late": outcome.late,
-                    "next": outcome.next,
-                }
-            else:
-                result = distribution.annotation_submit(
-                    project=project, user=user, utterance_id=fields["utterance"], client_id=fields["client_id"],
-                    value=fields["value"], lead_time_ms=fields.get("lead_time_ms"), perspective=fields["perspective"],
-                )
-                body = {
-                    "annotation": result.annotation, "created": result.created, "late": result.late,
-                    "next": self.next_payload(project, user) if fields["next"] else None,
-                }
+                sql_body, answer_status = submit_on_sql(project_id, user.pk, fields)
+                return Response(sql_body, status=answer_status)
+            result = distribution.annotation_submit(
+                project=project, user=user, utterance_id=fields["utterance"], client_id=fields["client_id"],
+                value=fields["value"], lead_time_ms=fields.get("lead_time_ms"), perspective=fields["perspective"],
+            )
+            body: dict[str, Any] = {
+                "annotation": result.annotation, "created": result.created, "late": result.late,
+                "next": self.next_payload(project, user) if fields["next"] else None,
+            }
         except SchemaError as exc:
             raise _schema_error(exc) from None
         except distribution.SubmissionRefusedError as exc:
@@ -352,8 +357,7 @@ class SubmitView(_HotPathView):
             raise
         if not fields["next"]:
             del body["next"]
-        if project is not None:
-            body = SubmitOutSerializer(body).data
+        body = SubmitOutSerializer(body).data
         return Response(body, status=status.HTTP_201_CREATED if body["created"] else status.HTTP_200_OK)
 
 

@@ -82,12 +82,22 @@ def signals_connect() -> None:
         post_delete.connect(remembered_tokens_forget, sender=model, dispatch_uid=f"token-cache-{model._meta.label}")
 
 
+def _token_user(key: str) -> Any | None:
+    row = _user_row(key)
+    return None if row is None else get_user_model().from_db(connection.alias, _user_by_token_query()[1], row)
+
+
+def token_user_get(key: str) -> Any | None:
+    """The active user whose API token this is, or None (unknown token, inactive user)."""
+    user = _token_user(key)
+    return user if user is not None and user.is_active else None
+
+
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[object, Token]:
-        row = _user_row(key)
-        if row is None:
+        user = _token_user(key)
+        if user is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        user = get_user_model().from_db(connection.alias, _user_by_token_query()[1], row)
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, Token(key=key, user=user)
