@@ -284,7 +284,10 @@ def submit_on_sql(project_id: int, user_id: int, fields: dict[str, Any]) -> tupl
 
 
 class _HotPathView(_ProjectView):
-    """The annotators' per-item calls: JSON in and out only, so DRF has nothing to negotiate."""
+    """The annotators' per-item calls: JSON in and out only, so DRF has nothing to negotiate.
+
+    Next and submit also have a short way through, ``annotation/api_hot_path.py``, for their plain requests.
+    """
 
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]

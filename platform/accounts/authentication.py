@@ -82,22 +82,22 @@ def signals_connect() -> None:
         post_delete.connect(remembered_tokens_forget, sender=model, dispatch_uid=f"token-cache-{model._meta.label}")
 
 
-def _token_user(key: str) -> Any | None:
+def active_user_id_for_token(key: str) -> int | None:
+    """The id of the active user whose API token this is, or None (unknown token, inactive user)."""
     row = _user_row(key)
-    return None if row is None else get_user_model().from_db(connection.alias, _user_by_token_query()[1], row)
-
-
-def token_user_get(key: str) -> Any | None:
-    """The active user whose API token this is, or None (unknown token, inactive user)."""
-    user = _token_user(key)
-    return user if user is not None and user.is_active else None
+    if row is None:
+        return None
+    attnames = _user_by_token_query()[1]
+    user_id = row[attnames.index(get_user_model()._meta.pk.attname)]
+    return user_id if row[attnames.index("is_active")] else None
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[object, Token]:
-        user = _token_user(key)
-        if user is None:
+        row = _user_row(key)
+        if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        user = get_user_model().from_db(connection.alias, _user_by_token_query()[1], row)
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, Token(key=key, user=user)
