@@ -41,3 +41,8 @@ def submit(request: HotRequest) -> tuple[int, Any] | None:
 
 
 HANDLERS: dict[type, HotHandler] = {NextItemView: next_item, SubmitView: submit}
+
+
+def handlers_for_database() -> dict[type, HotHandler]:
+    """The handlers, where they can answer: on PostgreSQL (SQLite's ORM path has nothing to shortcut)."""
+    return HANDLERS if distribution_pg.enabled() else {}

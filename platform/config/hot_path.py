@@ -149,7 +149,7 @@ class HotPathApplication:
         return False
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not settings.API_HOT_PATH or not self._eligible(environ):
+        if not self.handlers or not settings.API_HOT_PATH or not self._eligible(environ):
             return self.django_application(environ, start_response)
         response_steps = self._response_steps_get()
         route = self._route(get_path_info(environ)) if response_steps is not None else None
