@@ -235,6 +235,41 @@ function table(headKeys: string[], rows: (string | number)[][]): HTMLTableElemen
   return el("table", { class: "data" }, el("thead", {}, head), el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", { text: String(c) }))))));
 }
 
+interface Member {
+  user: number;
+  username: string;
+  role: string;
+  languages: string[];
+}
+
+/** Members with a Remove button each; the API refuses to remove the only lead, and the reason is shown. */
+function membersTable(projectId: number, members: Member[], refresh: () => Promise<void>): HTMLElement {
+  const errors = el("div", { class: "general-errors", role: "alert" });
+  const head = el("tr", {}, ...["manage.user", "manage.role", "manage.languages", "manage.actions"].map((k) => el("th", { scope: "col", text: t(k) })));
+  const rows = members.map((m) => {
+    const remove = el("button", { type: "button", class: "button small", "data-remove-member": m.username, text: t("manage.remove") });
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(t("manage.remove_confirm", { user: m.username }))) return;
+      clear(errors);
+      try {
+        await api("DELETE", `/api/projects/${projectId}/memberships/${m.user}/`);
+        await refresh();
+      } catch (error) {
+        errors.append(el("p", { class: "field-error", text: errorText(error) }));
+      }
+    });
+    return el(
+      "tr",
+      {},
+      el("td", { text: m.username }),
+      el("td", { text: t(`role.${m.role}`) }),
+      el("td", { text: m.languages.join(", ") || t("projects.all_languages") }),
+      el("td", {}, remove),
+    );
+  });
+  return el("div", {}, el("table", { class: "data members" }, el("thead", {}, head), el("tbody", {}, ...rows)), errors);
+}
+
 export function mountProjectManage(): void {
   const root = $("#project-manage");
   const projectId = Number(root.dataset.projectId);
@@ -242,12 +277,12 @@ export function mountProjectManage(): void {
     clear(root);
     let project: { name: string; languages: string[] };
     let progress: Progress;
-    let members: { username: string; role: string; languages: string[] }[];
+    let members: Member[];
     try {
       [project, progress, members] = await Promise.all([
         api<{ name: string; languages: string[] }>("GET", `/api/projects/${projectId}/`),
         api<Progress>("GET", `/api/projects/${projectId}/progress/`),
-        apiList<{ username: string; role: string; languages: string[] }>(`/api/projects/${projectId}/memberships/`),
+        apiList<Member>(`/api/projects/${projectId}/memberships/`),
       ]);
     } catch (error) {
       root.append(el("p", { class: "field-error", text: errorText(error) }));
@@ -296,7 +331,7 @@ export function mountProjectManage(): void {
         ]),
       ),
       el("h2", { text: t("manage.members") }),
-      table(["manage.user", "manage.role", "manage.languages"], members.map((m) => [m.username, t(`role.${m.role}`), m.languages.join(", ") || t("projects.all_languages")])),
+      membersTable(projectId, members, render),
     );
     const username = el("input", { type: "text", maxlength: 150, autocomplete: "off" });
     const role = options(el("select"), ["annotator", "reviewer", "lead"].map((r) => [r, t(`role.${r}`)]));

@@ -54,6 +54,7 @@ class BrowserLog:
     console: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    confirm_answers: list[bool] = field(default_factory=list)  # for the next confirm() dialogs; then dismissed
 
     def csp_violations(self) -> list[str]:
         return [line for line in self.console if "Content Security Policy" in line or "Content-Security-Policy" in line]
@@ -74,7 +75,10 @@ def page(browser, browser_log, live_server):  # type: ignore[no-untyped-def]
 
     def on_dialog(dialog) -> None:  # type: ignore[no-untyped-def]
         browser_log.dialogs.append(dialog.message)
-        dialog.dismiss()
+        if browser_log.confirm_answers and browser_log.confirm_answers.pop(0):
+            dialog.accept()
+        else:
+            dialog.dismiss()
 
     tab.on("dialog", on_dialog)
     yield tab

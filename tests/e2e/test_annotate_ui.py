@@ -254,6 +254,29 @@ def test_lead_creates_a_project_and_invites_a_member(page, browser_log, lead, an
     membership = Membership.objects.get(project=project, user=annotator)
     assert membership.role == "annotator"
     assert list(membership.languages.values_list("code", flat=True)) == ["mr"]
+
+    # Removing: the only lead is refused with the reason; the annotator goes after a confirmation.
+    browser_log.confirm_answers = [True, False, True]
+
+    def remove(username: str) -> None:
+        asked = len(browser_log.dialogs)
+        page.locator(f'[data-remove-member="{username}"]').click()
+        for _ in range(100):
+            if len(browser_log.dialogs) > asked:
+                return
+            page.wait_for_timeout(50)
+        raise AssertionError("no confirmation was asked")
+
+    remove(lead.username)
+    page.locator(".members + .general-errors .field-error", has_text="only lead").wait_for()
+    assert Membership.objects.filter(project=project, user=lead).exists()
+    remove(annotator.username)  # dismissed
+    page.wait_for_timeout(200)
+    assert Membership.objects.filter(project=project, user=annotator).exists()
+    remove(annotator.username)
+    page.locator(f'[data-remove-member="{annotator.username}"]').wait_for(state="detached")
+    assert annotator.username in browser_log.dialogs[-1] and "kept" in browser_log.dialogs[-1]
+    assert not Membership.objects.filter(project=project, user=annotator).exists()
     assert browser_log.csp_violations() == [] and browser_log.errors == []
 
 
