@@ -20,8 +20,6 @@ from config.hot_path import HotHandler, HotRequest
 
 
 def next_item(request: HotRequest) -> tuple[int, Any] | None:
-    if not distribution_pg.enabled():
-        return None
     try:
         payload = distribution_pg.next_item(project_id=request.kwargs["project_id"], user_id=request.user_id)
     except distribution.DistributionError:
@@ -30,8 +28,6 @@ def next_item(request: HotRequest) -> tuple[int, Any] | None:
 
 
 def submit(request: HotRequest) -> tuple[int, Any] | None:
-    if not distribution_pg.enabled():
-        return None
     try:
         fields = input_validated(SubmitInSerializer, request.json())
         body, answer_status = submit_on_sql(request.kwargs["project_id"], request.user_id, fields)

@@ -230,9 +230,10 @@ interface Progress {
   }[];
 }
 
-function table(headKeys: string[], rows: (string | number)[][]): HTMLTableElement {
+function table(headKeys: string[], rows: (string | number | HTMLElement)[][]): HTMLTableElement {
   const head = el("tr", {}, ...headKeys.map((k) => el("th", { scope: "col", text: t(k) })));
-  return el("table", { class: "data" }, el("thead", {}, head), el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", { text: String(c) }))))));
+  const cell = (c: string | number | HTMLElement): HTMLElement => (c instanceof HTMLElement ? el("td", {}, c) : el("td", { text: String(c) }));
+  return el("table", { class: "data" }, el("thead", {}, head), el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map(cell)))));
 }
 
 interface Member {
@@ -245,8 +246,7 @@ interface Member {
 /** Members with a Remove button each; the API refuses to remove the only lead, and the reason is shown. */
 function membersTable(projectId: number, members: Member[], refresh: () => Promise<void>): HTMLElement {
   const errors = el("div", { class: "general-errors", role: "alert" });
-  const head = el("tr", {}, ...["manage.user", "manage.role", "manage.languages", "manage.actions"].map((k) => el("th", { scope: "col", text: t(k) })));
-  const rows = members.map((m) => {
+  const removeButton = (m: Member): HTMLElement => {
     const remove = el("button", { type: "button", class: "button small", "data-remove-member": m.username, text: t("manage.remove") });
     remove.addEventListener("click", async () => {
       if (!window.confirm(t("manage.remove_confirm", { user: m.username }))) return;
@@ -258,16 +258,12 @@ function membersTable(projectId: number, members: Member[], refresh: () => Promi
         errors.append(el("p", { class: "field-error", text: errorText(error) }));
       }
     });
-    return el(
-      "tr",
-      {},
-      el("td", { text: m.username }),
-      el("td", { text: t(`role.${m.role}`) }),
-      el("td", { text: m.languages.join(", ") || t("projects.all_languages") }),
-      el("td", {}, remove),
-    );
-  });
-  return el("div", {}, el("table", { class: "data members" }, el("thead", {}, head), el("tbody", {}, ...rows)), errors);
+    return remove;
+  };
+  const rows = members.map((m) => [m.username, t(`role.${m.role}`), m.languages.join(", ") || t("projects.all_languages"), removeButton(m)]);
+  const list = table(["manage.user", "manage.role", "manage.languages", "manage.actions"], rows);
+  list.classList.add("members");
+  return el("div", {}, list, errors);
 }
 
 export function mountProjectManage(): void {

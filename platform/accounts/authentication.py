@@ -82,14 +82,19 @@ def signals_connect() -> None:
         post_delete.connect(remembered_tokens_forget, sender=model, dispatch_uid=f"token-cache-{model._meta.label}")
 
 
+@cache
+def _id_and_active_positions() -> tuple[int, int]:
+    attnames = _user_by_token_query()[1]
+    return attnames.index(get_user_model()._meta.pk.attname), attnames.index("is_active")
+
+
 def active_user_id_for_token(key: str) -> int | None:
     """The id of the active user whose API token this is, or None (unknown token, inactive user)."""
     row = _user_row(key)
     if row is None:
         return None
-    attnames = _user_by_token_query()[1]
-    user_id = row[attnames.index(get_user_model()._meta.pk.attname)]
-    return user_id if row[attnames.index("is_active")] else None
+    id_at, active_at = _id_and_active_positions()
+    return row[id_at] if row[active_at] else None
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

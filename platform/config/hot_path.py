@@ -40,12 +40,12 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_header_parameters
 from django.utils.module_loading import import_string
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 
 from accounts.authentication import TokenAuthentication, active_user_id_for_token
+from config.drf import FirstRendererNegotiation
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,8 @@ def _view_supported(view_class: type) -> bool:
         and not view_class.throttle_classes  # type: ignore[attr-defined]
         and list(view_class.parser_classes) == [JSONParser]  # type: ignore[attr-defined]
         and list(view_class.renderer_classes) == [JSONRenderer]  # type: ignore[attr-defined]
-        and issubclass(view_class.content_negotiation_class, BaseContentNegotiation)  # type: ignore[attr-defined]
+        # JSON whatever the Accept header says, as the short way answers (DRF's default would refuse with 406).
+        and issubclass(view_class.content_negotiation_class, FirstRendererNegotiation)  # type: ignore[attr-defined]
     )
 
 
