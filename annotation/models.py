@@ -212,7 +212,7 @@ class Prediction(models.Model):
         return f"{self.model_version} on utterance {self.utterance_id}"
 
 
-# --- Task distribution (see annotation/distribution.md) -------------------------------------------------------
+# --- Task distribution (see annotation/distribution/README.md) -------------------------------------------------------
 
 
 OPEN_ITEM = Q(is_gold=False, annotation_count__lt=models.F("target_count"))

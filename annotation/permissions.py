@@ -20,20 +20,17 @@ from rest_framework.views import APIView
 
 from annotation.models import LabelSchema, Membership, Project, Role
 from corpora.models import Corpus
-
-
-def _is_staff(user: Any) -> bool:
-    return bool(user.is_authenticated and user.is_staff)
+from corpora.selectors import user_is_staff
 
 
 def project_can_manage(user: Any, project: Project) -> bool:
-    if _is_staff(user):
+    if user_is_staff(user):
         return True
     return bool(user.is_authenticated) and Membership.objects.filter(project=project, user=user, role=Role.LEAD).exists()
 
 
 def corpus_can_edit(user: Any, corpus: Corpus) -> bool:
-    if _is_staff(user):
+    if user_is_staff(user):
         return True
     if not user.is_authenticated:
         return False
@@ -43,7 +40,7 @@ def corpus_can_edit(user: Any, corpus: Corpus) -> bool:
 
 
 def label_schema_can_version(user: Any, schema: LabelSchema) -> bool:
-    if _is_staff(user):
+    if user_is_staff(user):
         return True
     if not user.is_authenticated:
         return False

@@ -18,7 +18,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+if TYPE_CHECKING:
+    from annotation.models import LabelSchemaVersion
 
 QUESTION_TYPES = ("single_choice", "multi_label", "numeric", "text", "segments")
 INTENSITY_MIN, INTENSITY_MAX = 0, 3
@@ -230,4 +234,35 @@ def validate_answers(questions: list[Question], value: Any) -> dict[str, Any]:
         errors["value"] = "answers no question"
     if errors:
         raise SchemaError(errors)
+    return cleaned
+
+
+# --- stored versions ----------------------------------------------------------------------------------------------
+
+_PARSED_QUESTIONS: dict[tuple[int, datetime], list[Question]] = {}
+_PARSED_QUESTIONS_MAX = 512
+
+
+def label_schema_version_questions(version: LabelSchemaVersion) -> list[Question]:
+    """Parsed questions of a stored version (stored versions were validated when written).
+
+    A version never changes, so the parse is kept per (id, created_at): every submit needs it.
+    """
+    if version.pk is None or version.created_at is None:
+        return parse_questions(version.questions)
+    key = (version.pk, version.created_at)
+    parsed = _PARSED_QUESTIONS.get(key)
+    if parsed is None:
+        if len(_PARSED_QUESTIONS) >= _PARSED_QUESTIONS_MAX:
+            _PARSED_QUESTIONS.clear()
+        parsed = _PARSED_QUESTIONS[key] = parse_questions(version.questions)
+    return parsed
+
+
+def annotation_value_clean(*, schema_version: LabelSchemaVersion, value: Any, perspective: str = "") -> dict[str, Any]:
+    """Validate answers and perspective against a schema version; raise SchemaError naming the field."""
+    cleaned = validate_answers(label_schema_version_questions(schema_version), value)
+    allowed = schema_version.perspectives or []
+    if perspective and perspective not in allowed:
+        raise SchemaError({"perspective": f"{perspective!r} is not a perspective of this schema ({allowed or 'none'})"})
     return cleaned

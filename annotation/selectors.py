@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from annotation.models import Annotation, LabelSchema, LabelSchemaVersion, Membership, Project
-from corpora.selectors import corpus_ids_visible_to
-
-
-def _is_staff(user: Any) -> bool:
-    return bool(user.is_authenticated and user.is_staff)
+from corpora.models import Utterance
+from corpora.selectors import corpus_ids_visible_to, user_is_staff
 
 
 def projects_visible_to(user: Any) -> QuerySet[Project]:
-    if _is_staff(user):
+    if user_is_staff(user):
         return Project.objects.all()
     if not user.is_authenticated:
         return Project.objects.none()
@@ -57,7 +54,7 @@ def label_schema_versions_list() -> QuerySet[LabelSchemaVersion]:
 
 
 def annotations_visible_to(user: Any) -> QuerySet[Annotation]:
-    if _is_staff(user):
+    if user_is_staff(user):
         return Annotation.objects.all()
     if not user.is_authenticated:
         return Annotation.objects.none()
@@ -65,3 +62,58 @@ def annotations_visible_to(user: Any) -> QuerySet[Annotation]:
         Q(project_id__in=project_ids_visible_to(user))
         | Q(project__isnull=True, utterance__corpus_id__in=corpus_ids_visible_to(user))
     )
+
+
+def label_lookup(label: str) -> Q | None:
+    """A portable condition on ``Annotation.value`` meaning "its answer includes ``label``".
+
+    Built from the questions of every schema version that offers the label (a small table), per
+    question key and type, with lookups that PostgreSQL and SQLite both support:
+
+    - single choice: the answer equals the label (``value__<key>=label``);
+    - multi-label with intensity: the answer is a mapping with the label as a key (``has_key``);
+    - multi-label without intensity: answers are stored in the question's label order without
+      repeats (annotation.schema normalises them), so a label at position *i* of the question can
+      only sit at index 0..i of the answer; one equality per possible index.
+
+    JSON ``contains`` would be shorter but SQLite does not support it. Returns None when no
+    question offers the label, so callers can return an empty result without a query.
+    """
+    conditions: set[tuple[str, str, int]] = set()
+    for questions in LabelSchemaVersion.objects.values_list("questions", flat=True):
+        for question in questions if isinstance(questions, list) else []:
+            labels = question.get("labels") if isinstance(question, dict) else None
+            if not isinstance(labels, list) or label not in labels:
+                continue
+            key, qtype = question.get("key"), question.get("type")
+            if qtype == "single_choice":
+                conditions.add((key, "exact", 0))
+            elif qtype == "multi_label" and question.get("intensity"):
+                conditions.add((key, "has_key", 0))
+            elif qtype == "multi_label":
+                conditions.add((key, "index", labels.index(label)))
+    if not conditions:
+        return None
+    lookup = Q()
+    for key, kind, position in sorted(conditions):
+        if kind == "exact":
+            lookup |= Q(**{f"value__{key}": label})
+        elif kind == "has_key":
+            lookup |= Q(**{f"value__{key}__has_key": label})
+        else:
+            for index in range(position + 1):
+                lookup |= Q(**{f"value__{key}__{index}": label})
+    return lookup
+
+
+def utterances_with_label(*, utterances: QuerySet[Utterance], label: str, user: Any) -> QuerySet[Utterance]:
+    """Utterances having an annotation the user may see whose answers include ``label``."""
+    lookup = label_lookup(label)
+    if lookup is None:
+        return utterances.none()
+    annotations = Annotation.objects.filter(utterance=OuterRef("pk")).filter(lookup)
+    if not user_is_staff(user):
+        # The utterance is visible, so its imported annotations are too; project ones need membership.
+        annotations = annotations.filter(Q(project__isnull=True) | Q(project_id__in=project_ids_visible_to(user)))
+    return utterances.filter(Exists(annotations))
+

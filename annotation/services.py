@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -24,27 +23,9 @@ from annotation.models import (
     ReservationStatus,
     Role,
 )
-from annotation.schema import Question, SchemaError, parse_perspectives, parse_questions, validate_answers
+from annotation.schema import SchemaError, annotation_value_clean, parse_perspectives, parse_questions
 from corpora.models import Corpus, Language, Utterance
-
-_PARSED_QUESTIONS: dict[tuple[int, datetime], list[Question]] = {}
-_PARSED_QUESTIONS_MAX = 512
-
-
-def label_schema_version_questions(version: LabelSchemaVersion) -> list[Question]:
-    """Parsed questions of a stored version (stored versions were validated when written).
-
-    A version never changes, so the parse is kept per (id, created_at): every submit needs it.
-    """
-    if version.pk is None or version.created_at is None:
-        return parse_questions(version.questions)
-    key = (version.pk, version.created_at)
-    parsed = _PARSED_QUESTIONS.get(key)
-    if parsed is None:
-        if len(_PARSED_QUESTIONS) >= _PARSED_QUESTIONS_MAX:
-            _PARSED_QUESTIONS.clear()
-        parsed = _PARSED_QUESTIONS[key] = parse_questions(version.questions)
-    return parsed
+from jobs.dispatch import Task, task_send_on_commit
 
 
 @transaction.atomic
@@ -70,15 +51,6 @@ def label_schema_version_create(*, schema: LabelSchema, questions: Any, perspect
     )
 
 
-def annotation_value_clean(*, schema_version: LabelSchemaVersion, value: Any, perspective: str = "") -> dict[str, Any]:
-    """Validate answers and perspective against a schema version; raise SchemaError naming the field."""
-    cleaned = validate_answers(label_schema_version_questions(schema_version), value)
-    allowed = schema_version.perspectives or []
-    if perspective and perspective not in allowed:
-        raise SchemaError({"perspective": f"{perspective!r} is not a perspective of this schema ({allowed or 'none'})"})
-    return cleaned
-
-
 @transaction.atomic
 def project_create(
     *, name: str, corpus: Corpus, schema_version: LabelSchemaVersion, created_by: User,
@@ -98,15 +70,12 @@ def project_create(
 
 def project_items_schedule(project: Project) -> None:
     """Materialise a project's items: at once for a small corpus, else in a job after commit."""
-    from annotation.distribution import project_items_sync
+    from annotation.distribution.services import project_items_sync
 
     if Utterance.objects.filter(corpus_id=project.corpus_id).count() <= settings.PROJECT_ITEMS_INLINE_MAX:
         project_items_sync(project)
         return
-    from workers.tasks import sync_project_items
-
-    project_id = project.pk
-    transaction.on_commit(lambda: sync_project_items.delay(project_id))
+    task_send_on_commit(Task.SYNC_PROJECT_ITEMS, project.pk)
 
 
 def _other_leads_locked(project: Project, user: User) -> int:

@@ -108,7 +108,7 @@ def fixtures_make(items: int, annotators: int) -> dict[str, object]:
 
 
 def project_make(fixtures: dict[str, object], annotators: int, ordering: str) -> int:
-    from annotation.distribution import project_items_sync
+    from annotation.distribution.services import project_items_sync
     from annotation.models import Membership, OrderingStrategy, Role
     from annotation.services import project_create
 

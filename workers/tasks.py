@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from celery import shared_task
 
-from workers.queues import CeleryQueue
+from jobs.dispatch import CeleryQueue
 
 
 @shared_task(name="workers.tasks.reap_stuck_jobs", queue=CeleryQueue.DEFAULT.value)
 def reap_stuck_jobs() -> int:
     """Send stuck jobs to their task again (after commit), or fail those out of attempts; return how many."""
-    from django.db import transaction
-
     from jobs.services import jobs_reap_stuck
 
-    with transaction.atomic():
-        result = jobs_reap_stuck()
-        for job_id in result.requeued:
-            transaction.on_commit(partial(JOB_TASKS[result.kinds[job_id]].delay, job_id))
+    result = jobs_reap_stuck()
     return len(result.requeued) + result.failed
 
 
@@ -124,7 +117,7 @@ def run_transcription_job(self, job_id: int) -> None:  # type: ignore[no-untyped
              reject_on_worker_lost=True)
 def sync_project_items(project_id: int) -> int:
     """Materialise a project's missing work items (idempotent)."""
-    from annotation.distribution import project_items_sync
+    from annotation.distribution.services import project_items_sync
     from annotation.models import Project
 
     project = Project.objects.filter(pk=project_id).first()
@@ -135,16 +128,6 @@ def sync_project_items(project_id: int) -> int:
              reject_on_worker_lost=True)
 def sync_corpus_project_items(corpus_id: int) -> int:
     """After an import grew a corpus: materialise the new items of every project on it (idempotent)."""
-    from annotation.distribution import project_items_for_corpus_sync
+    from annotation.distribution.services import project_items_for_corpus_sync
 
     return project_items_for_corpus_sync(corpus_id)
-
-
-# Which task runs a job of each kind (the reaper sends stuck jobs back to it).
-JOB_TASKS = {
-    "import": run_import_job,
-    "export": run_export_job,
-    "agreement": compute_agreement,
-    "preannotate": run_preannotation_job,
-    "transcribe": run_transcription_job,
-}

@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
 
 from annotation.export.card import CardFacts, CorpusFacts, nominal_alpha_with_interval, render_card
 from annotation.export.formats import (
@@ -64,6 +63,7 @@ from annotation.export.splits import (
 from annotation.models import LabelSchemaVersion, Project
 from annotation.schema import Question, parse_questions
 from corpora.models import Corpus
+from jobs.dispatch import Task, task_send_on_commit
 from jobs.models import Job, JobKind
 from jobs.services import job_create, job_fail, job_progress, job_start, job_succeed
 
@@ -108,12 +108,7 @@ def export_job_create(
         project=project, corpus=project.corpus if project is not None else corpus,
     )
 
-    def enqueue() -> None:
-        from workers.tasks import run_export_job
-
-        run_export_job.delay(job.pk)
-
-    transaction.on_commit(enqueue)
+    task_send_on_commit(Task.EXPORT, job.pk)
     return job
 
 

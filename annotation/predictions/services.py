@@ -31,6 +31,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from annotation.models import Annotation, Origin, Prediction, Project, ProjectModel
 from annotation.schema import Question, SchemaError, parse_questions, validate_answers
 from corpora.models import TranscriptSource, Utterance
+from jobs.dispatch import Task, task_send_on_commit
 from jobs.models import Job, JobKind
 from jobs.services import RowError, job_create, job_fail, job_progress, job_record_errors, job_start, job_succeed
 
@@ -313,15 +314,6 @@ def _registered(project: Project, model_id: Any, field_name: str, tasks: Sequenc
     return model
 
 
-def _enqueue(task_name: str, job_id: int) -> None:
-    def enqueue() -> None:
-        from workers import tasks
-
-        getattr(tasks, task_name).delay(job_id)
-
-    transaction.on_commit(enqueue)
-
-
 @transaction.atomic
 def preannotation_job_create(
     *, project: Project, user: Any, model_id: int | None = None, train_head: Any = None,
@@ -342,7 +334,7 @@ def preannotation_job_create(
         params["utterance_ids"] = selection
     job = job_create(kind=JobKind.PREANNOTATE, created_by=_user(user), params=params, project=project,
                      corpus=project.corpus)
-    _enqueue("run_preannotation_job", job.pk)
+    task_send_on_commit(Task.PREANNOTATE, job.pk)
     return job
 
 
@@ -366,7 +358,7 @@ def transcription_job_create(
         params["utterance_ids"] = selection
     job = job_create(kind=JobKind.TRANSCRIBE, created_by=_user(user), params=params, project=project,
                      corpus=project.corpus)
-    _enqueue("run_transcription_job", job.pk)
+    task_send_on_commit(Task.TRANSCRIBE, job.pk)
     return job
 
 

@@ -47,9 +47,9 @@ from annotation.quality.selectors import (
     quality_source_for_project,
     quality_source_from_params,
 )
-from annotation.schema import SchemaError
+from annotation.schema import SchemaError, annotation_value_clean
 from annotation.selectors import membership_role
-from annotation.services import annotation_value_clean
+from jobs.dispatch import Task, task_send_on_commit
 from jobs.models import Job, JobKind
 from jobs.services import job_create, job_fail, job_progress, job_start, job_succeed
 
@@ -218,12 +218,7 @@ def agreement_job_enqueue(
         },
     )
 
-    def enqueue() -> None:
-        from workers.tasks import compute_agreement
-
-        compute_agreement.delay(job.pk)
-
-    transaction.on_commit(enqueue)
+    task_send_on_commit(Task.AGREEMENT, job.pk)
     return job
 
 

@@ -5,10 +5,10 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import TokenObtainView
 from annotation.api import AnnotationViewSet, LabelSchemaViewSet, ProjectViewSet
-from annotation.api_annotate import urlpatterns as annotate_urlpatterns
-from annotation.api_export import urlpatterns as export_urlpatterns
-from annotation.api_predictions import urlpatterns as predictions_urlpatterns
-from annotation.api_quality import urlpatterns as quality_urlpatterns
+from annotation.distribution.api import urlpatterns as annotate_urlpatterns
+from annotation.export.api import urlpatterns as export_urlpatterns
+from annotation.predictions.api import urlpatterns as predictions_urlpatterns
+from annotation.quality.api import urlpatterns as quality_urlpatterns
 from corpora.api import ConversationViewSet, CorpusViewSet, LanguageViewSet, SpeakerViewSet, UtteranceViewSet
 from jobs.api import JobViewSet
 

@@ -1,4 +1,4 @@
-"""The Celery application; queue names live in workers.queues."""
+"""The Celery application; queues and task names live in jobs.dispatch."""
 
 import os
 
@@ -12,7 +12,7 @@ app.autodiscover_tasks(lambda: ["workers"], related_name="tasks")
 
 
 def configure_queues() -> None:
-    from workers.queues import CeleryQueue, task_routes
+    from jobs.dispatch import CeleryQueue, task_routes
 
     app.conf.task_queues = None
     app.conf.task_default_queue = CeleryQueue.DEFAULT.value

@@ -265,14 +265,10 @@ AGREEMENT_MAX_RESAMPLES = env_int("SENTIO_AGREEMENT_MAX_RESAMPLES", 10_000, mini
 JOB_STALE_AFTER_SECONDS = env_int("SENTIO_JOB_STALE_AFTER_SECONDS", 900, minimum=30)
 JOB_MAX_ATTEMPTS = env_int("SENTIO_JOB_MAX_ATTEMPTS", 3, minimum=1)
 
-# Seconds a process remembers a valid API token's user (accounts.authentication explains the trade); 0 = off.
-API_TOKEN_CACHE_SECONDS = env_int("SENTIO_API_TOKEN_CACHE_SECONDS", 5, minimum=0)
-# Next item and submit answered before the middleware chain in the plain case (config/hot_path.py).
-API_HOT_PATH = env_bool("SENTIO_API_HOT_PATH", True)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "accounts.authentication.TokenAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation.permissions import CorpusPermission
+from annotation.selectors import utterances_with_label
 from corpora.api_common import IdFilter, StrictBooleanFilter, field_errors, signed_in_user
 from corpora.models import Conversation, Corpus, Language, Speaker, Utterance
 from corpora.selectors import (
@@ -24,7 +25,6 @@ from corpora.selectors import (
     languages_list,
     speakers_visible_to,
     utterances_visible_to,
-    utterances_with_label,
 )
 from corpora.services import CorpusError, corpus_create
 from jobs.api import JobSerializer

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from jobs.dispatch import JOB_KIND_TASKS, task_send_on_commit
 from jobs.models import FINISHED_STATUSES, Job, JobError, JobStatus
 
 MAX_STORED_ERRORS_PER_JOB = 10_000
@@ -117,7 +118,8 @@ class ReapResult:
 
 
 def jobs_reap_stuck(*, stale_after: timedelta | None = None, max_attempts: int | None = None) -> ReapResult:
-    """Deal with RUNNING jobs whose worker stopped reporting (SIGKILL, OOM killer, lost machine).
+    """Deal with RUNNING jobs whose worker stopped reporting (SIGKILL, OOM killer, lost machine): each goes back to
+    its task (sent after commit) or is failed.
 
     Every job kind is resumable or restarts cleanly (imports and exports write in one transaction; model jobs skip
     what they already stored), so a stuck job goes back to PENDING to be sent again, until it has used
@@ -142,6 +144,7 @@ def jobs_reap_stuck(*, stale_after: timedelta | None = None, max_attempts: int |
                 job.save(update_fields=["status", "message", "heartbeat_at"])
                 requeued.append(job.pk)
                 kinds[job.pk] = job.kind
+                task_send_on_commit(JOB_KIND_TASKS[job.kind], job.pk)
             else:
                 job.status = JobStatus.FAILED
                 job.finished_at = now

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.distribution import next_item_reserve, project_items_sync
+from annotation.distribution.services import next_item_reserve, project_items_sync
 from annotation.models import Annotation, Membership, ProjectItem, Reservation, ReservationStatus, Role
 from annotation.services import membership_set
 

@@ -413,9 +413,9 @@ def test_job_create_validates_and_enqueues_after_commit(corpus, lead, emotion_la
                           created_by=lead)
     assert "schema" in exc.value.errors
     sent: list[int] = []
-    import workers.tasks
+    from jobs import dispatch
 
-    monkeypatch.setattr(workers.tasks.run_import_job, "delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(dispatch, "task_send", lambda task, job_id: sent.append(job_id))
     with django_capture_on_commit_callbacks(execute=True):
         job = import_job_create(corpus=corpus, files=[ContentFile(b"id,text,emotion\n1,a,joy\n", name="a.csv")],
                                 options=GENERIC, created_by=lead)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation.distribution import project_items_sync
+from annotation.distribution.services import project_items_sync
 from annotation.services import label_schema_create, membership_set, project_create
 from corpora.languages import language_get_or_create
 from corpora.models import Conversation, Corpus, Speaker, Utterance
-from tests.fixtures.wsgi_client import WsgiTokenClient
 
 SIMPLE_QUESTIONS = [
     {"key": "emotion", "type": "single_choice", "labels": ["joy", "sadness", "anger", "neutral"], "required": True},
@@ -76,16 +74,11 @@ def conversation_corpus(corpus):  # type: ignore[no-untyped-def]
     return turns
 
 
-@pytest.fixture(params=["drf", "wsgi"])
-def api(request, db):  # type: ignore[no-untyped-def]
-    """A client per user: DRF's test client, or token requests to the production WSGI application.
-
-    The second way is what real clients take, through ``config.hot_path``'s short way for next and submit.
-    """
+@pytest.fixture
+def api(db):  # type: ignore[no-untyped-def]
+    """A client per user (DRF's test client, authenticated as that user)."""
 
     def client_for(user):  # type: ignore[no-untyped-def]
-        if request.param == "wsgi":
-            return WsgiTokenClient(Token.objects.get_or_create(user=user)[0].key)
         client = APIClient()
         client.force_authenticate(user)
         return client

@@ -24,7 +24,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Annotation, OrderingStrategy, ProjectItem, Reservation, ReservationStatus
-from tests.fixtures.wsgi_client import WsgiTokenClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -44,7 +43,7 @@ def test_many_annotators_with_retries_never_over_or_under_assign(make_project, m
     make_items(ITEMS)
     people = [make_user(f"annotator{i:02d}") for i in range(ANNOTATORS)]
     project = make_project(overlap=OVERLAP, members=people, ordering_strategy=OrderingStrategy.RANDOM)
-    # Half the annotators send tokens to the production WSGI application (config.hot_path's short way).
+    # Half the annotators authenticate with API tokens, as real clients do.
     tokens = {user.pk: Token.objects.create(user=user).key for user in people[::2]}
     told: dict[int, tuple[int, dict]] = {}  # annotation id -> (annotator id, value) the client was answered with
     refusals: list[dict] = []
@@ -53,14 +52,15 @@ def test_many_annotators_with_retries_never_over_or_under_assign(make_project, m
     stop_chaos = threading.Event()
     started = time.monotonic()
 
-    def client_for(user) -> APIClient | WsgiTokenClient:  # type: ignore[no-untyped-def]
-        if user.pk in tokens:
-            return WsgiTokenClient(tokens[user.pk])
+    def client_for(user) -> APIClient:  # type: ignore[no-untyped-def]
         client = APIClient()
-        client.force_authenticate(user)
+        if user.pk in tokens:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[user.pk]}")
+        else:
+            client.force_authenticate(user)
         return client
 
-    def submit(client: APIClient | WsgiTokenClient, body: dict) -> None:
+    def submit(client: APIClient, body: dict) -> None:
         response = client.post(f"/api/projects/{project.pk}/submit/", body, format="json")
         with lock:
             if response.status_code in (200, 201):

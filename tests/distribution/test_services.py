@@ -9,8 +9,8 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotation import distribution as d
-from annotation.distribution_selectors import project_progress_get
+from annotation.distribution import services as d
+from annotation.distribution.selectors import project_progress_get
 from annotation.models import (
     Annotation,
     Flag,

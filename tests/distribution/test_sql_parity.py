@@ -1,7 +1,7 @@
 """The PostgreSQL hot path (SQL functions) must hand out, count and describe items exactly as the ORM services do.
 
 Two twin projects over one corpus, with the same shuffle and the same scores, are driven through the same script:
-one through ``annotation.distribution`` (what SQLite runs), one through ``annotation.distribution_pg``.
+one through ``annotation.distribution`` (what SQLite runs), one through ``annotation.distribution.postgres``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import uuid
 import pytest
 from django.db import connection
 
-from annotation import distribution, distribution_pg
-from annotation.api_annotate import NextItemSerializer
-from annotation.distribution_selectors import item_view_get
+from annotation.distribution import postgres as distribution_pg
+from annotation.distribution import services as distribution
+from annotation.distribution.api import NextItemSerializer
+from annotation.distribution.selectors import item_view_get
 from annotation.models import Prediction, ProjectItem, SuggestionPolicy
 from annotation.schema import SchemaError
 from annotation.services import label_schema_version_create

@@ -11,7 +11,7 @@ import pytest
 from django.core.files import File
 from playwright.sync_api import expect
 
-from annotation.distribution import project_items_sync
+from annotation.distribution.services import project_items_sync
 from annotation.models import Annotation, LabelSchemaVersion, Membership, Project, ProjectItem, Skip
 from annotation.services import label_schema_create, membership_set, project_create
 from corpora.languages import language_get_or_create

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from annotation.distribution import annotation_submit, next_item_reserve
+from annotation.distribution.services import annotation_submit, next_item_reserve
 from annotation.models import Annotation, Origin, Project
 from annotation.quality.selectors import agreement_report_find, quality_source_for_project
 from annotation.services import annotation_create, label_schema_create, membership_set, project_create
@@ -81,10 +81,10 @@ def dashboard_project(lead, reviewer, annotator, make_user) -> tuple[Project, li
 def test_lead_reads_the_dashboard_and_recomputes(page, browser_log, dashboard_project, lead, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
     project, raters = dashboard_project
     queued: list[int] = []
-    from workers.tasks import compute_agreement
+    from jobs import dispatch
 
     # The live server runs in this process: record the job instead of sending it to a broker, then run it here.
-    monkeypatch.setattr(compute_agreement, "delay", lambda job_id: queued.append(job_id))
+    monkeypatch.setattr(dispatch, "task_send", lambda task, job_id: queued.append(job_id))
 
     sign_in(page, lead.username)
     page.locator(f'a[href="/projects/{project.pk}/dashboard/"]').click()

@@ -28,10 +28,10 @@ def test_lead_exports_gold_splits_and_downloads_a_file(page, browser_log, lead, 
     settings.MEDIA_ROOT = str(tmp_path / "media")
     meld = build_meld_like(lead=lead, shows=4, conversations_per_show=3)
     membership_set(project=meld.project, user=reviewer, role=Role.REVIEWER)
-    from workers import tasks
+    from jobs import dispatch
 
     queued: list[int] = []
-    monkeypatch.setattr(tasks.run_export_job, "delay", lambda job_id: queued.append(job_id))
+    monkeypatch.setattr(dispatch, "task_send", lambda task, job_id: queued.append(job_id))
 
     sign_in(page, lead.username)
     page.goto(f"/projects/{meld.project.pk}/manage/")

@@ -51,11 +51,11 @@ def models_project(settings, tmp_path, emotion_schema, lead, reviewer, annotator
 
 def test_lead_trains_a_head_runs_jobs_and_reads_histograms(page, browser_log, models_project, lead, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
     project, total = models_project
-    from workers import tasks
+    from jobs import dispatch
 
     queued: list[tuple[str, int]] = []
-    monkeypatch.setattr(tasks.run_preannotation_job, "delay", lambda job_id: queued.append(("preannotate", job_id)))
-    monkeypatch.setattr(tasks.run_transcription_job, "delay", lambda job_id: queued.append(("transcribe", job_id)))
+    kinds = {dispatch.Task.PREANNOTATE: "preannotate", dispatch.Task.TRANSCRIBE: "transcribe"}
+    monkeypatch.setattr(dispatch, "task_send", lambda task, job_id: queued.append((kinds[task], job_id)))
 
     sign_in(page, lead.username)
     page.goto(f"/projects/{project.pk}/manage/")

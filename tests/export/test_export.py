@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from annotation.export.label_studio import label_studio_validate
 from annotation.export.options import ExportOptionsError
 from annotation.export.services import export_job_create, export_run
+from jobs.dispatch import Task
 from jobs.models import Job, JobKind, JobStatus
 from tests.export.conftest import build_meld_like
 
@@ -24,9 +25,9 @@ ALL_FORMATS = ["parquet", "csv", "jsonl", "hf", "label_studio"]
 
 
 def run_export(meld: Any, lead: Any, django_capture_on_commit_callbacks: Any, **options: Any) -> Job:
-    with mock.patch("workers.tasks.run_export_job.delay") as delay, django_capture_on_commit_callbacks(execute=True):
+    with mock.patch("jobs.dispatch.task_send") as delay, django_capture_on_commit_callbacks(execute=True):
         job = export_job_create(created_by=lead, project=meld.project, options=options)
-    delay.assert_called_once_with(job.pk)
+    delay.assert_called_once_with(Task.EXPORT, job.pk)
     export_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.message
@@ -192,7 +193,7 @@ def test_imported_corpus_labels_export_without_a_project(db, lead, export_media,
 
     meld = build_meld_like(lead=lead, shows=4, conversations_per_show=3)
     Annotation.objects.filter(project=meld.project).update(project=None)
-    with mock.patch("workers.tasks.run_export_job.delay"), django_capture_on_commit_callbacks(execute=True):
+    with mock.patch("jobs.dispatch.task_send"), django_capture_on_commit_callbacks(execute=True):
         job = export_job_create(created_by=lead, corpus=meld.corpus, schema_version=meld.schema_version,
                                 options={"formats": ["jsonl"]})
     export_run(job_id=job.pk)
@@ -206,7 +207,7 @@ def test_export_with_nothing_to_export_fails_with_a_reason(db, lead, export_medi
 
     meld = build_meld_like(lead=lead, shows=1, conversations_per_show=1)
     empty = project_create(name="Not started", corpus=meld.corpus, schema_version=meld.schema_version, created_by=lead)
-    with mock.patch("workers.tasks.run_export_job.delay"), django_capture_on_commit_callbacks(execute=True):
+    with mock.patch("jobs.dispatch.task_send"), django_capture_on_commit_callbacks(execute=True):
         job = export_job_create(created_by=lead, project=empty, options={})
     export_run(job_id=job.pk)
     job.refresh_from_db()
@@ -227,7 +228,7 @@ def test_streaming_keeps_memory_flat(db, lead, export_media, django_capture_on_c
     monkeypatch.setattr(selectors, "CHUNK_SIZE", 100)
     monkeypatch.setattr(formats, "ROW_GROUP_SIZE", 128)
     monkeypatch.setattr(formats, "READ_BATCH_SIZE", 128)
-    with mock.patch("workers.tasks.run_export_job.delay"), django_capture_on_commit_callbacks(execute=True):
+    with mock.patch("jobs.dispatch.task_send"), django_capture_on_commit_callbacks(execute=True):
         job = export_job_create(created_by=lead, project=meld.project,
                                 options={"formats": ["parquet", "csv", "jsonl"], "bootstrap_resamples": 0})
     tracemalloc.start()

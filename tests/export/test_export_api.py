@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from annotation.export.services import export_run
 from annotation.models import Role
 from annotation.services import membership_set
+from jobs.dispatch import Task
 from jobs.models import Job, JobKind, JobStatus
 from tests.test_storage_s3 import S3Server, s3_server, s3_storage  # noqa: F401  (fixtures)
 
@@ -51,7 +52,7 @@ def exports_url(project_id: int) -> str:
 
 def start_export(client: APIClient, project_id: int, capture: Any, **options: Any) -> tuple[Any, Any]:
     """POST the options; the job is enqueued only once the transaction commits."""
-    with mock.patch("workers.tasks.run_export_job.delay") as delay, capture(execute=True):
+    with mock.patch("jobs.dispatch.task_send") as delay, capture(execute=True):
         response = client.post(exports_url(project_id), options, format="json")
     return response, delay
 
@@ -60,7 +61,7 @@ def finished_export(client: APIClient, meld: Any, capture: Any, **options: Any) 
     response, delay = start_export(client, meld.project.pk, capture, **options)
     assert response.status_code == 202, response.content
     job_id = response.json()["id"]
-    delay.assert_called_once_with(job_id)
+    delay.assert_called_once_with(Task.EXPORT, job_id)
     export_run(job_id=job_id)  # what the Celery task does
     detail = client.get(f"{exports_url(meld.project.pk)}{job_id}/")
     assert detail.status_code == 200, detail.content
@@ -85,7 +86,7 @@ def test_lead_starts_an_export_that_is_enqueued_on_commit(meld, lead, client_for
 
     assert response.status_code == 202, response.content
     body = response.json()
-    delay.assert_called_once_with(body["id"])
+    delay.assert_called_once_with(Task.EXPORT, body["id"])
     job = Job.objects.get(pk=body["id"])
     assert (job.kind, job.project_id, job.created_by) == (JobKind.EXPORT, meld.project.pk, lead)
     assert body["status"] == "pending" and body["files"] == [] and body["splits"] is None
@@ -148,7 +149,7 @@ def test_only_leads_reach_exports(meld, members, outsider, lead, client_for, dja
     client = client_for(user)
     base = exports_url(meld.project.pk)
 
-    with mock.patch("workers.tasks.run_export_job.delay") as delay:
+    with mock.patch("jobs.dispatch.task_send") as delay:
         post = client.post(base, {}, format="json")
     answers = [post, client.get(base), client.get(f"{base}{job_id}/"),
                client.get(f"{base}{job_id}/files/csv/train.csv")]

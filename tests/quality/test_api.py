@@ -17,6 +17,7 @@ from annotation.models import (
 from annotation.quality.selectors import quality_source_for_project
 from annotation.quality.services import agreement_report_compute, quality_policy_update
 from annotation.services import annotation_create
+from jobs import dispatch
 from workers.tasks import compute_agreement
 
 from .conftest import utterance_make
@@ -32,7 +33,7 @@ def _url(world, tail: str = "agreement/") -> str:  # type: ignore[no-untyped-def
 def no_delay(monkeypatch):  # type: ignore[no-untyped-def]
     """Record what would go to the broker; the job itself is run by calling the task with its id."""
     sent: list[int] = []
-    monkeypatch.setattr(compute_agreement, "delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(dispatch, "task_send", lambda task, job_id: sent.append(job_id))
     return sent
 
 

@@ -7,8 +7,9 @@ import pytest
 from annotation.models import AggregatedLabel, AgreementReport
 from annotation.quality.selectors import agreement_report_state, quality_source_for_project
 from annotation.quality.services import agreement_job_enqueue
+from jobs import dispatch
+from jobs.dispatch import task_routes
 from jobs.models import Job, JobKind, JobStatus
-from workers.queues import task_routes
 from workers.tasks import compute_agreement
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_job_is_enqueued_on_commit_and_computes_the_report(quality_world, django_capture_on_commit_callbacks, monkeypatch):  # type: ignore[no-untyped-def]
     source = quality_source_for_project(quality_world.project)
     sent: list[int] = []
-    monkeypatch.setattr(compute_agreement, "delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(dispatch, "task_send", lambda task, job_id: sent.append(job_id))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = agreement_job_enqueue(source=source, created_by=quality_world.lead, n_resamples=50, seed=2)
         again = agreement_job_enqueue(source=source, created_by=quality_world.lead)

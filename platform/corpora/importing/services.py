@@ -51,6 +51,7 @@ from corpora.importing.validation import LabelDraft, RowInvalid, RowValidator, U
 from corpora.importing.writer import Spool, SpoolChunk, spool_write
 from corpora.languages import UnknownLanguageError, normalise_language_tag
 from corpora.models import Corpus, Utterance
+from jobs.dispatch import Task, task_send_on_commit
 from jobs.models import Job, JobKind
 from jobs.services import RowError, job_create, job_fail, job_record_errors, job_start, job_succeed
 
@@ -204,26 +205,12 @@ def import_job_create(
                           "audio_folder": str(Path(audio_folder).resolve()) if audio_folder else ""}
             job.save(update_fields=["params"])
             if enqueue:
-                job_id = job.pk
-                transaction.on_commit(lambda: _enqueue(job_id))
+                task_send_on_commit(Task.IMPORT, job.pk)
     except Exception:
         for name in saved:
             default_storage.delete(name)
         raise
     return job
-
-
-def _enqueue(job_id: int) -> None:
-    from workers.tasks import run_import_job
-
-    run_import_job.delay(job_id)
-
-
-def _enqueue_project_items_sync(corpus_id: int) -> None:
-    """The corpus grew: the projects built on it get items for the new utterances (in their own task)."""
-    from workers.tasks import sync_corpus_project_items
-
-    sync_corpus_project_items.delay(corpus_id)
 
 
 def _max_file_bytes() -> int:
@@ -780,8 +767,8 @@ class _ImportRun:
                 self.job.progress_total = total()
                 job_succeed(job=self.job, counts=self.counts, message=message, result=self._result())
                 if result.utterances and Project.objects.filter(corpus_id=self.corpus.pk).exists():
-                    corpus_id = self.corpus.pk
-                    transaction.on_commit(lambda: _enqueue_project_items_sync(corpus_id))
+                    # The corpus grew: its projects get items for the new utterances (in their own task).
+                    task_send_on_commit(Task.SYNC_CORPUS_PROJECT_ITEMS, self.corpus.pk)
         except IntegrityError as exc:
             self._cleanup_audio()
             job_fail(job=self.job, counts=self.counts, message=(

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 
-from annotation.distribution import LeadOnlyError, NotFoundError, gold_answer_is_correct, membership_is_lead
+from annotation.distribution.services import LeadOnlyError, NotFoundError, gold_answer_is_correct, membership_is_lead
 from annotation.models import (
     Annotation,
     Flag,

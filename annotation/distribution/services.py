@@ -1,6 +1,6 @@
 """Task distribution: which project item an annotator gets next, holds, skips, flags and submissions.
 
-The algorithm and its invariants are explained in ``annotation/distribution.md``. In short: every
+The algorithm and its invariants are explained in ``annotation/distribution/README.md``. In short: every
 utterance of a project is a ``ProjectItem`` row with counters; handing an item out and taking an
 answer in both lock that row (PostgreSQL ``FOR UPDATE``, ``SKIP LOCKED`` while searching), so the
 database itself keeps ``annotation_count + reserved_count <= overlap`` true under any concurrency.
@@ -39,8 +39,7 @@ from annotation.models import (
     Role,
     Skip,
 )
-from annotation.schema import SchemaError
-from annotation.services import annotation_value_clean, label_schema_version_questions
+from annotation.schema import SchemaError, annotation_value_clean, label_schema_version_questions
 from corpora.models import Utterance
 
 SYNC_BATCH_SIZE = 5000

@@ -23,7 +23,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api_quality import ErrorSerializer
 from annotation.export.gold import ORIGIN_PRECEDENCE
 from annotation.export.jobs import (
     DOWNLOAD_LINK_SECONDS,
@@ -38,6 +37,7 @@ from annotation.export.services import export_job_create
 from annotation.export.splits import GROUPINGS
 from annotation.models import Project
 from annotation.permissions import project_can_manage
+from annotation.quality.api import ErrorSerializer
 from annotation.selectors import projects_visible_to
 from jobs.api import JobSerializer
 from jobs.models import Job

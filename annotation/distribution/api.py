@@ -1,7 +1,7 @@
 """JSON API of the annotation workflow: next item, submit, skip, flag, my history, edit, progress, gold.
 
 Views are thin: they parse with explicit serializers, call ``annotation.distribution`` services and
-``annotation.distribution_selectors`` reads, and turn their errors into 400/403/404/409 responses.
+``annotation.distribution.selectors`` reads, and turn their errors into 400/403/404/409 responses.
 Routes live in ``urlpatterns`` below and are included by ``config.api_urls``.
 """
 
@@ -21,8 +21,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import distribution, distribution_pg
-from annotation.distribution_selectors import (
+from annotation.distribution import postgres as distribution_pg
+from annotation.distribution import services as distribution
+from annotation.distribution.selectors import (
     flags_list,
     item_view_get,
     my_annotations_list,
@@ -31,7 +32,7 @@ from annotation.distribution_selectors import (
 )
 from annotation.models import Annotation, Flag, Project, SuggestionPolicy
 from annotation.schema import SchemaError
-from config.drf import FirstRendererNegotiation, input_validated
+from config.drf import FirstRendererNegotiation
 from corpora.models import TextDirection
 
 # Keys of SchemaError that are request fields; every other key is a question of the schema, inside "value".
@@ -280,21 +281,24 @@ def submit_on_sql(project_id: int, user_id: int, fields: dict[str, Any]) -> tupl
     return body, status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK
 
 
+def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
 # --- views ----------------------------------------------------------------------------------------------------------
 
 
-class _HotPathView(_ProjectView):
-    """The annotators' per-item calls: JSON in and out only, so DRF has nothing to negotiate.
-
-    Next and submit also have a short way through, ``annotation/api_hot_path.py``, for their plain requests.
-    """
+class _PerItemView(_ProjectView):
+    """The annotators' per-item calls: JSON in and out only, so DRF has nothing to negotiate."""
 
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = FirstRendererNegotiation
 
 
-class NextItemView(_HotPathView):
+class NextItemView(_PerItemView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_next", request=None,
         summary="Reserve and return my next item (the same one again while I hold it)",
@@ -322,7 +326,7 @@ class NextItemView(_HotPathView):
         return self.post(request, project_id)
 
 
-class SubmitView(_HotPathView):
+class SubmitView(_PerItemView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_submit", request=SubmitInSerializer,
         summary="Submit my answer for an item I was given; idempotent by client_id",
@@ -335,7 +339,7 @@ class SubmitView(_HotPathView):
         user: User = request.user  # type: ignore[assignment]
         try:
             try:
-                fields = input_validated(SubmitInSerializer, request.data)
+                fields = _validated(SubmitInSerializer, request.data)
             except ValidationError:
                 if project is None:  # outsiders get 404 before they learn what the body lacks
                     distribution_pg.member_check(project_id=project_id, user_id=user.pk)
@@ -364,14 +368,14 @@ class SubmitView(_HotPathView):
         return Response(body, status=status.HTTP_201_CREATED if body["created"] else status.HTTP_200_OK)
 
 
-class SkipView(_HotPathView):
+class SkipView(_PerItemView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_skip", request=SkipInSerializer, summary="Give back my item with a reason",
         responses={200: SkipOutSerializer, 400: OpenApiResponse(description="Names the field"), 404: _NOT_FOUND, 409: _CONFLICT},
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = self.member_project(request, project_id)
-        fields = input_validated(SkipInSerializer, request.data)
+        fields = _validated(SkipInSerializer, request.data)
         user: User = request.user  # type: ignore[assignment]
         try:
             skip = distribution.item_skip(

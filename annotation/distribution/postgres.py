@@ -20,7 +20,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 from rest_framework import serializers
 
-from annotation.distribution import (
+from annotation.distribution.services import (
     MESSAGE_ALREADY_ANNOTATED,
     MESSAGE_CLIENT_ID_REUSED,
     MESSAGE_ITEM_COMPLETE,
@@ -30,8 +30,7 @@ from annotation.distribution import (
     random_offset,
 )
 from annotation.models import LabelSchemaVersion
-from annotation.schema import SchemaError
-from annotation.services import annotation_value_clean
+from annotation.schema import SchemaError, annotation_value_clean
 from config.db import fetchone_prepared
 from corpora.models import Utterance
 

@@ -1,0 +1,1 @@
+"""Task distribution: who annotates which item next, reservations, submit/skip/flag (see README.md)."""
