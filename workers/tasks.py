@@ -122,12 +122,3 @@ def sync_project_items(project_id: int) -> int:
 
     project = Project.objects.filter(pk=project_id).first()
     return project_items_sync(project) if project is not None else 0
-
-
-@shared_task(name="workers.tasks.sync_corpus_project_items", queue=CeleryQueue.DEFAULT.value, acks_late=True,
-             reject_on_worker_lost=True)
-def sync_corpus_project_items(corpus_id: int) -> int:
-    """After an import grew a corpus: materialise the new items of every project on it (idempotent)."""
-    from annotation.distribution.services import project_items_for_corpus_sync
-
-    return project_items_for_corpus_sync(corpus_id)

@@ -10,7 +10,6 @@ On SQLite, writers are serialised by ``BEGIN IMMEDIATE`` (settings), which gives
 from __future__ import annotations
 
 import hashlib
-import random
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -42,7 +41,6 @@ from annotation.models import (
 from annotation.schema import SchemaError, annotation_value_clean, label_schema_version_questions
 from corpora.models import Utterance
 
-SYNC_BATCH_SIZE = 5000
 REAP_BATCH_SIZE = 500
 _RANDOM_KEY_SPACE = 2**31
 _DONE_STATUSES = (ReservationStatus.SKIPPED, ReservationStatus.SUBMITTED)
@@ -122,39 +120,37 @@ def project_items_sync(project: Project) -> int:
     Also brings every ordinary item's target up to date with the project's overlap (never below what an item
     already has) and refreshes model uncertainty. Safe to run again, and concurrently with annotators.
     """
-    utterances = Utterance.objects.filter(corpus_id=project.corpus_id)
-    language_ids = list(project.languages.values_list("id", flat=True))
-    if language_ids:
-        utterances = utterances.filter(language_id__in=language_ids)
-    missing = (
-        utterances.exclude(Exists(ProjectItem.objects.filter(project=project, utterance_id=OuterRef("pk"))))
-        .order_by("id")
-        .values_list("id", "language_id")
-    )
-    rng = random.Random()  # the shuffle only spreads annotators; it needs no secrecy
-    created = 0
-    last_id = 0
-    while True:
-        batch = list(missing.filter(id__gt=last_id)[:SYNC_BATCH_SIZE])
-        if not batch:
-            break
-        last_id = batch[-1][0]
-        made = ProjectItem.objects.bulk_create(
-            [
-                ProjectItem(
-                    project=project, utterance_id=utterance_id, language_id=language_id,
-                    target_count=project.overlap, random_key=rng.randrange(_RANDOM_KEY_SPACE),
-                )
-                for utterance_id, language_id in batch
-            ],
-            ignore_conflicts=True,
-        )
-        created += len(made)
+    created = _project_items_insert_missing(project)
     ProjectItem.objects.filter(project=project, is_gold=False).exclude(target_count=project.overlap).update(
         target_count=Greatest(Value(project.overlap), F("annotation_count") + F("reserved_count"))
     )
     project_items_uncertainty_refresh(project)
     return created
+
+
+def _project_items_insert_missing(project: Project) -> int:
+    """One set-based ``INSERT … SELECT`` of the items the project lacks, in the caller's transaction.
+
+    A million utterances become items in seconds, so an import can build them before it commits and annotators
+    can start the moment it does. ``random_key`` is drawn by the database (it only spreads annotators).
+    """
+    item, utterance = ProjectItem._meta.db_table, Utterance._meta.db_table
+    random_key = ("floor(random() * %s)::bigint" if connection.vendor == "postgresql" else "abs(random()) %% %s")
+    language_ids = list(project.languages.values_list("id", flat=True))
+    language_filter = f" AND u.language_id IN ({', '.join(['%s'] * len(language_ids))})" if language_ids else ""
+    sql = (
+        f"INSERT INTO {item} (project_id, utterance_id, language_id, is_gold, target_count, annotation_count, "  # noqa: S608 - table names from the models, values bound
+        f"reserved_count, random_key, disagreement, created_at) "
+        f"SELECT %s, u.id, u.language_id, %s, %s, 0, 0, {random_key}, 0.0, %s FROM {utterance} u "
+        f"WHERE u.corpus_id = %s{language_filter} "
+        f"AND NOT EXISTS (SELECT 1 FROM {item} i WHERE i.project_id = %s AND i.utterance_id = u.id) "
+        f"ORDER BY u.id ON CONFLICT DO NOTHING"
+    )
+    params: list[Any] = [project.pk, False, project.overlap, _RANDOM_KEY_SPACE, timezone.now(), project.corpus_id,
+              *language_ids, project.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
 
 
 def project_items_uncertainty_refresh(project: Project) -> int:

@@ -29,7 +29,6 @@ class Task(StrEnum):
     PREANNOTATE = "workers.tasks.run_preannotation_job"
     TRANSCRIBE = "workers.tasks.run_transcription_job"
     SYNC_PROJECT_ITEMS = "workers.tasks.sync_project_items"
-    SYNC_CORPUS_PROJECT_ITEMS = "workers.tasks.sync_corpus_project_items"
     REAP_STUCK_JOBS = "workers.tasks.reap_stuck_jobs"
 
 
@@ -40,7 +39,6 @@ TASK_QUEUES: dict[Task, CeleryQueue] = {
     Task.PREANNOTATE: CeleryQueue.GPU,
     Task.TRANSCRIBE: CeleryQueue.GPU,
     Task.SYNC_PROJECT_ITEMS: CeleryQueue.DEFAULT,
-    Task.SYNC_CORPUS_PROJECT_ITEMS: CeleryQueue.DEFAULT,
     Task.REAP_STUCK_JOBS: CeleryQueue.DEFAULT,
 }
 

@@ -614,3 +614,31 @@ def test_a_second_import_reuses_the_corpus_conversations_and_speakers(corpus, ru
     assert Conversation.objects.filter(corpus=corpus).count() == 2 and Speaker.objects.filter(corpus=corpus).count() == 2
     one, two = Utterance.objects.get(external_id="1"), Utterance.objects.get(external_id="2")
     assert (one.conversation_id, one.speaker_id) == (two.conversation_id, two.speaker_id)
+
+
+def test_projects_on_the_corpus_get_their_items_in_the_import_transaction(corpus, lead, emotion_labels, run_import,
+                                                                          monkeypatch):
+    from annotation.models import ProjectItem
+    from annotation.services import project_create
+    from corpora.models import Language
+    from jobs import dispatch
+
+    sent: list[object] = []
+    monkeypatch.setattr(dispatch, "task_send", lambda task, *ids: sent.append(task))
+    hindi_only = project_create(name="Hindi", corpus=corpus, schema_version=emotion_labels, created_by=lead, overlap=2,
+                                languages=[Language.objects.get_or_create(code="hi", defaults={"name": "Hindi"})[0]])
+    everyone = project_create(name="All", corpus=corpus, schema_version=emotion_labels, created_by=lead, overlap=3)
+    assert not ProjectItem.objects.exists()  # the corpus was empty
+    job = run_import(corpus, {"a.csv": b"id,text,emotion\n1,a,joy\n2,b,anger\n3,c,\n"}, GENERIC)
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    # No follow-up task: the items were committed with the utterances.
+    assert sent == []
+    for project, overlap in ((hindi_only, 2), (everyone, 3)):
+        items = ProjectItem.objects.filter(project=project).order_by("id")
+        assert [item.utterance.external_id for item in items] == ["1", "2", "3"]
+        assert {item.target_count for item in items} == {overlap}
+        assert all(0 <= item.random_key < 2**31 for item in items)
+    # A second import adds only the new utterances' items, in the projects' languages.
+    run_import(corpus, {"b.csv": b"id,text,emotion\n4,d,joy\n"}, {**GENERIC, "language": "mr"})
+    assert ProjectItem.objects.filter(project=everyone).count() == 4
+    assert ProjectItem.objects.filter(project=hindi_only).count() == 3

@@ -29,7 +29,8 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils.text import get_valid_filename
 
-from annotation.models import Annotation, LabelSchema, LabelSchemaVersion, Project
+from annotation.distribution.services import project_items_for_corpus_sync
+from annotation.models import Annotation, LabelSchema, LabelSchemaVersion
 from annotation.schema import Question, SchemaError, parse_questions
 from annotation.services import label_schema_create
 from corpora.importing.fast import CompactRows, FastRow, FastRowReader, fast_path_fits
@@ -766,9 +767,10 @@ class _ImportRun:
                            + (f"; {self.error_total} row(s)/file(s) rejected" if self.error_total else "") + ".")
                 self.job.progress_total = total()
                 job_succeed(job=self.job, counts=self.counts, message=message, result=self._result())
-                if result.utterances and Project.objects.filter(corpus_id=self.corpus.pk).exists():
-                    # The corpus grew: its projects get items for the new utterances (in their own task).
-                    task_send_on_commit(Task.SYNC_CORPUS_PROJECT_ITEMS, self.corpus.pk)
+                if result.utterances:
+                    # The corpus grew: its projects get items for the new utterances in the same transaction,
+                    # so annotators can start the moment the import commits.
+                    project_items_for_corpus_sync(self.corpus.pk)
         except IntegrityError as exc:
             self._cleanup_audio()
             job_fail(job=self.job, counts=self.counts, message=(
