@@ -103,7 +103,9 @@ def project_model_register(
         raise PredictionSetupError({"card_id": f"{card_id!r} is an embedding model and predicts nothing by itself: "
                                                "start a pre-annotation job with train_head to fit a classifier over it "
                                                "on the project's human labels"})
-    availability = card.is_available()
+    from models_zoo.registry import card_availability
+
+    availability = card_availability(card)
     if not availability:
         raise PredictionSetupError({"card_id": f"model {card_id!r} is not available offline here: {availability.reason}"})
     mapping_json: dict[str, Any] = {}
@@ -203,13 +205,13 @@ def train_head_check(*, project: Project, spec: TrainHeadSpec) -> None:
         raise PredictionSetupError({"train_head": "acoustic heads answer single-choice questions only"})
     if spec.feature == "text":
         from models_zoo.cards import Task
-        from models_zoo.registry import KNOWN_CARDS
+        from models_zoo.registry import KNOWN_CARDS, card_availability
 
         card = KNOWN_CARDS.get(spec.embedder)
         if card is None or card.task is not Task.EMBEDDING:
             embedders = sorted(c.id for c in KNOWN_CARDS.values() if c.task is Task.EMBEDDING)
             raise PredictionSetupError({"train_head": f"unknown embedder {spec.embedder!r} (known: {', '.join(embedders)})"})
-        availability = card.is_available()
+        availability = card_availability(card)
         if not availability:
             raise PredictionSetupError({"train_head": f"embedder {spec.embedder!r} is not available offline here: "
                                                       f"{availability.reason}"})
