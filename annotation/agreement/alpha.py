@@ -17,8 +17,10 @@ each resample's own marginals.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -31,10 +33,17 @@ LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
 
 # Dense unit × value count matrices above this many cells are not built (memory), see _Pairable.counts.
 _MAX_DENSE_CELLS = 40_000_000
-# Profiles up to this many are resampled by one multinomial draw per resample; beyond, by drawing units.
-_MAX_MULTINOMIAL_PROFILES = 2_000
+# Value domains up to this size sum observed disagreement through the V × V coincidence matrix.
+_SMALL_DOMAIN = 64
 # Cells of a (resamples × profiles) count block held at once.
-_BLOCK_CELLS = 20_000_000
+_BLOCK_CELLS = 4_000_000
+# What one resample costs, in CPU nanoseconds on the development machine: a profile drawn by numpy's multinomial
+# (a binomial each), a profile's Poisson draw, a unit drawn by index (random integer, lookup, bincount).
+_NS_MULTINOMIAL = 70.0
+_NS_POISSON = 40.0
+_NS_DRAW = 12.0
+# Poissonised resamples aim this many standard deviations below U units (see _resample_counts).
+_SPARE_SD = 6.0
 
 
 @dataclass(frozen=True)
@@ -119,58 +128,110 @@ def metric_from_matrix(name: str, matrix: FloatArray) -> Metric:
     return Metric("matrix", name, matrix=matrix)
 
 
-@dataclass(frozen=True)
 class _Pairable:
-    """Ratings of pairable units only, with units renumbered 0..U_p-1 and per-unit value counts as entries."""
+    """The pairable units (two or more values) of encoded ratings, renumbered 0..U_p-1, in the forms the sums need.
 
-    unit: IntArray  # per rating
-    value: IntArray  # per rating
-    m: IntArray  # values per pairable unit
-    entry_unit: IntArray  # one entry per (unit, distinct value), sorted by unit then value
-    entry_value: IntArray
-    entry_count: IntArray
-    n_values: int  # size of the value domain V
+    Everything beyond the values per unit is built on first use: the unit × value count matrix (one bincount over
+    the ratings, the rows of unpairable units dropped), the per-rating arrays of pairable ratings, and the sorted
+    (unit, distinct value) entries for value domains too large for the matrix.
+    """
 
-    @property
-    def n_units(self) -> int:
-        return int(self.m.size)
-
-    @property
-    def n(self) -> int:
-        return int(self.m.sum())
+    def __init__(
+        self, unit_idx: IntArray, value_idx: IntArray, n_all_units: int, n_values: int, per_unit: IntArray | None = None
+    ) -> None:
+        self._unit_all, self._value_all = unit_idx, value_idx
+        self.n_values = max(n_values, 1)
+        cells = n_all_units * self.n_values
+        self._dense_feasible = cells <= _MAX_DENSE_CELLS
+        self._dense_cheap = self._dense_feasible and cells <= max(4 * unit_idx.size, 1 << 16)
+        all_counts = None
+        if self._dense_cheap:
+            all_counts = np.bincount(unit_idx * self.n_values + value_idx, minlength=cells).reshape(
+                n_all_units, self.n_values
+            )
+            per_unit = _column_sums(all_counts)
+        elif per_unit is None:
+            per_unit = np.bincount(unit_idx, minlength=n_all_units)
+        self._per_unit = per_unit
+        self._keep_units = per_unit >= 2
+        self._all_pairable = bool(self._keep_units.all())
+        self.m: IntArray = per_unit if self._all_pairable else per_unit[self._keep_units]
+        self.n_units = int(self.m.size)
+        self.n = int(self.m.sum())
+        if all_counts is not None:
+            self.__dict__["counts"] = all_counts if self._all_pairable else np.compress(self._keep_units, all_counts, 0)
 
     def marginals(self) -> FloatArray:
+        if "counts" in self.__dict__:
+            return np.array([self.counts[:, v].sum() for v in range(self.n_values)], dtype=np.float64)
         return np.bincount(self.value, minlength=self.n_values).astype(np.float64)
 
     def dense_feasible(self) -> bool:
-        return self.n_units * self.n_values <= _MAX_DENSE_CELLS
+        return self._dense_feasible
 
-    def counts(self) -> npt.NDArray[np.int32]:
-        """Unit × value count matrix (only when dense_feasible)."""
-        dense = np.zeros((self.n_units, self.n_values), dtype=np.int32)
-        dense[self.entry_unit, self.entry_value] = self.entry_count
-        return dense
+    def dense_cheap(self) -> bool:
+        """Whether the count matrix cost no more than a pass over the ratings (else sums use sorted entries)."""
+        return self._dense_cheap
+
+    @cached_property
+    def counts(self) -> IntArray:
+        """Unit × value count matrix of the pairable units (only when dense_feasible)."""
+        size = self._per_unit.size
+        dense = np.bincount(self._unit_all * self.n_values + self._value_all, minlength=size * self.n_values)
+        dense = dense.reshape(size, self.n_values)
+        return dense if self._all_pairable else np.compress(self._keep_units, dense, 0)
+
+    @cached_property
+    def _rating_keep(self) -> npt.NDArray[np.bool_] | None:
+        return None if self._all_pairable else self._keep_units[self._unit_all]
+
+    @cached_property
+    def unit(self) -> IntArray:
+        """Pairable unit (renumbered) of each pairable rating."""
+        if self._rating_keep is None:
+            return self._unit_all
+        remap = np.cumsum(self._keep_units) - 1
+        return remap[self._unit_all[self._rating_keep]]
+
+    @cached_property
+    def value(self) -> IntArray:
+        return self._value_all if self._rating_keep is None else self._value_all[self._rating_keep]
+
+    @cached_property
+    def _entries(self) -> tuple[IntArray, IntArray, IntArray]:
+        """One entry per (unit, distinct value), sorted by unit then value."""
+        if self.dense_cheap():
+            counts = self.counts
+            units, values = np.nonzero(counts)
+            return units.astype(np.int64), values.astype(np.int64), counts[units, values].astype(np.int64)
+        keys, tally = np.unique(self.unit * self.n_values + self.value, return_counts=True)
+        return keys // self.n_values, keys % self.n_values, tally.astype(np.int64)
+
+    @property
+    def entry_unit(self) -> IntArray:
+        return self._entries[0]
+
+    @property
+    def entry_value(self) -> IntArray:
+        return self._entries[1]
+
+    @property
+    def entry_count(self) -> IntArray:
+        return self._entries[2]
+
+
+def _column_sums(counts: IntArray) -> IntArray:
+    """Row sums of a units × values matrix; numpy's sum over a short last axis is slow, adding columns is not."""
+    if counts.shape[1] > 16:
+        return np.asarray(counts.sum(axis=1))
+    total = counts[:, 0].copy()
+    for column in range(1, counts.shape[1]):
+        total += counts[:, column]
+    return total
 
 
 def _pairable(ratings: Ratings) -> _Pairable:
-    per_unit = np.bincount(ratings.unit_idx, minlength=ratings.n_units)
-    pairable_units = np.flatnonzero(per_unit >= 2)
-    remap = np.full(ratings.n_units, -1, dtype=np.int64)
-    remap[pairable_units] = np.arange(pairable_units.size)
-    keep = per_unit[ratings.unit_idx] >= 2
-    unit = remap[ratings.unit_idx[keep]]
-    value = ratings.value_idx[keep]
-    n_values = max(ratings.n_values, 1)
-    keys, counts = np.unique(unit * n_values + value, return_counts=True)
-    return _Pairable(
-        unit=unit,
-        value=value,
-        m=per_unit[pairable_units].astype(np.int64),
-        entry_unit=keys // n_values,
-        entry_value=keys % n_values,
-        entry_count=counts.astype(np.int64),
-        n_values=n_values,
-    )
+    return _Pairable(ratings.unit_idx, ratings.value_idx, ratings.n_units, ratings.n_values)
 
 
 def _ordinal_matrix(marginals: FloatArray) -> FloatArray:
@@ -221,18 +282,32 @@ def _observed_sum(pairs: _Pairable, metric: Metric, marginals: FloatArray) -> fl
     """sum_u d_u: coincidence-weighted disagreement within units."""
     m = pairs.m.astype(np.float64)
     if metric.kind == "nominal":
-        same = np.bincount(pairs.entry_unit, weights=pairs.entry_count.astype(np.float64) ** 2, minlength=pairs.n_units)
+        if pairs.dense_cheap():
+            counts = pairs.counts
+            same = np.einsum("uv,uv->u", counts, counts).astype(np.float64)
+        else:
+            same = np.bincount(pairs.entry_unit, weights=pairs.entry_count.astype(np.float64) ** 2, minlength=pairs.n_units)
         return float(np.sum((m * m - same) / (m - 1.0)))
+    if pairs.n_values <= _SMALL_DOMAIN and pairs.dense_cheap():
+        # d_u = c_u' delta c_u / (m_u - 1) (delta has a zero diagonal), summed as the coincidence matrix times delta.
+        coincidences = _coincidences(pairs.counts, m)
+        return float(np.sum(coincidences * _delta_matrix(metric, marginals)))
     if metric.kind == "interval":
         x = metric.numeric_values
         assert x is not None
+        # sum_{i != j} (x_i - x_j)^2 = 2 m sum_i (x_i - mean)^2
         values = x[pairs.value]
         means = np.bincount(pairs.unit, weights=values, minlength=pairs.n_units) / m
         squares = np.bincount(pairs.unit, weights=(values - means[pairs.unit]) ** 2, minlength=pairs.n_units)
-        # sum_{i != j} (x_i - x_j)^2 = 2 m sum_i (x_i - mean)^2
         return float(np.sum(2.0 * m * squares / (m - 1.0)))
     unit, first, second, weight = _value_pairs(pairs)
     return float(np.sum(weight * _delta_function(metric, marginals)(first, second)))
+
+
+def _coincidences(counts: IntArray, m: FloatArray) -> FloatArray:
+    """sum_u c_u c_u' / (m_u - 1) without its diagonal correction (only ever multiplied by a zero-diagonal delta)."""
+    dense = counts.astype(np.float64)
+    return np.asarray((dense / (m - 1.0)[:, None]).T @ dense, dtype=np.float64)
 
 
 def _value_pairs(pairs: _Pairable) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
@@ -315,7 +390,15 @@ def krippendorff_alpha(
         raise AgreementInputError(
             f"distance matrix is {metric.matrix.shape[0]} × {metric.matrix.shape[0]} but there are {ratings.n_values} values"
         )
-    pairs = _pairable(ratings)
+    if n_resamples > 0 and not 0.0 < confidence_level < 1.0:
+        raise AgreementInputError(f"confidence level must be between 0 and 1, got {confidence_level}")
+    return _alpha_of_pairable(_pairable(ratings), metric, ratings.n_units, n_resamples, confidence_level, seed)
+
+
+def _alpha_of_pairable(
+    pairs: _Pairable, metric: Metric, n_units: int, n_resamples: int, confidence_level: float, seed: int | None
+) -> AlphaResult:
+    """Alpha (and its bootstrap) of already-encoded pairable ratings; the arguments were checked by the caller."""
     marginals = pairs.marginals()
     n = float(pairs.n)
     alpha, d_o, d_e = _alpha_from_sums(n, _observed_sum(pairs, metric, marginals), _expected_sum(metric, marginals))
@@ -324,14 +407,12 @@ def krippendorff_alpha(
         metric=metric.name,
         observed_disagreement=d_o,
         expected_disagreement=d_e,
-        n_units=ratings.n_units,
+        n_units=n_units,
         n_pairable_units=pairs.n_units,
         n_pairable_values=int(n),
     )
     if n_resamples <= 0 or pairs.n_units == 0:
         return result
-    if not 0.0 < confidence_level < 1.0:
-        raise AgreementInputError(f"confidence level must be between 0 and 1, got {confidence_level}")
     samples = bootstrap_alpha(pairs, metric, n_resamples, np.random.default_rng(seed))
     finite = samples[np.isfinite(samples)]
     tail = (1.0 - confidence_level) / 2.0 * 100.0
@@ -367,17 +448,23 @@ def _with_bootstrap(
     )
 
 
-def _profiles(counts: npt.NDArray[np.int32], m: IntArray) -> tuple[FloatArray, IntArray, FloatArray]:
-    """Distinct rows of the unit × value count matrix: (profiles, profile of each unit, units per profile)."""
+def _profiles(counts: IntArray, m: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Distinct rows of the unit × value count matrix (sorted by their base-(max m + 1) key) and units per row."""
     n_values = counts.shape[1]
     base = int(m.max()) + 1 if m.size else 1
     if n_values * np.log2(base) < 62:
-        key = counts.astype(np.int64) @ (base ** np.arange(n_values, dtype=np.int64))
-        _, first, inverse, freq = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
-        profiles = counts[first]
+        powers = base ** np.arange(n_values, dtype=np.int64)
+        key = counts.astype(np.int64, copy=False) @ powers
+        if key.size and int(key.max()) < 8 * key.size + 65_536:  # small key range: counting beats sorting
+            occurrences = np.bincount(key)
+            present = np.flatnonzero(occurrences)
+            freq = occurrences[present]
+        else:
+            present, freq = np.unique(key, return_counts=True)
+        profiles = present[:, None] // powers[None, :] % base
     else:
-        profiles, inverse, freq = np.unique(counts, axis=0, return_inverse=True, return_counts=True)
-    return profiles.astype(np.float64), inverse.reshape(-1).astype(np.int64), freq.astype(np.float64)
+        profiles, freq = np.unique(counts, axis=0, return_counts=True)
+    return profiles.astype(np.float64), freq.astype(np.float64)
 
 
 Statistic = Callable[[FloatArray], FloatArray]
@@ -461,40 +548,80 @@ def _unit_interval_features(pairs: _Pairable, metric: Metric) -> tuple[FloatArra
     return np.column_stack([d, m, s1, s2]), interval
 
 
-def _resample_counts(
-    rng: np.random.Generator, freq: FloatArray, unit_profile: IntArray | None, n_resamples: int
-) -> Iterator[tuple[int, FloatArray]]:
-    """Blocks of (resamples × profiles) counts: how often each profile occurs among U_p units drawn with replacement."""
+def _poissonise(freq: FloatArray) -> bool:
+    """Whether Poissonised resampling costs less than numpy's multinomial for these profile frequencies."""
+    frequent = freq * _NS_DRAW >= _NS_POISSON
+    rare_units = float(freq[~frequent].sum())
+    cost = _NS_POISSON * int(frequent.sum()) + _NS_DRAW * (rare_units + _SPARE_SD * math.sqrt(float(freq.sum())))
+    return cost < _NS_MULTINOMIAL * freq.size
+
+
+def _resample_counts(rng: np.random.Generator, freq: FloatArray, n_resamples: int) -> Iterator[tuple[int, FloatArray]]:
+    """Blocks of (resamples × profiles) counts: how often each profile occurs among U units drawn with replacement.
+
+    Every row is Multinomial(U, freq / U). With few profiles numpy's multinomial draws it (a binomial per profile).
+    With many, the row is Poissonised: each frequent profile gets Poisson(s f_p) units, the rare profiles together
+    Poisson(s U_rare) units drawn by index, and the U - t units still missing are drawn by index from all units.
+    Given its total t <= U a vector of independent Poisson(s f_p) counts is Multinomial(t, freq / U), so adding
+    U - t independent draws makes it Multinomial(U, freq / U) exactly; a row with t > U (chance about 1e-9 for
+    s = 1 - 6 / sqrt(U)) is drawn again.
+    """
     n_profiles = freq.size
-    n_units = int(freq.sum())
-    block = max(1, _BLOCK_CELLS // max(n_profiles, 1))
+    n_units = int(round(float(freq.sum())))
+    frequent = freq * _NS_DRAW >= _NS_POISSON
+    frequent_idx, rare_idx = np.flatnonzero(frequent), np.flatnonzero(~frequent)
+    spare = _SPARE_SD * math.sqrt(n_units)
+    if not _poissonise(freq):
+        block = max(1, _BLOCK_CELLS // max(n_profiles, 1))
+        for start in range(0, n_resamples, block):
+            size = min(block, n_resamples - start)
+            yield start, rng.multinomial(n_units, freq / freq.sum(), size=size).astype(np.float64)
+        return
+    whole = freq.astype(np.int64)
+    pool = np.repeat(np.arange(n_profiles), whole)  # the profile of every unit
+    rare_pool = np.repeat(rare_idx, whole[rare_idx])
+    scale = max(0.0, 1.0 - _SPARE_SD / math.sqrt(n_units))
+    lam_frequent, lam_rare = scale * freq[frequent_idx], scale * rare_pool.size
+    block = max(1, _BLOCK_CELLS // max(n_profiles, int(lam_rare + 2 * spare) + 1))
     for start in range(0, n_resamples, block):
         size = min(block, n_resamples - start)
-        if n_profiles <= _MAX_MULTINOMIAL_PROFILES:
-            counts = rng.multinomial(n_units, freq / freq.sum(), size=size).astype(np.float64)
-        else:
-            counts = np.empty((size, n_profiles), dtype=np.float64)
-            for row in range(size):
-                drawn = rng.integers(0, n_units, size=n_units)
-                counts[row] = np.bincount(drawn if unit_profile is None else unit_profile[drawn], minlength=n_profiles)
+        poisson = rng.poisson(lam_frequent, size=(size, frequent_idx.size))
+        n_rare = rng.poisson(lam_rare, size=size)
+        total = poisson.sum(axis=1) + n_rare
+        over = np.flatnonzero(total > n_units)
+        while over.size:
+            poisson[over] = rng.poisson(lam_frequent, size=(over.size, frequent_idx.size))
+            n_rare[over] = rng.poisson(lam_rare, size=over.size)
+            total[over] = poisson[over].sum(axis=1) + n_rare[over]
+            over = over[total[over] > n_units]
+        missing = n_units - total
+        rows = np.arange(size)
+        drawn = [pool[rng.integers(0, n_units, size=int(missing.sum()), dtype=np.int32)]]
+        row_of = [np.repeat(rows, missing)]
+        if rare_pool.size:
+            drawn.append(rare_pool[rng.integers(0, rare_pool.size, size=int(n_rare.sum()), dtype=np.int32)])
+            row_of.append(np.repeat(rows, n_rare))
+        counts = np.bincount(
+            np.concatenate(row_of) * n_profiles + np.concatenate(drawn), minlength=size * n_profiles
+        ).reshape(size, n_profiles).astype(np.float64)
+        counts[:, frequent_idx] += poisson
         yield start, counts
 
 
 def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.random.Generator) -> FloatArray:
     """Alpha of ``n_resamples`` resamples of the pairable units (NaN where a resample has no expected disagreement)."""
-    unit_profile: IntArray | None
     if pairs.dense_feasible():
-        profiles, unit_profile, freq = _profiles(pairs.counts(), pairs.m)
+        profiles, freq = _profiles(pairs.counts, pairs.m)
         if metric.kind == "ordinal" and profiles.shape[0] * pairs.n_values**2 > _MAX_DENSE_CELLS:
             return _bootstrap_by_pairs(pairs, metric, n_resamples, rng)
         features, statistic = _profile_features(profiles, metric)
     elif metric.kind == "interval":
         features, statistic = _unit_interval_features(pairs, metric)
-        unit_profile, freq = None, np.ones(pairs.n_units)
+        freq = np.ones(pairs.n_units)
     else:
         return _bootstrap_by_pairs(pairs, metric, n_resamples, rng)
     samples = np.empty(n_resamples, dtype=np.float64)
-    for start, counts in _resample_counts(rng, freq, unit_profile, n_resamples):
+    for start, counts in _resample_counts(rng, freq, n_resamples):
         samples[start : start + counts.shape[0]] = statistic(counts @ features)
     return samples
 
@@ -502,14 +629,16 @@ def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.
 def _bootstrap_by_pairs(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.random.Generator) -> FloatArray:
     """Slower general bootstrap for large value domains: per resample, unit weights over the within-unit pairs."""
     unit, first, second, weight = _value_pairs(pairs)
-    entry_count = pairs.entry_count.astype(np.float64)
+    entry_unit, entry_value, entry_count = pairs.entry_unit, pairs.entry_value, pairs.entry_count.astype(np.float64)
     samples = np.empty(n_resamples, dtype=np.float64)
-    for index in range(n_resamples):
-        unit_weight = np.bincount(rng.integers(0, pairs.n_units, size=pairs.n_units), minlength=pairs.n_units).astype(np.float64)
-        marginals: FloatArray = np.bincount(
-            pairs.entry_value, weights=entry_count * unit_weight[pairs.entry_unit], minlength=pairs.n_values
-        ).astype(np.float64)
-        observed = float(np.sum(unit_weight[unit] * weight * _delta_function(metric, marginals)(first, second)))
-        n = float(marginals.sum())
-        samples[index] = _finish(np.array([n]), np.array([observed]), np.array([_expected_sum(metric, marginals)]))[0]
+    for start, unit_weights in _resample_counts(rng, np.ones(pairs.n_units), n_resamples):
+        for offset, unit_weight in enumerate(unit_weights):
+            marginals: FloatArray = np.bincount(
+                entry_value, weights=entry_count * unit_weight[entry_unit], minlength=pairs.n_values
+            ).astype(np.float64)
+            observed = float(np.sum(unit_weight[unit] * weight * _delta_function(metric, marginals)(first, second)))
+            n = float(marginals.sum())
+            samples[start + offset] = _finish(
+                np.array([n]), np.array([observed]), np.array([_expected_sum(metric, marginals)])
+            )[0]
     return samples

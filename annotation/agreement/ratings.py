@@ -147,18 +147,47 @@ def ratings_from_frame(
     return ratings_from_long(frame[unit], frame[rater], frame[value], allow_duplicates=allow_duplicates)
 
 
+def _encode_numbers(values: FloatArray) -> tuple[FloatArray, IntArray]:
+    """Sorted distinct values and each value's index among them (``numpy.unique`` with ``return_inverse``).
+
+    Whole numbers in a modest range, the usual rating scales, are counted instead of sorted.
+    """
+    if values.size:
+        low, high = float(values.min()), float(values.max())
+        if high - low < 1 << 20:
+            shifted = values - low
+            codes = shifted.astype(np.int64)
+            if np.array_equal(codes, shifted):
+                present = np.bincount(codes) > 0
+                distinct = (np.flatnonzero(present) + low).astype(np.float64)
+                if present.all():
+                    return distinct, codes
+                rank = np.cumsum(present) - 1
+                return distinct, rank[codes].astype(np.int64, copy=False)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return distinct, inverse.astype(np.int64).reshape(-1)
+
+
 def ratings_from_matrix(reliability_data: Any) -> Ratings:
     """Encode a raters × units matrix (the layout of ``krippendorff.alpha``); NaN marks a missing value."""
     matrix = np.asarray(reliability_data, dtype=np.float64)
     if matrix.ndim != 2:
         raise AgreementInputError(f"reliability data must be a 2-D raters × units matrix, got shape {matrix.shape}")
-    rater_pos, unit_pos = np.nonzero(~np.isnan(matrix))
-    values = matrix[rater_pos, unit_pos]
-    value_ids, value_idx = np.unique(values, return_inverse=True)
+    present = ~np.isnan(matrix)
+    if matrix.shape[0] <= 256:  # a few raters: row by row, which spares dividing every position
+        columns = [np.flatnonzero(row) for row in present]
+        unit_pos = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+        rater_pos = np.repeat(np.arange(matrix.shape[0]), [c.size for c in columns])
+        values = np.concatenate([row[c] for row, c in zip(matrix, columns)]) if columns else np.zeros(0)
+    else:
+        flat = np.flatnonzero(present)
+        rater_pos, unit_pos = np.divmod(flat, matrix.shape[1])
+        values = matrix.reshape(-1)[flat]
+    value_ids, value_idx = _encode_numbers(values)
     return Ratings(
-        unit_idx=unit_pos.astype(np.int64),
-        rater_idx=rater_pos.astype(np.int64),
-        value_idx=value_idx.astype(np.int64).reshape(-1),
+        unit_idx=unit_pos,
+        rater_idx=rater_pos,
+        value_idx=value_idx,
         units=np.arange(matrix.shape[1]),
         raters=np.arange(matrix.shape[0]),
         values=value_ids,
