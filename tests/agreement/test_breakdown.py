@@ -100,8 +100,8 @@ def _messy(seed: int, values: int = 4) -> pd.DataFrame:
 
 @pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
 def test_fast_breakdowns_equal_the_pair_by_pair_and_rater_by_rater_forms(level: str) -> None:
-    from annotation.agreement.breakdown import _annotator_agreement_general, _pairwise_alpha_by_pair
     from annotation.agreement.alpha import metric_for_level
+    from annotation.agreement.breakdown import _annotator_agreement_general, _pairwise_alpha_by_pair
 
     ratings = ratings_from_frame(_messy(4))
     metric = metric_for_level(ratings, level)
