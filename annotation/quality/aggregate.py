@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,7 @@ from annotation.agreement import (
     ratings_from_long,
     soft_labels,
 )
-from annotation.quality.columns import QuestionRatings
+from annotation.quality.columns import QuestionRatings, keyed_answers
 from annotation.schema import Question
 
 METHODS = ("majority", "dawid_skene", "mace")
@@ -90,61 +89,65 @@ def aggregate_single_choice(
     return rows
 
 
-def _label_levels(answer: Any) -> dict[str, int]:
-    if isinstance(answer, Mapping):
-        return {str(label): int(level) for label, level in answer.items() if level}
-    return {str(label): 1 for label in answer}
-
-
-def aggregate_multi_label(question: Question, ratings: QuestionRatings) -> list[AggregateRow]:
+def aggregate_multi_label(question: Question, ratings: QuestionRatings, keyed: Ratings | None = None) -> list[AggregateRow]:
+    """``keyed``: the same ratings encoded by distinct (label, level) answer (``keyed_answers``), made when not given."""
+    keyed = keyed if keyed is not None else keyed_answers(ratings)
     labels = list(question.labels)
-    levels = np.zeros((ratings.size, len(labels)), dtype=np.int64)
-    column = {label: i for i, label in enumerate(labels)}
-    for row, answer in enumerate(ratings.answer):
-        for label, level in _label_levels(answer).items():
-            if label in column:
-                levels[row, column[label]] = level
-    units, unit_index = np.unique(ratings.unit, return_inverse=True)
-    unit_index = unit_index.reshape(-1)
-    n = np.bincount(unit_index, minlength=units.size).astype(np.float64)
+    level_of_key = np.array(
+        [[dict(key).get(label, 0.0) for label in labels] for key in keyed.values], dtype=np.float64
+    ).reshape(keyed.n_values, len(labels))
+    levels = level_of_key[keyed.value_idx]  # ratings × labels
+    n = np.bincount(keyed.unit_idx, minlength=keyed.n_units).astype(np.float64)
     chosen = np.column_stack(
-        [np.bincount(unit_index, weights=(levels[:, j] > 0).astype(np.float64), minlength=units.size) for j in range(len(labels))]
-    ) if labels else np.zeros((units.size, 0))
+        [np.bincount(keyed.unit_idx, weights=(levels[:, j] > 0).astype(np.float64), minlength=keyed.n_units)
+         for j in range(len(labels))]
+    ) if labels else np.zeros((keyed.n_units, 0))
     share = chosen / n[:, None]
     in_answer = share > 0.5
-    confidence = np.min(np.maximum(share, 1.0 - share), axis=1) if labels else np.ones(units.size)
-    order = np.lexsort((unit_index,))
-    sorted_unit = unit_index[order]
-    starts = np.searchsorted(sorted_unit, np.arange(units.size))
-    ends = np.searchsorted(sorted_unit, np.arange(units.size), side="right")
+    confidence = np.min(np.maximum(share, 1.0 - share), axis=1) if labels else np.ones(keyed.n_units)
+    median = np.zeros((keyed.n_units, len(labels)), dtype=np.int64)
+    if question.intensity:
+        for j in range(len(labels)):  # lower median of the levels given by those who chose the label
+            choosers = np.flatnonzero(levels[:, j] > 0)
+            order = np.lexsort((levels[choosers, j], keyed.unit_idx[choosers]))
+            given = levels[choosers[order], j]
+            starts = np.concatenate([[0], np.cumsum(chosen[:, j].astype(np.int64))[:-1]])
+            has = chosen[:, j] > 0
+            median[has, j] = given[starts[has] + (chosen[has, j].astype(np.int64) - 1) // 2]
     rows = []
-    for u in range(units.size):
+    in_lists, share_lists, median_lists = in_answer.tolist(), share.tolist(), median.tolist()
+    confidence_list, n_list, unit_list = confidence.tolist(), n.astype(np.int64).tolist(), keyed.units.tolist()
+    for u in np.argsort(keyed.units, kind="stable").tolist():  # rows by utterance id
+        picked = in_lists[u]
         if question.intensity:
-            value: Any = {}
-            for j in np.flatnonzero(in_answer[u]):
-                given = levels[order[starts[u] : ends[u]], j]
-                given = np.sort(given[given > 0])
-                value[labels[j]] = int(given[(given.size - 1) // 2])  # lower median
+            value: Any = {label: median_lists[u][j] for j, label in enumerate(labels) if picked[j]}
         else:
-            value = [labels[j] for j in np.flatnonzero(in_answer[u])]
+            value = [label for j, label in enumerate(labels) if picked[j]]
+        shares = share_lists[u]
         rows.append(AggregateRow(
-            unit=int(units[u]), value=value, confidence=float(confidence[u]),
-            distribution={labels[j]: float(share[u, j]) for j in range(len(labels)) if share[u, j] > 0},
-            n_ratings=int(n[u]), method="majority_per_label",
+            unit=int(unit_list[u]), value=value, confidence=confidence_list[u],
+            distribution={label: shares[j] for j, label in enumerate(labels) if shares[j] > 0},
+            n_ratings=n_list[u], method="majority_per_label",
         ))
     return rows
 
 
-def aggregate_numeric(ratings: QuestionRatings) -> list[AggregateRow]:
-    encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
+def aggregate_numeric(ratings: QuestionRatings, encoded: Ratings | None = None) -> list[AggregateRow]:
+    """``encoded``: the same ratings already encoded with their numbers as values."""
+    if encoded is None:
+        encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
     summary = dimension_summary(encoded)
+    names = [str(name) for name in summary.columns]
+    columns = [summary[name].to_numpy(dtype=np.float64).tolist() for name in summary.columns]
     rows = []
-    for unit, record in zip(summary.index.tolist(), summary.to_dict(orient="records")):
-        distribution: dict[str, Any] = {str(name): _finite(float(value)) for name, value in record.items()}
-        distribution["n"] = int(record["n"])
+    for unit, record in zip(summary.index.tolist(), zip(*columns)):
+        distribution: dict[str, Any] = {
+            name: (value if math.isfinite(value) else None) for name, value in zip(names, record)
+        }
+        distribution["n"] = int(distribution["n"])
         rows.append(AggregateRow(
-            unit=int(unit), value=float(record["mean"]), confidence=None, distribution=distribution,
-            n_ratings=int(record["n"]), method="mean",
+            unit=int(unit), value=distribution["mean"], confidence=None, distribution=distribution,
+            n_ratings=distribution["n"], method="mean",
         ))
     return rows
 
@@ -153,15 +156,19 @@ def aggregate_question(
     question: Question, ratings: QuestionRatings, *, method: str = "majority", tie_policy: str = "abstain", seed: int = 0,
     encoded: Ratings | None = None,
 ) -> list[AggregateRow]:
-    """Aggregated rows for every unit with at least one rating; questions without a gold rule give none."""
+    """Aggregated rows for every unit with at least one rating; questions without a gold rule give none.
+
+    ``encoded``: the ratings already encoded (as the report encodes them: labels for single choice, distinct
+    (label, level) answers for multi-label, numbers for numeric), which saves encoding them again.
+    """
     if ratings.size == 0:
         return []
     if question.type == "single_choice":
         return aggregate_single_choice(question, ratings, method=method, tie_policy=tie_policy, seed=seed, encoded=encoded)
     if question.type == "multi_label":
-        return aggregate_multi_label(question, ratings)
+        return aggregate_multi_label(question, ratings, encoded)
     if question.type == "numeric":
-        return aggregate_numeric(ratings)
+        return aggregate_numeric(ratings, encoded)
     return []
 
 

@@ -389,7 +389,7 @@ def _question_report(
                 block["error"] = str(exc)
             gold = aggregate_question(
                 question, human, method=params.aggregation_method, tie_policy=params.tie_policy, seed=params.seed,
-                encoded=encoded.ratings if encoded is not None and question.type == "single_choice" else None,
+                encoded=None if encoded is None else encoded.keyed if question.type == "multi_label" else encoded.ratings,
             )
             aggregates[(question.key, perspective)] = gold
             summary = aggregation_summary(gold, params.review_confidence_below)
