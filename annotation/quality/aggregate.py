@@ -42,10 +42,6 @@ class AggregateRow:
     method: str
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
 def aggregate_single_choice(
     question: Question, ratings: QuestionRatings, *, method: str, tie_policy: str, seed: int = 0,
     encoded: Ratings | None = None,
@@ -75,16 +71,17 @@ def aggregate_single_choice(
     bounds = np.searchsorted(rows_nonzero, np.arange(share_matrix.shape[0] + 1))
     share_values = share_matrix[rows_nonzero, cols_nonzero].tolist()
     col_names = [share_labels[c] for c in cols_nonzero.tolist()]
+    starts, counts = bounds.tolist(), np.asarray(n_ratings, dtype=np.int64).tolist()
     rows = []
     for row, (unit, label, confidence) in enumerate(zip(labels.index.tolist(), labels.tolist(), confidences.tolist())):
-        lo, hi = bounds[row], bounds[row + 1]
+        lo, hi = starts[row], starts[row + 1]
         rows.append(AggregateRow(
-            unit=int(unit),
-            value=None if label is None else str(label),
-            confidence=_finite(confidence) if confidence is not None else None,
-            distribution=dict(zip(col_names[lo:hi], share_values[lo:hi])),
-            n_ratings=int(n_ratings[row]),
-            method=method_name,
+            int(unit),
+            None if label is None else str(label),
+            None if confidence is None or not math.isfinite(confidence) else float(confidence),
+            dict(zip(col_names[lo:hi], share_values[lo:hi])),
+            counts[row],
+            method_name,
         ))
     return rows
 
@@ -125,9 +122,8 @@ def aggregate_multi_label(question: Question, ratings: QuestionRatings, keyed: R
             value = [label for j, label in enumerate(labels) if picked[j]]
         shares = share_lists[u]
         rows.append(AggregateRow(
-            unit=int(unit_list[u]), value=value, confidence=confidence_list[u],
-            distribution={label: shares[j] for j, label in enumerate(labels) if shares[j] > 0},
-            n_ratings=n_list[u], method="majority_per_label",
+            int(unit_list[u]), value, confidence_list[u],
+            {label: shares[j] for j, label in enumerate(labels) if shares[j] > 0}, n_list[u], "majority_per_label",
         ))
     return rows
 
@@ -141,14 +137,11 @@ def aggregate_numeric(ratings: QuestionRatings, encoded: Ratings | None = None) 
     columns = [summary[name].to_numpy(dtype=np.float64).tolist() for name in summary.columns]
     rows = []
     for unit, record in zip(summary.index.tolist(), zip(*columns)):
-        distribution: dict[str, Any] = {
-            name: (value if math.isfinite(value) else None) for name, value in zip(names, record)
-        }
-        distribution["n"] = int(distribution["n"])
-        rows.append(AggregateRow(
-            unit=int(unit), value=distribution["mean"], confidence=None, distribution=distribution,
-            n_ratings=distribution["n"], method="mean",
-        ))
+        distribution: dict[str, Any] = dict(zip(names, record))
+        n = distribution["n"] = int(distribution["n"])
+        if n < 2:  # one rating: no spread (NaN in the summary)
+            distribution["std"] = distribution["sem"] = None
+        rows.append(AggregateRow(int(unit), distribution["mean"], None, distribution, n, "mean"))
     return rows
 
 
@@ -174,24 +167,30 @@ def aggregate_question(
 
 def aggregation_summary(rows: list[AggregateRow], review_confidence_below: float) -> dict[str, Any]:
     """What the report says about an aggregation: coverage, ties, confidence, items under the review threshold."""
-    confidences = np.array([r.confidence for r in rows if r.confidence is not None], dtype=np.float64)
-    open_ties = sum(1 for r in rows if r.value is None)
-    below = sum(
-        1 for r in rows if r.n_ratings >= 2 and (r.value is None or (r.confidence is not None and r.confidence < review_confidence_below))
-    )
+    confidence_sum, n_confident, open_ties, below, two_or_more = 0.0, 0, 0, 0, 0
     counts: dict[str, int] = {}
     for r in rows:
-        if isinstance(r.value, str):
-            counts[r.value] = counts.get(r.value, 0) + 1
-        elif isinstance(r.value, (list, dict)):
-            for label in r.value:
+        value, confidence = r.value, r.confidence
+        if confidence is not None:
+            confidence_sum += confidence
+            n_confident += 1
+        if r.n_ratings >= 2:
+            two_or_more += 1
+            if value is None or (confidence is not None and confidence < review_confidence_below):
+                below += 1
+        if value is None:
+            open_ties += 1
+        elif isinstance(value, str):
+            counts[value] = counts.get(value, 0) + 1
+        elif isinstance(value, (list, dict)):
+            for label in value:
                 counts[str(label)] = counts.get(str(label), 0) + 1
     return {
         "method": rows[0].method if rows else None,
         "n_units": len(rows),
-        "n_units_with_two_or_more": sum(1 for r in rows if r.n_ratings >= 2),
+        "n_units_with_two_or_more": two_or_more,
         "n_open_ties": open_ties,
-        "mean_confidence": float(confidences.mean()) if confidences.size else None,
+        "mean_confidence": confidence_sum / n_confident if n_confident else None,
         "n_below_review_threshold": below,
         "review_confidence_below": review_confidence_below,
         "label_counts": dict(sorted(counts.items())),
