@@ -38,12 +38,17 @@ _SMALL_DOMAIN = 64
 # Cells of a (resamples × profiles) count block held at once.
 _BLOCK_CELLS = 4_000_000
 # What one resample costs, in CPU nanoseconds on the development machine: a profile drawn by numpy's multinomial
-# (a binomial each), a profile's Poisson draw, a unit drawn by index (random integer, lookup, bincount).
+# (a binomial each), by numpy's poisson, by inverting a Poisson table (a uniform and a binary search), and a unit
+# drawn by index (random integer, lookup, bincount).
 _NS_MULTINOMIAL = 70.0
-_NS_POISSON = 40.0
+_NS_POISSON = 45.0
+_NS_TABLE = 20.0
 _NS_DRAW = 12.0
-# Poissonised resamples aim this many standard deviations below U units (see _resample_counts).
-_SPARE_SD = 6.0
+# Profiles of fewer units than this get their Poisson draws from a table (see _resample_counts).
+_TABLE_MAX_FREQ = 64
+# Poissonised resamples aim this many standard deviations below U units (see _resample_counts): fewer units to add
+# by index, against about 2 % of rows drawn again.
+_SPARE_SD = 2.0
 
 
 @dataclass(frozen=True)
@@ -550,62 +555,85 @@ def _unit_interval_features(pairs: _Pairable, metric: Metric) -> tuple[FloatArra
 
 def _poissonise(freq: FloatArray) -> bool:
     """Whether Poissonised resampling costs less than numpy's multinomial for these profile frequencies."""
-    frequent = freq * _NS_DRAW >= _NS_POISSON
-    rare_units = float(freq[~frequent].sum())
-    cost = _NS_POISSON * int(frequent.sum()) + _NS_DRAW * (rare_units + _SPARE_SD * math.sqrt(float(freq.sum())))
+    by_index = float(freq[freq < 2].sum()) + _SPARE_SD * math.sqrt(float(freq.sum()))
+    by_table = int(np.count_nonzero((freq >= 2) & (freq < _TABLE_MAX_FREQ)))
+    by_poisson = int(np.count_nonzero(freq >= _TABLE_MAX_FREQ))
+    cost = _NS_DRAW * by_index + _NS_TABLE * by_table + _NS_POISSON * by_poisson
     return cost < _NS_MULTINOMIAL * freq.size
+
+
+def _poisson_cdf(lam: float) -> FloatArray:
+    """Cumulative Poisson(lam) probabilities far into the tail, the last set to 1 (inversion never runs off it)."""
+    size = int(lam + 12.0 * math.sqrt(lam) + 40.0)
+    pmf = np.empty(size)
+    pmf[0] = math.exp(-lam)
+    pmf[1:] = lam / np.arange(1, size)
+    cdf = np.minimum(np.cumsum(np.cumprod(pmf)), 1.0)  # rounding may overshoot 1 in the tail: keep it sorted
+    cdf[-1] = 1.0
+    return cdf
 
 
 def _resample_counts(rng: np.random.Generator, freq: FloatArray, n_resamples: int) -> Iterator[tuple[int, FloatArray]]:
     """Blocks of (resamples × profiles) counts: how often each profile occurs among U units drawn with replacement.
 
     Every row is Multinomial(U, freq / U). With few profiles numpy's multinomial draws it (a binomial per profile).
-    With many, the row is Poissonised: each frequent profile gets Poisson(s f_p) units, the rare profiles together
-    Poisson(s U_rare) units drawn by index, and the U - t units still missing are drawn by index from all units.
+    With many, the row is Poissonised: profile p gets Poisson(s f_p) units (by inverting a table of the Poisson
+    distribution for each small f, by numpy's poisson for large ones, and as Poisson(s · their number) units drawn
+    by index for profiles of a single unit), then the U - t units still missing are drawn by index from all units.
     Given its total t <= U a vector of independent Poisson(s f_p) counts is Multinomial(t, freq / U), so adding
-    U - t independent draws makes it Multinomial(U, freq / U) exactly; a row with t > U (chance about 1e-9 for
-    s = 1 - 6 / sqrt(U)) is drawn again.
+    U - t independent draws makes it Multinomial(U, freq / U) exactly; a row with t > U (chance about 2 % for
+    s = 1 - 2 / sqrt(U)) is drawn again, which keeps every row Multinomial(U, freq / U) given t <= U.
     """
     n_profiles = freq.size
     n_units = int(round(float(freq.sum())))
-    frequent = freq * _NS_DRAW >= _NS_POISSON
-    frequent_idx, rare_idx = np.flatnonzero(frequent), np.flatnonzero(~frequent)
-    spare = _SPARE_SD * math.sqrt(n_units)
     if not _poissonise(freq):
         block = max(1, _BLOCK_CELLS // max(n_profiles, 1))
         for start in range(0, n_resamples, block):
             size = min(block, n_resamples - start)
             yield start, rng.multinomial(n_units, freq / freq.sum(), size=size).astype(np.float64)
         return
-    whole = freq.astype(np.int64)
-    pool = np.repeat(np.arange(n_profiles), whole)  # the profile of every unit
-    rare_pool = np.repeat(rare_idx, whole[rare_idx])
+    # Work on profiles sorted by frequency, so that each way of drawing fills a contiguous range of columns.
+    order = np.argsort(freq, kind="stable")
+    restore = None if np.array_equal(order, np.arange(n_profiles)) else np.argsort(order)
+    freq = freq[order]
     scale = max(0.0, 1.0 - _SPARE_SD / math.sqrt(n_units))
-    lam_frequent, lam_rare = scale * freq[frequent_idx], scale * rare_pool.size
-    block = max(1, _BLOCK_CELLS // max(n_profiles, int(lam_rare + 2 * spare) + 1))
+    pool = np.repeat(np.arange(n_profiles), freq.astype(np.int64))  # the profile of every unit
+    n_single = int(np.searchsorted(freq, 2.0))  # profiles of one unit: columns [0, n_single)
+    first_large = int(np.searchsorted(freq, float(_TABLE_MAX_FREQ)))
+    tabled = []
+    for f in np.unique(freq[n_single:first_large]).tolist():
+        low, high = int(np.searchsorted(freq, f)), int(np.searchsorted(freq, f, side="right"))
+        tabled.append((low, high, _poisson_cdf(scale * f)))
+
+    def draw(rows: int) -> tuple[FloatArray, IntArray]:
+        """Poisson counts of ``rows`` resamples, and how many units of single-unit profiles each draws by index."""
+        counts = np.zeros((rows, n_profiles))
+        counts[:, first_large:] = rng.poisson(scale * freq[first_large:], size=(rows, n_profiles - first_large))
+        for low, high, cdf in tabled:
+            counts[:, low:high] = np.searchsorted(cdf, rng.random((rows, high - low)), side="right")
+        return counts, rng.poisson(scale * n_single, size=rows)
+
+    block = max(1, _BLOCK_CELLS // max(n_profiles, int(scale * n_single + 2 * _SPARE_SD * math.sqrt(n_units)) + 1))
     for start in range(0, n_resamples, block):
         size = min(block, n_resamples - start)
-        poisson = rng.poisson(lam_frequent, size=(size, frequent_idx.size))
-        n_rare = rng.poisson(lam_rare, size=size)
-        total = poisson.sum(axis=1) + n_rare
+        counts, singles = draw(size)
+        total = counts.sum(axis=1).astype(np.int64) + singles
         over = np.flatnonzero(total > n_units)
         while over.size:
-            poisson[over] = rng.poisson(lam_frequent, size=(over.size, frequent_idx.size))
-            n_rare[over] = rng.poisson(lam_rare, size=over.size)
-            total[over] = poisson[over].sum(axis=1) + n_rare[over]
+            counts[over], singles[over] = draw(over.size)
+            total[over] = counts[over].sum(axis=1).astype(np.int64) + singles[over]
             over = over[total[over] > n_units]
         missing = n_units - total
         rows = np.arange(size)
         drawn = [pool[rng.integers(0, n_units, size=int(missing.sum()), dtype=np.int32)]]
         row_of = [np.repeat(rows, missing)]
-        if rare_pool.size:
-            drawn.append(rare_pool[rng.integers(0, rare_pool.size, size=int(n_rare.sum()), dtype=np.int32)])
-            row_of.append(np.repeat(rows, n_rare))
-        counts = np.bincount(
+        if n_single:
+            drawn.append(rng.integers(0, n_single, size=int(singles.sum()), dtype=np.int32))
+            row_of.append(np.repeat(rows, singles))
+        counts += np.bincount(
             np.concatenate(row_of) * n_profiles + np.concatenate(drawn), minlength=size * n_profiles
-        ).reshape(size, n_profiles).astype(np.float64)
-        counts[:, frequent_idx] += poisson
-        yield start, counts
+        ).reshape(size, n_profiles)
+        yield start, counts if restore is None else counts[:, restore]
 
 
 def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.random.Generator) -> FloatArray:
@@ -614,6 +642,9 @@ def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.
         profiles, freq = _profiles(pairs.counts, pairs.m)
         if metric.kind == "ordinal" and profiles.shape[0] * pairs.n_values**2 > _MAX_DENSE_CELLS:
             return _bootstrap_by_pairs(pairs, metric, n_resamples, rng)
+        if _poissonise(freq):  # the Poissonised sampler wants profiles by frequency (any order gives the same alphas)
+            order = np.argsort(freq, kind="stable")
+            profiles, freq = profiles[order], freq[order]
         features, statistic = _profile_features(profiles, metric)
     elif metric.kind == "interval":
         features, statistic = _unit_interval_features(pairs, metric)

@@ -77,7 +77,7 @@ def test_every_resampling_path_reproduces_the_estimate_on_the_original_sample(
 @pytest.mark.parametrize(
     "freq",
     [
-        np.array([40.0, 25.0, 20.0, 10.0, 5.0]),  # few profiles: numpy's multinomial
+        np.array([4000.0, 2500.0, 2000.0, 1000.0, 500.0]),  # few profiles: numpy's multinomial
         np.concatenate([[3000.0, 1500.0, 800.0, 40.0], np.ones(600), np.full(200, 2.0)]),  # many rare: Poissonised
     ],
     ids=["multinomial", "poissonised"],
@@ -133,3 +133,13 @@ def test_masi_alpha_bootstrap_is_reproducible() -> None:
     first = masi_alpha(ratings, n_resamples=200, seed=3)
     assert first.interval == masi_alpha(ratings, n_resamples=200, seed=3).interval
     assert first.interval is not None and first.interval[0] < first.alpha < first.interval[1]
+
+
+@pytest.mark.parametrize("lam", [0.3, 1.0, 4.5, 30.0, 63.9])
+def test_poisson_tables_are_the_poisson_distribution(lam: float) -> None:
+    from scipy import stats
+
+    cdf = alpha_module._poisson_cdf(lam)
+    assert cdf[-1] == 1.0 and np.all(np.diff(cdf) >= 0)
+    assert cdf[:-1] == pytest.approx(stats.poisson.cdf(np.arange(cdf.size - 1), lam), abs=1e-12)
+    assert 1.0 - cdf[-2] < 1e-15  # the last entry takes only a negligible tail
