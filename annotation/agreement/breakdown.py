@@ -198,6 +198,11 @@ def _coincidence_sum(counts: npt.NDArray[Any], m: npt.NDArray[Any]) -> FloatArra
     return np.asarray((counts * weight[:, None]).T @ counts, dtype=np.float64)
 
 
+def _pair_weight(m: FloatArray) -> FloatArray:
+    """1 / (m - 1) for pairable units, 0 for the others."""
+    return np.where(m >= 2, 1.0 / np.maximum(m - 1.0, 1.0), 0.0)
+
+
 def annotator_agreement(ratings: Ratings, level: str = "nominal", *, metric: Metric | None = None) -> pd.DataFrame:
     """Per annotator: ratings, pairable ratings, agreement with the rest, and alpha without them (leave-one-out).
 
@@ -205,8 +210,9 @@ def annotator_agreement(ratings: Ratings, level: str = "nominal", *, metric: Met
     one metric serves the whole data and every subset.
 
     ``alpha_change_without`` > 0 means agreement rises when the annotator is left out. Leaving a rater out
-    changes only the units they rated: their coincidences and marginals are taken out of the totals and those of
-    the same units without the rater put back, so every annotator costs work in proportion to their ratings.
+    changes only the units they rated, so each annotator costs work in proportion to their ratings: with a fixed
+    distance, a unit's c' delta c loses 2 (delta c)_v when the rater's value v goes; with ordinal distances, which
+    move with the marginals, their units' coincidences are taken out of the totals and put back without the rater.
     """
     metric = metric or metric_for_level(ratings, level)
     pairs = _pairable(ratings)
@@ -221,31 +227,48 @@ def annotator_agreement(ratings: Ratings, level: str = "nominal", *, metric: Met
     n = float(pairs.n)
     delta = _delta_matrix(metric, marginals)
     expected = _expected_sum(metric, marginals) / (n * (n - 1.0)) if n >= 2 else float("nan")
-    coincidences = _coincidence_sum(counts, per_unit)
+    spread = counts @ delta  # (delta c_u)_v: the distance of value v to all values of unit u
+    mine_spread = spread[ratings.unit_idx, ratings.value_idx]
     pairable = per_unit[ratings.unit_idx] >= 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        # A rating's disagreement with the other values of its unit: (counts @ delta)[u, v] / (m_u - 1).
-        per_rating = np.where(
-            pairable, (counts @ delta)[ratings.unit_idx, ratings.value_idx] / (per_unit[ratings.unit_idx] - 1.0), 0.0
-        )
+        # A rating's disagreement with the other values of its unit.
+        per_rating = np.where(pairable, mine_spread / (per_unit[ratings.unit_idx] - 1.0), 0.0)
     order = np.argsort(ratings.rater_idx, kind="stable")
     bounds = np.searchsorted(ratings.rater_idx[order], np.arange(ratings.n_raters + 1))
+    ordinal = metric.kind == "ordinal"
+    once = np.unique(ratings.unit_idx * ratings.n_raters + ratings.rater_idx).size == ratings.n_ratings
+    if ordinal or not once:  # moving distances, or a rater twice on a unit: coincidence matrices per rater
+        coincidences = _coincidence_sum(counts, per_unit)
+    else:
+        spread_total = np.einsum("uv,uv->u", spread, counts)  # c_u' delta c_u
+        weight, weight_without = _pair_weight(per_unit), _pair_weight(per_unit - 1.0)
+        observed_total = float(spread_total @ weight)
     rows: list[dict[str, Any]] = []
     for rater in range(ratings.n_raters):
         mine = order[bounds[rater] : bounds[rater + 1]]
-        units, position = np.unique(ratings.unit_idx[mine], return_inverse=True)
-        removed = np.bincount(
-            position.reshape(-1) * values + ratings.value_idx[mine], minlength=units.size * values
-        ).reshape(units.size, values)
-        before, m_before = counts[units], per_unit[units]
-        after = before - removed
-        m_after = m_before - removed.sum(axis=1)
-        rest_coincidences: FloatArray = coincidences - _coincidence_sum(before, m_before)
-        rest_coincidences += _coincidence_sum(after, m_after)
-        rest_marginals = marginals - before[m_before >= 2].sum(axis=0) + after[m_after >= 2].sum(axis=0)
-        rest_delta = _delta_matrix(metric, rest_marginals) if metric.kind == "ordinal" else delta
+        units, mine_values = ratings.unit_idx[mine], ratings.value_idx[mine]
+        if ordinal or not once:
+            units, position = np.unique(units, return_inverse=True)
+            removed = np.bincount(
+                position.reshape(-1) * values + mine_values, minlength=units.size * values
+            ).reshape(units.size, values)
+            before, m_before = counts[units], per_unit[units]
+            after = before - removed
+            m_after = m_before - removed.sum(axis=1)
+            rest_coincidences: FloatArray = coincidences - _coincidence_sum(before, m_before)
+            rest_coincidences += _coincidence_sum(after, m_after)
+            rest_marginals = marginals - before[m_before >= 2].sum(axis=0) + after[m_after >= 2].sum(axis=0)
+            rest_delta = _delta_matrix(metric, rest_marginals) if ordinal else delta
+            rest_observed = float(np.sum(rest_coincidences * rest_delta))
+        else:
+            m = per_unit[units]
+            rest_observed = observed_total - float(spread_total[units] @ weight[units])
+            rest_observed += float((spread_total[units] - 2.0 * mine_spread[mine]) @ weight_without[units])
+            # Units left with one value drop out of the marginals entirely; the others lose the rater's value.
+            rest_marginals = marginals - np.bincount(mine_values[m >= 3], minlength=values)
+            rest_marginals -= counts[units[m == 2]].sum(axis=0)
         without, _, _ = _alpha_from_sums(
-            float(rest_marginals.sum()), float(np.sum(rest_coincidences * rest_delta)), _expected_sum(metric, rest_marginals)
+            float(rest_marginals.sum()), rest_observed, _expected_sum(metric, rest_marginals)
         )
         n_pairable = int(pairable[mine].sum())
         observed = float(per_rating[mine].sum() / n_pairable) if n_pairable else float("nan")

@@ -108,15 +108,13 @@ def keyed_answers(ratings: QuestionRatings) -> Ratings:
 
     Each distinct form of an answer (a dict's items or a list's labels) is parsed once, not once per rating.
     """
-    code_of_form: dict[tuple[Any, ...], int] = {}
+    answers = ratings.answer.tolist()
+    forms = [tuple(answer.items()) if type(answer) is dict else tuple(answer) for answer in answers]
     code_of_key: dict[AnswerKey, int] = {}
-    codes = []
-    for answer in ratings.answer:
-        form = tuple(answer.items()) if type(answer) is dict else tuple(answer)
-        code = code_of_form.get(form)
-        if code is None:
-            code = code_of_form[form] = code_of_key.setdefault(answer_key(answer), len(code_of_key))
-        codes.append(code)
+    code_of_form = {}
+    for form, answer in dict(zip(forms, answers)).items():  # distinct forms in order of first appearance
+        code_of_form[form] = code_of_key.setdefault(answer_key(answer), len(code_of_key))
+    codes = list(map(code_of_form.__getitem__, forms))
     keys = np.empty(len(code_of_key), dtype=object)
     keys[:] = list(code_of_key)
     return encoded_ratings(ratings, np.asarray(codes, dtype=np.int64), keys)

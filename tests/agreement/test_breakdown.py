@@ -143,3 +143,16 @@ def test_pairwise_tables_give_each_pairs_cohen_kappa() -> None:
                 got = cohen_kappa_from_table(tables[a, b])
                 assert got.kappa == pytest.approx(expected.kappa, nan_ok=True, abs=1e-12)
     assert not tables[np.tril_indices(len(names))].any()  # only a < b is filled
+
+
+def test_leave_one_out_with_a_rater_twice_on_a_unit_equals_the_general_form() -> None:
+    from annotation.agreement.alpha import metric_for_level
+    from annotation.agreement.breakdown import _annotator_agreement_general
+
+    frame = _messy(6)
+    twice = pd.concat([frame, frame[frame.rater == "bob"].head(10).assign(value=3.0)])
+    ratings = ratings_from_long(twice.unit, twice.rater, twice.value, allow_duplicates=True)
+    for level in ("nominal", "interval"):
+        fast = annotator_agreement(ratings, level)
+        slow = _annotator_agreement_general(ratings, level, metric_for_level(ratings, level))
+        np.testing.assert_allclose(fast.to_numpy(dtype=float), slow.to_numpy(dtype=float), atol=1e-12, equal_nan=True)
