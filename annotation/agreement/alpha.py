@@ -573,6 +573,38 @@ def _poisson_cdf(lam: float) -> FloatArray:
     return cdf
 
 
+class _PoissonTables:
+    """Poisson draws by inversion for a few small means: a uniform u becomes the first k with F(k) > u.
+
+    A guide table per mean (the first candidate k for each of 256 equal slices of [0, 1)) makes the search one
+    lookup and, rarely, a few steps up; all columns of all means are drawn together.
+    """
+
+    buckets = 256
+
+    def __init__(self, means: list[float]) -> None:
+        cdfs = [_poisson_cdf(mean) for mean in means]
+        self.width = max((cdf.size for cdf in cdfs), default=1)
+        self.cdf = np.ones((len(cdfs), self.width))
+        for row, cdf in enumerate(cdfs):
+            self.cdf[row, : cdf.size] = cdf
+        grid = np.arange(self.buckets) / self.buckets
+        self.guide = np.stack([np.searchsorted(row, grid, side="right") for row in self.cdf]) if cdfs else None
+
+    def draw(self, rng: np.random.Generator, table_of_column: IntArray, rows: int) -> IntArray:
+        assert self.guide is not None
+        uniform = rng.random((rows, table_of_column.size))
+        drawn = self.guide[table_of_column, (uniform * self.buckets).astype(np.intp)].ravel()
+        flat_uniform = uniform.ravel()
+        offset = np.broadcast_to(table_of_column * self.width, uniform.shape).ravel()
+        cdf = self.cdf.ravel()
+        up = np.flatnonzero(cdf[offset + drawn] <= flat_uniform)
+        while up.size:  # the guide is the first candidate: step up while F(k) <= u
+            drawn[up] += 1
+            up = up[cdf[offset[up] + drawn[up]] <= flat_uniform[up]]
+        return drawn.reshape(uniform.shape)
+
+
 def _resample_counts(rng: np.random.Generator, freq: FloatArray, n_resamples: int) -> Iterator[tuple[int, FloatArray]]:
     """Blocks of (resamples × profiles) counts: how often each profile occurs among U units drawn with replacement.
 
@@ -599,18 +631,16 @@ def _resample_counts(rng: np.random.Generator, freq: FloatArray, n_resamples: in
     scale = max(0.0, 1.0 - _SPARE_SD / math.sqrt(n_units))
     pool = np.repeat(np.arange(n_profiles), freq.astype(np.int64))  # the profile of every unit
     n_single = int(np.searchsorted(freq, 2.0))  # profiles of one unit: columns [0, n_single)
-    first_large = int(np.searchsorted(freq, float(_TABLE_MAX_FREQ)))
-    tabled = []
-    for f in np.unique(freq[n_single:first_large]).tolist():
-        low, high = int(np.searchsorted(freq, f)), int(np.searchsorted(freq, f, side="right"))
-        tabled.append((low, high, _poisson_cdf(scale * f)))
+    first_large = int(np.searchsorted(freq, float(_TABLE_MAX_FREQ)))  # columns [n_single, first_large): tables
+    table_freqs, table_of_column = np.unique(freq[n_single:first_large], return_inverse=True)
+    tables = _PoissonTables([scale * f for f in table_freqs.tolist()])
 
     def draw(rows: int) -> tuple[FloatArray, IntArray]:
         """Poisson counts of ``rows`` resamples, and how many units of single-unit profiles each draws by index."""
         counts = np.zeros((rows, n_profiles))
         counts[:, first_large:] = rng.poisson(scale * freq[first_large:], size=(rows, n_profiles - first_large))
-        for low, high, cdf in tabled:
-            counts[:, low:high] = np.searchsorted(cdf, rng.random((rows, high - low)), side="right")
+        if first_large > n_single:
+            counts[:, n_single:first_large] = tables.draw(rng, table_of_column.reshape(-1), rows)
         return counts, rng.poisson(scale * n_single, size=rows)
 
     block = max(1, _BLOCK_CELLS // max(n_profiles, int(scale * n_single + 2 * _SPARE_SD * math.sqrt(n_units)) + 1))
