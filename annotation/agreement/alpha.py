@@ -590,19 +590,23 @@ class _PoissonTables:
             self.cdf[row, : cdf.size] = cdf
         grid = np.arange(self.buckets) / self.buckets
         self.guide = np.stack([np.searchsorted(row, grid, side="right") for row in self.cdf]) if cdfs else None
+        # position k of mean i is i * width + k in the flattened tables
 
     def draw(self, rng: np.random.Generator, table_of_column: IntArray, rows: int) -> IntArray:
         assert self.guide is not None
         uniform = rng.random((rows, table_of_column.size))
-        drawn = self.guide[table_of_column, (uniform * self.buckets).astype(np.intp)].ravel()
-        flat_uniform = uniform.ravel()
-        offset = np.broadcast_to(table_of_column * self.width, uniform.shape).ravel()
-        cdf = self.cdf.ravel()
-        up = np.flatnonzero(cdf[offset + drawn] <= flat_uniform)
+        bucket = (uniform * self.buckets).astype(np.intp)
+        bucket += table_of_column * self.buckets
+        drawn = np.take(self.guide.ravel(), bucket)
+        offset = table_of_column * self.width
+        position = drawn + offset
+        up = np.flatnonzero(np.take(self.cdf.ravel(), position) <= uniform)
+        flat_position, flat_uniform, cdf = position.ravel(), uniform.ravel(), self.cdf.ravel()
         while up.size:  # the guide is the first candidate: step up while F(k) <= u
-            drawn[up] += 1
-            up = up[cdf[offset[up] + drawn[up]] <= flat_uniform[up]]
-        return drawn.reshape(uniform.shape)
+            flat_position[up] += 1
+            up = up[cdf[flat_position[up]] <= flat_uniform[up]]
+        position -= offset
+        return position
 
 
 def _resample_counts(rng: np.random.Generator, freq: FloatArray, n_resamples: int) -> Iterator[tuple[int, FloatArray]]:
@@ -633,25 +637,24 @@ def _resample_counts(rng: np.random.Generator, freq: FloatArray, n_resamples: in
     n_single = int(np.searchsorted(freq, 2.0))  # profiles of one unit: columns [0, n_single)
     first_large = int(np.searchsorted(freq, float(_TABLE_MAX_FREQ)))  # columns [n_single, first_large): tables
     table_freqs, table_of_column = np.unique(freq[n_single:first_large], return_inverse=True)
+    table_of_column = table_of_column.reshape(-1)
     tables = _PoissonTables([scale * f for f in table_freqs.tolist()])
 
-    def draw(rows: int) -> tuple[FloatArray, IntArray]:
-        """Poisson counts of ``rows`` resamples, and how many units of single-unit profiles each draws by index."""
-        counts = np.zeros((rows, n_profiles))
-        counts[:, first_large:] = rng.poisson(scale * freq[first_large:], size=(rows, n_profiles - first_large))
-        if first_large > n_single:
-            counts[:, n_single:first_large] = tables.draw(rng, table_of_column.reshape(-1), rows)
-        return counts, rng.poisson(scale * n_single, size=rows)
+    def draw(rows: int) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """Poisson counts of ``rows`` resamples (table columns, large columns, units of single-unit profiles to
+        draw by index) and each row's total."""
+        large = rng.poisson(scale * freq[first_large:], size=(rows, n_profiles - first_large))
+        small = tables.draw(rng, table_of_column, rows) if first_large > n_single else np.zeros((rows, 0), np.intp)
+        singles = rng.poisson(scale * n_single, size=rows)
+        return small, large, singles, small.sum(axis=1) + large.sum(axis=1) + singles
 
     block = max(1, _BLOCK_CELLS // max(n_profiles, int(scale * n_single + 2 * _SPARE_SD * math.sqrt(n_units)) + 1))
     for start in range(0, n_resamples, block):
         size = min(block, n_resamples - start)
-        counts, singles = draw(size)
-        total = counts.sum(axis=1).astype(np.int64) + singles
+        small, large, singles, total = draw(size)
         over = np.flatnonzero(total > n_units)
         while over.size:
-            counts[over], singles[over] = draw(over.size)
-            total[over] = counts[over].sum(axis=1).astype(np.int64) + singles[over]
+            small[over], large[over], singles[over], total[over] = draw(over.size)
             over = over[total[over] > n_units]
         missing = n_units - total
         rows = np.arange(size)
@@ -660,10 +663,12 @@ def _resample_counts(rng: np.random.Generator, freq: FloatArray, n_resamples: in
         if n_single:
             drawn.append(rng.integers(0, n_single, size=int(singles.sum()), dtype=np.int32))
             row_of.append(np.repeat(rows, singles))
-        counts += np.bincount(
+        counts = np.bincount(
             np.concatenate(row_of) * n_profiles + np.concatenate(drawn), minlength=size * n_profiles
         ).reshape(size, n_profiles)
-        yield start, counts if restore is None else counts[:, restore]
+        counts[:, n_single:first_large] += small
+        counts[:, first_large:] += large
+        yield start, (counts if restore is None else counts[:, restore]).astype(np.float64)
 
 
 def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.random.Generator) -> FloatArray:

@@ -111,20 +111,23 @@ def aggregate_multi_label(question: Question, ratings: QuestionRatings, keyed: R
             starts = np.concatenate([[0], np.cumsum(chosen[:, j].astype(np.int64))[:-1]])
             has = chosen[:, j] > 0
             median[has, j] = given[starts[has] + (chosen[has, j].astype(np.int64) - 1) // 2]
+    order = np.argsort(keyed.units, kind="stable")  # rows by utterance id
+    names = np.array(labels, dtype=object)
+    # Only the non-zero entries become Python objects: the labels in each answer and the shares above zero.
+    share_unit, share_label = np.nonzero(share[order])
+    share_values, share_names = share[order][share_unit, share_label].tolist(), names[share_label].tolist()
+    share_bounds = np.searchsorted(share_unit, np.arange(order.size + 1)).tolist()
+    picked_unit, picked_label = np.nonzero(in_answer[order])
+    picked_names, picked_levels = names[picked_label].tolist(), median[order][picked_unit, picked_label].tolist()
+    picked_bounds = np.searchsorted(picked_unit, np.arange(order.size + 1)).tolist()
+    units, confidences, counts = keyed.units[order].tolist(), confidence[order].tolist(), n[order].astype(np.int64).tolist()
     rows = []
-    in_lists, share_lists, median_lists = in_answer.tolist(), share.tolist(), median.tolist()
-    confidence_list, n_list, unit_list = confidence.tolist(), n.astype(np.int64).tolist(), keyed.units.tolist()
-    for u in np.argsort(keyed.units, kind="stable").tolist():  # rows by utterance id
-        picked = in_lists[u]
-        if question.intensity:
-            value: Any = {label: median_lists[u][j] for j, label in enumerate(labels) if picked[j]}
-        else:
-            value = [label for j, label in enumerate(labels) if picked[j]]
-        shares = share_lists[u]
-        rows.append(AggregateRow(
-            int(unit_list[u]), value, confidence_list[u],
-            {label: shares[j] for j, label in enumerate(labels) if shares[j] > 0}, n_list[u], "majority_per_label",
-        ))
+    for row in range(order.size):
+        lo, hi = picked_bounds[row], picked_bounds[row + 1]
+        value: Any = dict(zip(picked_names[lo:hi], picked_levels[lo:hi])) if question.intensity else picked_names[lo:hi]
+        distribution = dict(zip(share_names[share_bounds[row] : share_bounds[row + 1]],
+                                share_values[share_bounds[row] : share_bounds[row + 1]]))
+        rows.append(AggregateRow(int(units[row]), value, confidences[row], distribution, counts[row], "majority_per_label"))
     return rows
 
 
