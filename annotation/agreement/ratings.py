@@ -94,6 +94,15 @@ def _factorize(column: Any, name: str, sort: bool) -> tuple[IntArray, np.ndarray
     return codes.astype(np.int64, copy=False), np.asarray(uniques)
 
 
+def _id_column(ids: Any) -> pd.Series:
+    """Unit or rater ids as a Series; numeric arrays stay numeric (fast to factorize), anything else becomes objects."""
+    if isinstance(ids, pd.Series):
+        return ids
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iuf":
+        return pd.Series(ids)
+    return pd.Series(np.asarray(ids, dtype=object))
+
+
 def ratings_from_long(
     units: Sequence[Hashable] | np.ndarray | pd.Series,
     raters: Sequence[Hashable] | np.ndarray | pd.Series,
@@ -106,26 +115,28 @@ def ratings_from_long(
     A rater rating the same unit twice is an error unless ``allow_duplicates`` (alpha itself is defined
     over the values in a unit, but per-rater breakdowns need one value per rater and unit).
     """
-    unit_col = pd.Series(np.asarray(units, dtype=object) if not isinstance(units, pd.Series) else units)
-    rater_col = pd.Series(np.asarray(raters, dtype=object) if not isinstance(raters, pd.Series) else raters)
+    unit_col, rater_col = _id_column(units), _id_column(raters)
     value_col = values if isinstance(values, pd.Series) else pd.Series(list(values) if not isinstance(values, np.ndarray) else values)
     if not (len(unit_col) == len(rater_col) == len(value_col)):
         raise AgreementInputError(
             f"units, raters and values must have the same length, got {len(unit_col)}, {len(rater_col)}, {len(value_col)}"
         )
     present = value_col.notna().to_numpy()
-    unit_col = unit_col[present].reset_index(drop=True)
-    rater_col = rater_col[present].reset_index(drop=True)
-    value_col = value_col[present].reset_index(drop=True)
+    if not present.all():
+        unit_col = unit_col[present].reset_index(drop=True)
+        rater_col = rater_col[present].reset_index(drop=True)
+        value_col = value_col[present].reset_index(drop=True)
     unit_idx, unit_ids = _factorize(unit_col, "unit", sort=False)
     rater_idx, rater_ids = _factorize(rater_col, "rater", sort=False)
+    unit_ids, rater_ids = unit_ids.astype(object), rater_ids.astype(object)  # ids as given, whatever their type
     numeric = pd.api.types.is_numeric_dtype(value_col.dtype) and not pd.api.types.is_bool_dtype(value_col.dtype)
     value_idx, value_ids = _factorize(value_col, "value", sort=numeric)
     if not allow_duplicates and unit_idx.size:
         key = unit_idx * max(rater_ids.size, 1) + rater_idx
-        uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
-        if (counts > 1).any():
-            where = first[np.flatnonzero(counts > 1)[0]]
+        ordered = np.sort(key)
+        repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if repeated.size:
+            where = int(np.flatnonzero(key == ordered[repeated[0]])[0])
             raise AgreementInputError(
                 f"rater {rater_ids[rater_idx[where]]!r} rated unit {unit_ids[unit_idx[where]]!r} more than once"
             )
