@@ -60,9 +60,9 @@ class Timing:
         self.wall: list[float] = []
         self.cpu: list[float] = []
 
-    def run(self, function: Callable[[], Any]) -> Any:
+    def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         cpu, wall = time.process_time(), time.perf_counter()
-        result = function()
+        result = function(*args, **kwargs)
         self.wall.append(time.perf_counter() - wall)
         self.cpu.append(time.process_time() - cpu)
         return result
@@ -103,6 +103,17 @@ def header(title: str, columns: str) -> None:
     print(columns)
 
 
+def encode_and_alpha(matrix: np.ndarray, level: str, **kwargs: Any) -> Any:
+    """What a user holding a matrix runs: encode it, then alpha."""
+    return krippendorff_alpha(ratings_from_matrix(matrix), level, **kwargs)
+
+
+def package_per_label(matrices: list[np.ndarray] | tuple[np.ndarray, ...], level: str) -> list[float]:
+    import krippendorff
+
+    return [float(krippendorff.alpha(reliability_data=m, level_of_measurement=level)) for m in matrices]
+
+
 # --- matrices ---------------------------------------------------------------------------------------------------------
 
 
@@ -121,9 +132,9 @@ def bench_matrix(args: argparse.Namespace) -> None:
                 package, ours, pre = Timing(), Timing(), Timing()
                 ratings = ratings_from_matrix(matrix)
                 for _ in range(args.repeats):
-                    theirs = package.run(lambda: krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
-                    result = ours.run(lambda: krippendorff_alpha(ratings_from_matrix(matrix), level))
-                    pre.run(lambda: krippendorff_alpha(ratings, level))
+                    theirs = package.run(krippendorff.alpha, reliability_data=matrix, level_of_measurement=level)
+                    result = ours.run(encode_and_alpha, matrix, level)
+                    pre.run(krippendorff_alpha, ratings, level)
                 check(result.alpha, float(theirs), f"{units} units, {values} values, {level}")
                 print(
                     f"{units:7d} {values:6d} {level:8} | {seconds(package.median)} | {seconds(ours.median):>21} | "
@@ -155,11 +166,12 @@ def bench_bootstrap(args: argparse.Namespace) -> None:
             samples = resampled_matrices(matrix, args.package_resamples, args.seed)
             for level in args.levels:
                 package, once, ours = Timing(), Timing(), Timing()
-                once.run(lambda: krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
-                for sample in samples:
-                    package.run(lambda sample=sample: krippendorff.alpha(reliability_data=sample, level_of_measurement=level))
+                once.run(krippendorff.alpha, reliability_data=matrix, level_of_measurement=level)
+                for sample in samples:  # small inputs: several runs each, as single runs are at the mercy of the load
+                    for _ in range(args.repeats if units < 100_000 else 1):
+                        package.run(krippendorff.alpha, reliability_data=sample, level_of_measurement=level)
                 for _ in range(max(1, args.repeats // 2)):
-                    ours.run(lambda: krippendorff_alpha(ratings_from_matrix(matrix), level, n_resamples=args.resamples))
+                    ours.run(encode_and_alpha, matrix, level, n_resamples=args.resamples)
                 scaled, scaled_cpu = package.median * args.resamples, package.median_cpu * args.resamples
                 print(
                     f"{units:7d} {values:6d} {level:8} | {seconds(scaled):>16} | {seconds(ours.median):>21} | "
@@ -211,7 +223,6 @@ def label_matrices(unit: np.ndarray, rater: np.ndarray, intensity: np.ndarray, b
 
 
 def bench_labels(args: argparse.Namespace) -> None:
-    import krippendorff
 
     labels = EMOTIONS[: args.labels]
     header(
@@ -228,20 +239,17 @@ def bench_labels(args: argparse.Namespace) -> None:
             encoded, levels = long_to_ratings(unit, rater, intensity)
             levels = (levels > 0).astype(np.float64) if binary else levels
             for _ in range(args.repeats):
-                encode_theirs.run(lambda: label_matrices(unit, rater, intensity, binary))
-                theirs = package.run(
-                    lambda: [krippendorff.alpha(reliability_data=m, level_of_measurement=level) for m in matrices]
-                )
-                encode_ours.run(lambda: long_to_ratings(unit, rater, intensity))
-                result = ours.run(lambda: alpha_per_label(encoded, levels, labels, level))
+                encode_theirs.run(label_matrices, unit, rater, intensity, binary)
+                theirs = package.run(package_per_label, matrices, level)
+                encode_ours.run(long_to_ratings, unit, rater, intensity)
+                result = ours.run(alpha_per_label, encoded, levels, labels, level)
             for label, value in zip(labels, theirs):
                 check(result[label].alpha, float(value), f"{units} units, {kind}, {label}")
             for sample in zip(*(resampled_matrices(m, args.package_resamples, args.seed) for m in matrices)):
-                package_boot.run(
-                    lambda sample=sample: [krippendorff.alpha(reliability_data=m, level_of_measurement=level) for m in sample]
-                )
+                for _ in range(args.repeats if units < 100_000 else 1):
+                    package_boot.run(package_per_label, sample, level)
             for _ in range(max(1, args.repeats // 2)):
-                ours_boot.run(lambda: alpha_per_label(encoded, levels, labels, level, n_resamples=args.resamples))
+                ours_boot.run(alpha_per_label, encoded, levels, labels, level, n_resamples=args.resamples)
             with_theirs = encode_theirs.median + package.median
             with_ours = encode_ours.median + ours.median
             scaled = package_boot.median * args.resamples
@@ -326,12 +334,12 @@ def bench_report(args: argparse.Namespace) -> None:
         f"Full quality report (agreement_report_build), {args.resamples} resamples, {args.report_raters} annotators",
         f"{'annotations':>11} {'units':>7} | {'wall median':>12} | {'CPU median':>12} | runs (wall)",
     )
-    for annotations in args.report_annotations:
-        columns, questions = make_columns(annotations, args.report_raters, args.seed)
+    for size in args.report_annotations:
+        columns, questions = make_columns(size, args.report_raters, args.seed)
         params = ReportParams(n_resamples=args.resamples, seed=args.seed)
         timing = Timing()
         for _ in range(args.repeats):
-            report, aggregates = timing.run(lambda: agreement_report_build(columns, questions, params))
+            report, _ = timing.run(agreement_report_build, columns, questions, params)
         block = report["questions"][0]["perspectives"][0]
         assert block["alpha"]["interval"] is not None and len(block["by_label"]) == 7
         units = report["totals"]["units"]
