@@ -20,6 +20,7 @@ from annotation.agreement.alpha import (
     _alpha_of_pairable,
     _Pairable,
     krippendorff_alpha,
+    map_independent,
     metric_from_matrix,
 )
 from annotation.agreement.ratings import AgreementInputError, FloatArray, Ratings, ratings_from_long
@@ -173,11 +174,13 @@ def alpha_per_label(
         raise AgreementInputError(f"levels must be values × labels, {encoded.n_values} × {len(labels)}, got {levels.shape}")
     used = np.bincount(encoded.value_idx, minlength=encoded.n_values) > 0
     per_unit = np.bincount(encoded.unit_idx, minlength=encoded.n_units)
-    results: dict[str, AlphaResult] = {}
-    for column, label in enumerate(labels):
+
+    def label_alpha(column: int) -> AlphaResult:
         domain = np.unique(levels[used, column])
         code = np.searchsorted(domain, levels[:, column]).astype(np.int64)  # unused values may fall off the end
         pairs = _Pairable(encoded.unit_idx, code[encoded.value_idx], encoded.n_units, domain.size, per_unit)
         metric = Metric("nominal", "nominal") if level == "nominal" else Metric("ordinal", "ordinal", numeric_values=domain)
-        results[label] = _alpha_of_pairable(pairs, metric, encoded.n_units, n_resamples, confidence_level, seed)
-    return results
+        return _alpha_of_pairable(pairs, metric, encoded.n_units, n_resamples, confidence_level, seed)
+
+    results = map_independent(label_alpha, range(len(labels)), encoded.n_ratings * n_resamples)
+    return dict(zip(labels, results))
