@@ -217,3 +217,53 @@ def test_imported_corpus_labels_per_perspective(emotion_schema) -> None:  # type
         assert {row["rater"] for row in block["annotators"]} == {"ext:r1", "ext:r2", "ext:r3"}
     assert AggregatedLabel.objects.filter(project__isnull=True, perspective="reader", question_key="valence").count() == 15
     assert not agreement_report_state(source).stale
+
+
+def test_questions_on_threads_give_the_report_of_one_after_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    """agreement_report_build alone (no database): the same JSON and aggregates with and without threads."""
+    from annotation.agreement import alpha as alpha_module
+    from annotation.quality import report as report_module
+    from annotation.quality.columns import AnnotationColumns
+    from annotation.schema import parse_questions
+
+    rng = np.random.default_rng(5)
+    rows = [(unit, rater) for unit in range(150) for rater in range(4) if rng.random() < 0.8]
+    size = len(rows)
+    labels = ["joy", "sadness", "anger"]
+
+    def objects(values: list[object]) -> np.ndarray:
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array
+
+    columns = AnnotationColumns(
+        annotation_id=np.arange(size), unit=np.array([r[0] for r in rows]), rater=objects([f"user:{r[1]}" for r in rows]),
+        is_human=np.ones(size, dtype=bool), perspective=objects([""] * size),
+        language=objects(["en" if r[0] % 3 else "mr" for r in rows]),
+        answers={
+            "emotion": objects([labels[int(rng.integers(0, 3))] for _ in rows]),
+            "emotions": objects([{labels[int(rng.integers(0, 3))]: int(rng.integers(1, 4))} for _ in rows]),
+            "valence": objects([float(rng.integers(1, 6)) for _ in rows]),
+        },
+        created_at=1_700_000_000 + np.array([r[0] for r in rows]) * 5_000,
+    )
+    questions = parse_questions([
+        {"key": "emotion", "type": "single_choice", "labels": labels},
+        {"key": "emotions", "type": "multi_label", "labels": labels, "intensity": True},
+        {"key": "valence", "type": "numeric", "min": 1, "max": 5},
+    ])
+    params = report_module.ReportParams(n_resamples=200, seed=3)
+    monkeypatch.setattr(report_module, "QUESTION_THREADS", 1)
+    monkeypatch.setattr(alpha_module, "_THREADS", 1)
+    serial = report_module.agreement_report_build(columns, questions, params)
+    monkeypatch.setattr(report_module, "QUESTION_THREADS", 2)
+    monkeypatch.setattr(report_module, "QUESTION_THREADS_WORK", 0)
+    monkeypatch.setattr(alpha_module, "_THREADS", 2)
+    monkeypatch.setattr(alpha_module, "_THREADED_WORK", 0)
+    progress: list[tuple[int, int]] = []
+    threaded = report_module.agreement_report_build(columns, questions, params, on_question=lambda *a: progress.append(a))
+    assert threaded[0] == serial[0]
+    assert list(threaded[1]) == list(serial[1]) and threaded[1] == serial[1]
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+    block = threaded[0]["questions"][0]["perspectives"][0]
+    assert block["alpha"]["interval"] is not None and set(block["by_label"]) == set(labels)
