@@ -692,12 +692,24 @@ def _resample_counts(rng: np.random.Generator, freq: FloatArray, n_resamples: in
         yield start, (counts if restore is None else counts[:, restore]).astype(np.float64)
 
 
+def _merge_interval_profiles(profiles: FloatArray, freq: FloatArray, metric: Metric) -> tuple[FloatArray, FloatArray]:
+    """One profile per (m, sum x, sum x^2): interval alpha sees a unit only through these, so units with different
+    values but the same three sums are interchangeable (on a rating scale, about half the profiles merge)."""
+    x = metric.numeric_values
+    assert x is not None
+    sums = np.column_stack([profiles.sum(axis=1), profiles @ x, profiles @ (x * x)])
+    _, first, group = np.unique(sums, axis=0, return_index=True, return_inverse=True)
+    return profiles[first], np.bincount(group.reshape(-1), weights=freq)
+
+
 def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.random.Generator) -> FloatArray:
     """Alpha of ``n_resamples`` resamples of the pairable units (NaN where a resample has no expected disagreement)."""
     if pairs.dense_feasible():
         profiles, freq = _profiles(pairs.counts, pairs.m)
         if metric.kind == "ordinal" and profiles.shape[0] * pairs.n_values**2 > _MAX_DENSE_CELLS:
             return _bootstrap_by_pairs(pairs, metric, n_resamples, rng)
+        if metric.kind == "interval":
+            profiles, freq = _merge_interval_profiles(profiles, freq, metric)
         if _poissonise(freq):  # the Poissonised sampler wants profiles by frequency (any order gives the same alphas)
             order = np.argsort(freq, kind="stable")
             profiles, freq = profiles[order], freq[order]
