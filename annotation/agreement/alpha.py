@@ -699,7 +699,7 @@ def _merge_interval_profiles(profiles: FloatArray, freq: FloatArray, metric: Met
     assert x is not None
     sums = np.column_stack([profiles.sum(axis=1), profiles @ x, profiles @ (x * x)])
     _, first, group = np.unique(sums, axis=0, return_index=True, return_inverse=True)
-    return profiles[first], np.bincount(group.reshape(-1), weights=freq)
+    return profiles[first], np.bincount(group.reshape(-1), weights=freq).astype(np.float64)
 
 
 def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.random.Generator) -> FloatArray:
