@@ -427,7 +427,14 @@ def _alpha_of_pairable(
     """Alpha (and its bootstrap) of already-encoded pairable ratings; the arguments were checked by the caller."""
     marginals = pairs.marginals()
     n = float(pairs.n)
-    alpha, d_o, d_e = _alpha_from_sums(n, _observed_sum(pairs, metric, marginals), _expected_sum(metric, marginals))
+    if metric.kind != "nominal" and pairs.n_values <= _SMALL_DOMAIN and pairs.dense_cheap():
+        # Small domain: the V × V distances once, for the coincidences and for the expected disagreement.
+        delta = _delta_matrix(metric, marginals)
+        observed = float(np.sum(_coincidences(pairs.counts, pairs.m.astype(np.float64)) * delta))
+        expected = float(marginals @ delta @ marginals)
+    else:
+        observed, expected = _observed_sum(pairs, metric, marginals), _expected_sum(metric, marginals)
+    alpha, d_o, d_e = _alpha_from_sums(n, observed, expected)
     result = AlphaResult(
         alpha=alpha,
         metric=metric.name,
