@@ -143,3 +143,27 @@ def test_poisson_tables_are_the_poisson_distribution(lam: float) -> None:
     assert cdf[-1] == 1.0 and np.all(np.diff(cdf) >= 0)
     assert cdf[:-1] == pytest.approx(stats.poisson.cdf(np.arange(cdf.size - 1), lam), abs=1e-12)
     assert 1.0 - cdf[-2] < 1e-15  # the last entry takes only a negligible tail
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
+def test_bootstrap_edge_cases(level: str) -> None:
+    # One pairable unit (and units rated once): every resample is that unit again.
+    one = ratings_from_matrix(np.array([[1.0, 2.0, np.nan, 3.0], [2.0, np.nan, 1.0, np.nan], [1.0, np.nan, np.nan, np.nan]]))
+    result = krippendorff_alpha(one, level, n_resamples=50, seed=1)
+    assert result.n_pairable_units == 1 and result.n_pairable_values == 3
+    assert result.resamples is not None
+    assert np.allclose(result.resamples, result.alpha, equal_nan=True)
+    # Everyone used one value: no expected disagreement anywhere, every resample undefined.
+    same = krippendorff_alpha(ratings_from_matrix(np.full((3, 40), 2.0)), level, n_resamples=50, seed=1)
+    assert not same.defined and same.interval is None and same.n_undefined_resamples == 50
+    # Many profiles (the Poissonised sampler) with missing values and units rated once: still exact on the
+    # original sample, and reproducible.
+    data = _data(seed=9, units=4000, raters=6, values=12)
+    data[:, ::7] = np.where(np.arange(6)[:, None] == 0, data[:, ::7], np.nan)  # every 7th unit rated once at most
+    ratings = ratings_from_matrix(data)
+    first = krippendorff_alpha(ratings, level, n_resamples=100, seed=4)
+    assert first.n_pairable_units < ratings.n_units
+    assert first.resamples is not None and np.array_equal(
+        first.resamples, krippendorff_alpha(ratings, level, n_resamples=100, seed=4).resamples
+    )
+    assert first.interval is not None and first.interval[0] < first.alpha < first.interval[1]
