@@ -258,7 +258,7 @@ def bench_labels(args: argparse.Namespace) -> None:
                 f"{ours.median / package.median:4.2f} ({ours.median_cpu / package.median_cpu:4.2f}) | "
                 f"{'':16}{seconds(with_theirs)} {seconds(with_ours)} {with_ours / with_theirs:4.2f} | "
                 f"{'':15}{seconds(scaled)} {seconds(ours_boot.median)} {ours_boot.median / scaled:5.3f} "
-                f"({ours_boot.median / package.median:4.2f})",
+                f"({ours_boot.median / package.median:4.2f}; CPU {ours_boot.median_cpu / package.median_cpu:4.2f})",
                 flush=True,
             )
 
