@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, TypeVar
+from typing import Literal, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from annotation.agreement.ratings import AgreementInputError, FloatArray, IntArray, Ratings
 
@@ -45,6 +46,8 @@ _THREADED_WORK = 10_000_000
 _MAX_DENSE_CELLS = 40_000_000
 # Value domains up to this size sum observed disagreement through the V × V coincidence matrix.
 _SMALL_DOMAIN = 64
+# Profiles × features cells from which ordinal coincidence features are kept sparse.
+_DENSE_FEATURE_CELLS = 4_000_000
 # Cells of a (resamples × profiles) count block held at once.
 _BLOCK_CELLS = 4_000_000
 # What one resample costs, in CPU nanoseconds on the development machine: a profile drawn by numpy's multinomial
@@ -501,6 +504,7 @@ def _profiles(counts: IntArray, m: IntArray) -> tuple[FloatArray, FloatArray]:
 
 
 Statistic = Callable[[FloatArray], FloatArray]
+Features: TypeAlias = "FloatArray | sparse.csr_matrix"  # per-profile sufficient statistics, dense or sparse
 
 
 def _finish(n: FloatArray, observed: FloatArray, expected: FloatArray) -> FloatArray:
@@ -509,7 +513,7 @@ def _finish(n: FloatArray, observed: FloatArray, expected: FloatArray) -> FloatA
     return np.asarray(np.where((n >= 2) & (expected > 0), alpha, np.nan), dtype=np.float64)
 
 
-def _profile_features(profiles: FloatArray, metric: Metric) -> tuple[FloatArray, Statistic]:
+def _profile_features(profiles: FloatArray, metric: Metric) -> tuple[Features, Statistic]:
     """Per-profile sufficient statistics (summed over a resample by a matrix product) and alpha from their sums."""
     m = profiles.sum(axis=1)
     n_values = profiles.shape[1]
@@ -535,24 +539,7 @@ def _profile_features(profiles: FloatArray, metric: Metric) -> tuple[FloatArray,
 
         return np.column_stack([d, m, s1, s2]), interval
     if metric.kind == "ordinal":
-        coincidences = profiles[:, :, None] * profiles[:, None, :]
-        idx = np.arange(n_values)
-        coincidences[:, idx, idx] -= profiles
-        coincidences /= (m - 1.0)[:, None, None]
-        low = np.minimum.outer(idx, idx)
-        high = np.maximum.outer(idx, idx)
-
-        def ordinal(sums: FloatArray) -> FloatArray:
-            o = sums.reshape(-1, n_values, n_values)
-            marg = o.sum(axis=2)
-            cumulative = np.concatenate([np.zeros((marg.shape[0], 1)), np.cumsum(marg, axis=1)], axis=1)
-            between = cumulative[:, high + 1] - cumulative[:, low]
-            delta = (between - (marg[:, :, None] + marg[:, None, :]) / 2.0) ** 2
-            observed = np.sum(o * delta, axis=(1, 2))
-            expected = np.einsum("bc,bk,bck->b", marg, marg, delta)
-            return _finish(marg.sum(axis=1), observed, expected)
-
-        return coincidences.reshape(profiles.shape[0], -1), ordinal
+        return _ordinal_coincidences(profiles, m), _ordinal_statistic(n_values)
     delta_matrix = _delta_matrix(metric, profiles.sum(axis=0))
     d = np.sum((profiles @ delta_matrix) * profiles, axis=1) / (m - 1.0)
 
@@ -561,6 +548,55 @@ def _profile_features(profiles: FloatArray, metric: Metric) -> tuple[FloatArray,
         return _finish(marg.sum(axis=1), sums[:, 0], np.sum((marg @ delta_matrix) * marg, axis=1))
 
     return np.column_stack([d, profiles]), fixed
+
+
+def _ordinal_coincidences(profiles: FloatArray, m: FloatArray) -> Features:
+    """Each profile's coincidence matrix (c c' - diag c) / (m - 1), flattened; sparse when dense would be large
+    (a profile has a handful of distinct values, so at most their square of the V × V cells)."""
+    n_profiles, n_values = profiles.shape
+    if n_profiles * n_values * n_values <= _DENSE_FEATURE_CELLS:
+        coincidences = profiles[:, :, None] * profiles[:, None, :]
+        idx = np.arange(n_values)
+        coincidences[:, idx, idx] -= profiles
+        coincidences /= (m - 1.0)[:, None, None]
+        return coincidences.reshape(n_profiles, -1)
+    rows, values = np.nonzero(profiles)  # by profile, then value
+    per_profile = np.bincount(rows, minlength=n_profiles)
+    slot = np.arange(rows.size) - (np.cumsum(per_profile) - per_profile)[rows]
+    width = int(per_profile.max())
+    slot_value = np.full((n_profiles, width), -1, dtype=np.int64)
+    slot_count = np.zeros((n_profiles, width))
+    slot_value[rows, slot], slot_count[rows, slot] = values, profiles[rows, values]
+    entry_rows, entry_cells, entry_weights = [], [], []
+    for a in range(width):
+        for b in range(width):
+            both = np.flatnonzero((slot_value[:, a] >= 0) & (slot_value[:, b] >= 0))
+            weight = slot_count[both, a] * slot_count[both, b] - (slot_count[both, a] if a == b else 0.0)
+            entry_rows.append(both)
+            entry_cells.append(slot_value[both, a] * n_values + slot_value[both, b])
+            entry_weights.append(weight / (m[both] - 1.0))
+    return sparse.csr_matrix(
+        (np.concatenate(entry_weights), (np.concatenate(entry_rows), np.concatenate(entry_cells))),
+        shape=(n_profiles, n_values * n_values),
+    )
+
+
+def _ordinal_statistic(n_values: int) -> Statistic:
+    """Ordinal alpha from a resample's coincidence matrix: distances from the resample's own marginals."""
+    idx = np.arange(n_values)
+    low, high = np.minimum.outer(idx, idx), np.maximum.outer(idx, idx)
+
+    def ordinal(sums: FloatArray) -> FloatArray:
+        o = sums.reshape(-1, n_values, n_values)
+        marg = o.sum(axis=2)
+        cumulative = np.concatenate([np.zeros((marg.shape[0], 1)), np.cumsum(marg, axis=1)], axis=1)
+        between = cumulative[:, high + 1] - cumulative[:, low]
+        delta = (between - (marg[:, :, None] + marg[:, None, :]) / 2.0) ** 2
+        observed = np.sum(o * delta, axis=(1, 2))
+        expected = np.einsum("bc,bk,bck->b", marg, marg, delta)
+        return _finish(marg.sum(axis=1), observed, expected)
+
+    return ordinal
 
 
 def _unit_interval_features(pairs: _Pairable, metric: Metric) -> tuple[FloatArray, Statistic]:
@@ -713,8 +749,6 @@ def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.
     """Alpha of ``n_resamples`` resamples of the pairable units (NaN where a resample has no expected disagreement)."""
     if pairs.dense_feasible():
         profiles, freq = _profiles(pairs.counts, pairs.m)
-        if metric.kind == "ordinal" and profiles.shape[0] * pairs.n_values**2 > _MAX_DENSE_CELLS:
-            return _bootstrap_by_pairs(pairs, metric, n_resamples, rng)
         if metric.kind == "interval":
             profiles, freq = _merge_interval_profiles(profiles, freq, metric)
         if _poissonise(freq):  # the Poissonised sampler wants profiles by frequency (any order gives the same alphas)
@@ -728,7 +762,8 @@ def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.
         return _bootstrap_by_pairs(pairs, metric, n_resamples, rng)
     samples = np.empty(n_resamples, dtype=np.float64)
     for start, counts in _resample_counts(rng, freq, n_resamples):
-        samples[start : start + counts.shape[0]] = statistic(counts @ features)
+        sums = counts @ features if isinstance(features, np.ndarray) else np.asarray((features.T @ counts.T).T)
+        samples[start : start + counts.shape[0]] = statistic(sums)
     return samples
 
 

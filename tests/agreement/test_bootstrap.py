@@ -54,6 +54,7 @@ def _original_sample(rng: object, freq: np.ndarray, n_resamples: int):  # type: 
 LEVELS = ["nominal", "ordinal", "interval", "ratio"]
 PATHS = (
     [(level, "profiles") for level in LEVELS]
+    + [("ordinal", "sparse_features")]
     + [("interval", "unit_features")]
     + [(level, "value_pairs") for level in ("nominal", "ordinal", "ratio")]
 )
@@ -67,6 +68,8 @@ def test_every_resampling_path_reproduces_the_estimate_on_the_original_sample(
     if path in ("unit_features", "value_pairs"):
         data = np.round(data + np.random.default_rng(1).random(data.shape), 3)  # many distinct values
         monkeypatch.setattr(alpha_module, "_MAX_DENSE_CELLS", 10)
+    if path == "sparse_features":
+        monkeypatch.setattr(alpha_module, "_DENSE_FEATURE_CELLS", 0)
     monkeypatch.setattr(alpha_module, "_resample_counts", _original_sample)
     ratings = ratings_from_matrix(data)
     metric = metric_for_level(ratings, level)
@@ -167,3 +170,12 @@ def test_bootstrap_edge_cases(level: str) -> None:
         first.resamples, krippendorff_alpha(ratings, level, n_resamples=100, seed=4).resamples
     )
     assert first.interval is not None and first.interval[0] < first.alpha < first.interval[1]
+
+
+def test_sparse_ordinal_features_give_the_resamples_of_dense_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    ratings = ratings_from_matrix(_data(seed=6, units=2000, raters=5, values=9))
+    dense = krippendorff_alpha(ratings, "ordinal", n_resamples=200, seed=8)
+    monkeypatch.setattr(alpha_module, "_DENSE_FEATURE_CELLS", 0)
+    sparse = krippendorff_alpha(ratings, "ordinal", n_resamples=200, seed=8)
+    assert dense.resamples is not None and sparse.resamples is not None
+    np.testing.assert_allclose(sparse.resamples, dense.resamples, rtol=0, atol=1e-12)
