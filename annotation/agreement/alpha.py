@@ -178,7 +178,7 @@ class _Pairable:
             all_counts = np.bincount(unit_idx * self.n_values + value_idx, minlength=cells).reshape(
                 n_all_units, self.n_values
             )
-            per_unit = _column_sums(all_counts)
+            per_unit = _row_sums(all_counts)
         elif per_unit is None:
             per_unit = np.bincount(unit_idx, minlength=n_all_units)
         self._per_unit = per_unit
@@ -187,11 +187,11 @@ class _Pairable:
         self.m: IntArray = per_unit if self._all_pairable else per_unit[self._keep_units]
         self.n_units = int(self.m.size)
         self.n = int(self.m.sum())
-        if all_counts is not None:
+        if all_counts is not None:  # already built: fill the cached property
             self.__dict__["counts"] = all_counts if self._all_pairable else np.compress(self._keep_units, all_counts, 0)
 
     def marginals(self) -> FloatArray:
-        if "counts" in self.__dict__:
+        if "counts" in self.__dict__:  # column by column: numpy's sum over the long axis of a narrow matrix is slow
             return np.array([self.counts[:, v].sum() for v in range(self.n_values)], dtype=np.float64)
         return np.bincount(self.value, minlength=self.n_values).astype(np.float64)
 
@@ -249,7 +249,7 @@ class _Pairable:
         return self._entries[2]
 
 
-def _column_sums(counts: IntArray) -> IntArray:
+def _row_sums(counts: IntArray) -> IntArray:
     """Row sums of a units × values matrix; numpy's sum over a short last axis is slow, adding columns is not."""
     if counts.shape[1] > 16:
         return np.asarray(counts.sum(axis=1))
