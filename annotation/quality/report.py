@@ -9,9 +9,7 @@ against the aggregated human answer, and a summary of that aggregation. See READ
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,9 +47,6 @@ from annotation.quality.columns import (
 )
 from annotation.schema import Question
 
-# From this many annotations × resamples, the questions of a report are computed on up to two threads.
-QUESTION_THREADS_WORK = 10_000_000
-QUESTION_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 REPORT_VERSION = 2  # 2: confusion between annotators, label distribution per language, alpha per week
 RELIABILITY_MINIMA = (0.667, 0.8)  # Krippendorff's (2004) thresholds for tentative and firm conclusions
 
@@ -416,21 +411,14 @@ def agreement_report_build(
 ) -> tuple[dict[str, Any], AggregatesByQuestion]:
     """The report as plain JSON, and the aggregated human answers it summarised (to store as gold).
 
-    ``on_question(done, total)`` is called after each question (job progress), always from the calling thread.
-    Questions are independent, so large reports compute them on two threads (numpy releases the GIL in the heavy
-    parts); the result is the same as one after the other.
+    ``on_question(done, total)`` is called after each question (job progress).
     """
     aggregates: AggregatesByQuestion = {}
     reports = []
-    threads = QUESTION_THREADS if columns.size * max(params.n_resamples, 1) >= QUESTION_THREADS_WORK else 1
-    with ThreadPoolExecutor(threads) as pool:
-        parts: list[AggregatesByQuestion] = [{} for _ in questions]
-        futures = [pool.submit(_question_report, q, columns, params, part) for q, part in zip(questions, parts)]
-        for done, (future, part) in enumerate(zip(futures, parts), start=1):
-            reports.append(future.result())
-            aggregates.update(part)
-            if on_question is not None:
-                on_question(done, len(questions))
+    for done, question in enumerate(questions, start=1):
+        reports.append(_question_report(question, columns, params, aggregates))
+        if on_question is not None:
+            on_question(done, len(questions))
     human = columns.is_human
     report = {
         "version": REPORT_VERSION,
