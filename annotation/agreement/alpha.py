@@ -18,12 +18,10 @@ each resample's own marginals.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, TypeAlias, TypeVar
+from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -31,17 +29,9 @@ from scipy import sparse
 
 from annotation.agreement.ratings import AgreementInputError, FloatArray, IntArray, Ratings
 
-T = TypeVar("T")
-R = TypeVar("R")
-
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
 
-# Independent alphas (groups, labels) with bootstraps run on this many threads: numpy releases the GIL in the
-# heavy parts (random draws, bincounts, matrix products), so two cores give nearly twice the speed.
-_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-# Below this many ratings × resamples the threads cost more than they save.
-_THREADED_WORK = 10_000_000
 # Dense unit × value count matrices above this many cells are not built (memory), see _Pairable.counts.
 _MAX_DENSE_CELLS = 40_000_000
 # Value domains up to this size sum observed disagreement through the V × V coincidence matrix.
@@ -120,17 +110,6 @@ class AlphaResult:
             "standard_error": self.standard_error,
             "seed": self.seed,
         }
-
-
-def map_independent(function: Callable[[T], R], items: Iterable[T], work: int) -> list[R]:
-    """``[function(item) for item in items]``, on up to ``_THREADS`` threads when ``work`` (ratings × resamples)
-    makes it worth it. Each item must be independent of the others (its own random generator, no shared state),
-    so the results are the same as one after the other."""
-    items = list(items)
-    if _THREADS < 2 or len(items) < 2 or work < _THREADED_WORK:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(_THREADS) as pool:
-        return list(pool.map(function, items))
 
 
 def metric_for_level(ratings: Ratings, level: str) -> Metric:

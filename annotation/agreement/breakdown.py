@@ -27,7 +27,6 @@ from annotation.agreement.alpha import (
     _finish,
     _pairable,
     krippendorff_alpha,
-    map_independent,
     metric_for_level,
 )
 from annotation.agreement.ratings import AgreementInputError, FloatArray, IntArray, Ratings
@@ -326,32 +325,37 @@ def alpha_by_group(
     seed: int | None = 0,
 ) -> pd.DataFrame:
     """Alpha (with interval when resampling) per group, e.g. language, perspective or label; one group per rating."""
-    array = np.asarray(groups)
+    array = np.asarray(groups)  # numeric groups (weeks) factorise as numbers, anything else as objects
     group_col = pd.Series(array if array.dtype.kind in "iuf" else array.astype(object))
     if len(group_col) != ratings.n_ratings:
         raise AgreementInputError(f"groups has {len(group_col)} entries for {ratings.n_ratings} ratings")
     codes, names = pd.factorize(group_col, sort=True)
     order = np.argsort(codes, kind="stable")  # each group's ratings in their original order, as a mask would keep them
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-
-    def group_alpha(code: int) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    for code, name in enumerate(names):
         mine = order[bounds[code] : bounds[code + 1]]
         subset = Ratings(
             ratings.unit_idx[mine], ratings.rater_idx[mine], ratings.value_idx[mine], ratings.units, ratings.raters,
             ratings.values,
         )
         result: AlphaResult = krippendorff_alpha(
-            subset, level, metric=metric, n_resamples=n_resamples, confidence_level=confidence_level, seed=seed
+            subset,
+            level,
+            metric=metric,
+            n_resamples=n_resamples,
+            confidence_level=confidence_level,
+            seed=seed,
         )
-        return {
-            "group": names[code],
-            "alpha": result.alpha,
-            "interval_low": result.interval[0] if result.interval else np.nan,
-            "interval_high": result.interval[1] if result.interval else np.nan,
-            "n_ratings": subset.n_ratings,
-            "n_pairable_units": result.n_pairable_units,
-            "n_pairable_values": result.n_pairable_values,
-        }
-
-    rows = map_independent(group_alpha, range(len(names)), ratings.n_ratings * n_resamples)
+        rows.append(
+            {
+                "group": name,
+                "alpha": result.alpha,
+                "interval_low": result.interval[0] if result.interval else np.nan,
+                "interval_high": result.interval[1] if result.interval else np.nan,
+                "n_ratings": subset.n_ratings,
+                "n_pairable_units": result.n_pairable_units,
+                "n_pairable_values": result.n_pairable_values,
+            }
+        )
     return pd.DataFrame(rows).set_index("group")

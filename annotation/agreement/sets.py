@@ -20,7 +20,6 @@ from annotation.agreement.alpha import (
     _alpha_of_pairable,
     _Pairable,
     krippendorff_alpha,
-    map_independent,
     metric_from_matrix,
 )
 from annotation.agreement.ratings import AgreementInputError, FloatArray, Ratings, ratings_from_long
@@ -174,13 +173,11 @@ def alpha_per_label(
         raise AgreementInputError(f"levels must be values × labels, {encoded.n_values} × {len(labels)}, got {levels.shape}")
     used = np.bincount(encoded.value_idx, minlength=encoded.n_values) > 0
     per_unit = np.bincount(encoded.unit_idx, minlength=encoded.n_units)
-
-    def label_alpha(column: int) -> AlphaResult:
+    results: dict[str, AlphaResult] = {}
+    for column, label in enumerate(labels):
         domain = np.unique(levels[used, column])
         code = np.searchsorted(domain, levels[:, column]).astype(np.int64)  # unused values may fall off the end
         pairs = _Pairable(encoded.unit_idx, code[encoded.value_idx], encoded.n_units, domain.size, per_unit)
         metric = Metric("nominal", "nominal") if level == "nominal" else Metric("ordinal", "ordinal", numeric_values=domain)
-        return _alpha_of_pairable(pairs, metric, encoded.n_units, n_resamples, confidence_level, seed)
-
-    results = map_independent(label_alpha, range(len(labels)), encoded.n_ratings * n_resamples)
-    return dict(zip(labels, results))
+        results[label] = _alpha_of_pairable(pairs, metric, encoded.n_units, n_resamples, confidence_level, seed)
+    return results

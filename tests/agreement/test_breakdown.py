@@ -156,25 +156,3 @@ def test_leave_one_out_with_a_rater_twice_on_a_unit_equals_the_general_form() ->
         fast = annotator_agreement(ratings, level)
         slow = _annotator_agreement_general(ratings, level, metric_for_level(ratings, level))
         np.testing.assert_allclose(fast.to_numpy(dtype=float), slow.to_numpy(dtype=float), atol=1e-12, equal_nan=True)
-
-
-def test_groups_on_threads_give_the_numbers_of_one_after_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
-    from annotation.agreement import alpha as alpha_module
-    from annotation.agreement import alpha_per_label
-
-    frame = _frame(7)
-    ratings = ratings_from_frame(frame)
-    levels = np.eye(ratings.n_values)  # one "label" per value: its one-vs-rest alpha
-
-    def run() -> tuple[pd.DataFrame, list[tuple[float, tuple[float, float] | None]]]:
-        table = alpha_by_group(ratings, frame["language"], "nominal", n_resamples=300, seed=2)
-        per_label = alpha_per_label(ratings, levels, [f"v{v}" for v in range(ratings.n_values)], n_resamples=300, seed=2)
-        return table, [(r.alpha, r.interval) for r in per_label.values()]
-
-    monkeypatch.setattr(alpha_module, "_THREADS", 1)
-    serial = run()
-    monkeypatch.setattr(alpha_module, "_THREADS", 2)
-    monkeypatch.setattr(alpha_module, "_THREADED_WORK", 0)
-    threaded = run()
-    pd.testing.assert_frame_equal(serial[0], threaded[0])
-    assert serial[1] == threaded[1]
