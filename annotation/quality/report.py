@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from annotation.agreement import (
     AgreementInputError,
@@ -413,6 +414,16 @@ def agreement_report_build(
 
     ``on_question(done, total)`` is called after each question (job progress).
     """
+    # Every matrix product here is small (profiles × a few features): BLAS threads only add contention, which on a
+    # shared 2-core machine cost a third of the report's time (benchmarks/agreement_bench.py --only report).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _report_build(columns, questions, params, on_question)
+
+
+def _report_build(
+    columns: AnnotationColumns, questions: list[Question], params: ReportParams,
+    on_question: Callable[[int, int], None] | None,
+) -> tuple[dict[str, Any], AggregatesByQuestion]:
     aggregates: AggregatesByQuestion = {}
     reports = []
     for done, question in enumerate(questions, start=1):
