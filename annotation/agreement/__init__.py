@@ -40,7 +40,14 @@ from annotation.agreement.ratings import (
     ratings_from_long,
     ratings_from_matrix,
 )
-from annotation.agreement.sets import label_set_ratings, masi_alpha, masi_distance, masi_matrix, per_label_alpha
+from annotation.agreement.sets import (
+    alpha_per_label,
+    label_set_ratings,
+    masi_alpha,
+    masi_distance,
+    masi_matrix,
+    per_label_alpha,
+)
 
 __all__ = [
     "LEVELS",
@@ -53,6 +60,7 @@ __all__ = [
     "RatingCounts",
     "Ratings",
     "alpha_by_group",
+    "alpha_per_label",
     "annotator_agreement",
     "classification_report",
     "cohen_kappa",

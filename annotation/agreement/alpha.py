@@ -17,12 +17,15 @@ each resample's own marginals.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cached_property
+from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from annotation.agreement.ratings import AgreementInputError, FloatArray, IntArray, Ratings
 
@@ -31,10 +34,24 @@ LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
 
 # Dense unit × value count matrices above this many cells are not built (memory), see _Pairable.counts.
 _MAX_DENSE_CELLS = 40_000_000
-# Profiles up to this many are resampled by one multinomial draw per resample; beyond, by drawing units.
-_MAX_MULTINOMIAL_PROFILES = 2_000
+# Value domains up to this size sum observed disagreement through the V × V coincidence matrix.
+_SMALL_DOMAIN = 64
+# Profiles × features cells from which ordinal coincidence features are kept sparse.
+_DENSE_FEATURE_CELLS = 4_000_000
 # Cells of a (resamples × profiles) count block held at once.
-_BLOCK_CELLS = 20_000_000
+_BLOCK_CELLS = 4_000_000
+# What one resample costs, in CPU nanoseconds on the development machine: a profile drawn by numpy's multinomial
+# (a binomial each), by numpy's poisson, by inverting a Poisson table (a uniform and a binary search), and a unit
+# drawn by index (random integer, lookup, bincount).
+_NS_MULTINOMIAL = 70.0
+_NS_POISSON = 45.0
+_NS_TABLE = 20.0
+_NS_DRAW = 12.0
+# Profiles of fewer units than this get their Poisson draws from a table (see _resample_counts).
+_TABLE_MAX_FREQ = 64
+# Poissonised resamples aim this many standard deviations below U units (see _resample_counts): fewer units to add
+# by index, against about 2 % of rows drawn again.
+_SPARE_SD = 2.0
 
 
 @dataclass(frozen=True)
@@ -119,58 +136,110 @@ def metric_from_matrix(name: str, matrix: FloatArray) -> Metric:
     return Metric("matrix", name, matrix=matrix)
 
 
-@dataclass(frozen=True)
 class _Pairable:
-    """Ratings of pairable units only, with units renumbered 0..U_p-1 and per-unit value counts as entries."""
+    """The pairable units (two or more values) of encoded ratings, renumbered 0..U_p-1, in the forms the sums need.
 
-    unit: IntArray  # per rating
-    value: IntArray  # per rating
-    m: IntArray  # values per pairable unit
-    entry_unit: IntArray  # one entry per (unit, distinct value), sorted by unit then value
-    entry_value: IntArray
-    entry_count: IntArray
-    n_values: int  # size of the value domain V
+    Everything beyond the values per unit is built on first use: the unit × value count matrix (one bincount over
+    the ratings, the rows of unpairable units dropped), the per-rating arrays of pairable ratings, and the sorted
+    (unit, distinct value) entries for value domains too large for the matrix.
+    """
 
-    @property
-    def n_units(self) -> int:
-        return int(self.m.size)
-
-    @property
-    def n(self) -> int:
-        return int(self.m.sum())
+    def __init__(
+        self, unit_idx: IntArray, value_idx: IntArray, n_all_units: int, n_values: int, per_unit: IntArray | None = None
+    ) -> None:
+        self._unit_all, self._value_all = unit_idx, value_idx
+        self.n_values = max(n_values, 1)
+        cells = n_all_units * self.n_values
+        self._dense_feasible = cells <= _MAX_DENSE_CELLS
+        self._dense_cheap = self._dense_feasible and cells <= max(4 * unit_idx.size, 1 << 16)
+        all_counts = None
+        if self._dense_cheap:
+            all_counts = np.bincount(unit_idx * self.n_values + value_idx, minlength=cells).reshape(
+                n_all_units, self.n_values
+            )
+            per_unit = _row_sums(all_counts)
+        elif per_unit is None:
+            per_unit = np.bincount(unit_idx, minlength=n_all_units)
+        self._per_unit = per_unit
+        self._keep_units = per_unit >= 2
+        self._all_pairable = bool(self._keep_units.all())
+        self.m: IntArray = per_unit if self._all_pairable else per_unit[self._keep_units]
+        self.n_units = int(self.m.size)
+        self.n = int(self.m.sum())
+        if all_counts is not None:  # already built: fill the cached property
+            self.__dict__["counts"] = all_counts if self._all_pairable else np.compress(self._keep_units, all_counts, 0)
 
     def marginals(self) -> FloatArray:
+        if "counts" in self.__dict__:  # column by column: numpy's sum over the long axis of a narrow matrix is slow
+            return np.array([self.counts[:, v].sum() for v in range(self.n_values)], dtype=np.float64)
         return np.bincount(self.value, minlength=self.n_values).astype(np.float64)
 
     def dense_feasible(self) -> bool:
-        return self.n_units * self.n_values <= _MAX_DENSE_CELLS
+        return self._dense_feasible
 
-    def counts(self) -> npt.NDArray[np.int32]:
-        """Unit × value count matrix (only when dense_feasible)."""
-        dense = np.zeros((self.n_units, self.n_values), dtype=np.int32)
-        dense[self.entry_unit, self.entry_value] = self.entry_count
-        return dense
+    def dense_cheap(self) -> bool:
+        """Whether the count matrix cost no more than a pass over the ratings (else sums use sorted entries)."""
+        return self._dense_cheap
+
+    @cached_property
+    def counts(self) -> IntArray:
+        """Unit × value count matrix of the pairable units (only when dense_feasible)."""
+        size = self._per_unit.size
+        dense = np.bincount(self._unit_all * self.n_values + self._value_all, minlength=size * self.n_values)
+        dense = dense.reshape(size, self.n_values)
+        return dense if self._all_pairable else np.compress(self._keep_units, dense, 0)
+
+    @cached_property
+    def _rating_keep(self) -> npt.NDArray[np.bool_] | None:
+        return None if self._all_pairable else self._keep_units[self._unit_all]
+
+    @cached_property
+    def unit(self) -> IntArray:
+        """Pairable unit (renumbered) of each pairable rating."""
+        if self._rating_keep is None:
+            return self._unit_all
+        remap = np.cumsum(self._keep_units) - 1
+        return remap[self._unit_all[self._rating_keep]]
+
+    @cached_property
+    def value(self) -> IntArray:
+        return self._value_all if self._rating_keep is None else self._value_all[self._rating_keep]
+
+    @cached_property
+    def _entries(self) -> tuple[IntArray, IntArray, IntArray]:
+        """One entry per (unit, distinct value), sorted by unit then value."""
+        if self.dense_cheap():
+            counts = self.counts
+            units, values = np.nonzero(counts)
+            return units.astype(np.int64), values.astype(np.int64), counts[units, values].astype(np.int64)
+        keys, tally = np.unique(self.unit * self.n_values + self.value, return_counts=True)
+        return keys // self.n_values, keys % self.n_values, tally.astype(np.int64)
+
+    @property
+    def entry_unit(self) -> IntArray:
+        return self._entries[0]
+
+    @property
+    def entry_value(self) -> IntArray:
+        return self._entries[1]
+
+    @property
+    def entry_count(self) -> IntArray:
+        return self._entries[2]
+
+
+def _row_sums(counts: IntArray) -> IntArray:
+    """Row sums of a units × values matrix; numpy's sum over a short last axis is slow, adding columns is not."""
+    if counts.shape[1] > 16:
+        return np.asarray(counts.sum(axis=1))
+    total = counts[:, 0].copy()
+    for column in range(1, counts.shape[1]):
+        total += counts[:, column]
+    return total
 
 
 def _pairable(ratings: Ratings) -> _Pairable:
-    per_unit = np.bincount(ratings.unit_idx, minlength=ratings.n_units)
-    pairable_units = np.flatnonzero(per_unit >= 2)
-    remap = np.full(ratings.n_units, -1, dtype=np.int64)
-    remap[pairable_units] = np.arange(pairable_units.size)
-    keep = per_unit[ratings.unit_idx] >= 2
-    unit = remap[ratings.unit_idx[keep]]
-    value = ratings.value_idx[keep]
-    n_values = max(ratings.n_values, 1)
-    keys, counts = np.unique(unit * n_values + value, return_counts=True)
-    return _Pairable(
-        unit=unit,
-        value=value,
-        m=per_unit[pairable_units].astype(np.int64),
-        entry_unit=keys // n_values,
-        entry_value=keys % n_values,
-        entry_count=counts.astype(np.int64),
-        n_values=n_values,
-    )
+    return _Pairable(ratings.unit_idx, ratings.value_idx, ratings.n_units, ratings.n_values)
 
 
 def _ordinal_matrix(marginals: FloatArray) -> FloatArray:
@@ -221,18 +290,32 @@ def _observed_sum(pairs: _Pairable, metric: Metric, marginals: FloatArray) -> fl
     """sum_u d_u: coincidence-weighted disagreement within units."""
     m = pairs.m.astype(np.float64)
     if metric.kind == "nominal":
-        same = np.bincount(pairs.entry_unit, weights=pairs.entry_count.astype(np.float64) ** 2, minlength=pairs.n_units)
+        if pairs.dense_cheap():
+            counts = pairs.counts
+            same = np.einsum("uv,uv->u", counts, counts).astype(np.float64)
+        else:
+            same = np.bincount(pairs.entry_unit, weights=pairs.entry_count.astype(np.float64) ** 2, minlength=pairs.n_units)
         return float(np.sum((m * m - same) / (m - 1.0)))
+    if pairs.n_values <= _SMALL_DOMAIN and pairs.dense_cheap():
+        # d_u = c_u' delta c_u / (m_u - 1) (delta has a zero diagonal), summed as the coincidence matrix times delta.
+        coincidences = _coincidences(pairs.counts, m)
+        return float(np.sum(coincidences * _delta_matrix(metric, marginals)))
     if metric.kind == "interval":
         x = metric.numeric_values
         assert x is not None
+        # sum_{i != j} (x_i - x_j)^2 = 2 m sum_i (x_i - mean)^2
         values = x[pairs.value]
         means = np.bincount(pairs.unit, weights=values, minlength=pairs.n_units) / m
         squares = np.bincount(pairs.unit, weights=(values - means[pairs.unit]) ** 2, minlength=pairs.n_units)
-        # sum_{i != j} (x_i - x_j)^2 = 2 m sum_i (x_i - mean)^2
         return float(np.sum(2.0 * m * squares / (m - 1.0)))
     unit, first, second, weight = _value_pairs(pairs)
     return float(np.sum(weight * _delta_function(metric, marginals)(first, second)))
+
+
+def _coincidences(counts: IntArray, m: FloatArray) -> FloatArray:
+    """sum_u c_u c_u' / (m_u - 1) without its diagonal correction (only ever multiplied by a zero-diagonal delta)."""
+    dense = counts.astype(np.float64)
+    return np.asarray((dense / (m - 1.0)[:, None]).T @ dense, dtype=np.float64)
 
 
 def _value_pairs(pairs: _Pairable) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
@@ -315,23 +398,36 @@ def krippendorff_alpha(
         raise AgreementInputError(
             f"distance matrix is {metric.matrix.shape[0]} × {metric.matrix.shape[0]} but there are {ratings.n_values} values"
         )
-    pairs = _pairable(ratings)
+    if n_resamples > 0 and not 0.0 < confidence_level < 1.0:
+        raise AgreementInputError(f"confidence level must be between 0 and 1, got {confidence_level}")
+    return _alpha_of_pairable(_pairable(ratings), metric, ratings.n_units, n_resamples, confidence_level, seed)
+
+
+def _alpha_of_pairable(
+    pairs: _Pairable, metric: Metric, n_units: int, n_resamples: int, confidence_level: float, seed: int | None
+) -> AlphaResult:
+    """Alpha (and its bootstrap) of already-encoded pairable ratings; the arguments were checked by the caller."""
     marginals = pairs.marginals()
     n = float(pairs.n)
-    alpha, d_o, d_e = _alpha_from_sums(n, _observed_sum(pairs, metric, marginals), _expected_sum(metric, marginals))
+    if metric.kind != "nominal" and pairs.n_values <= _SMALL_DOMAIN and pairs.dense_cheap():
+        # Small domain: the V × V distances once, for the coincidences and for the expected disagreement.
+        delta = _delta_matrix(metric, marginals)
+        observed = float(np.sum(_coincidences(pairs.counts, pairs.m.astype(np.float64)) * delta))
+        expected = float(marginals @ delta @ marginals)
+    else:
+        observed, expected = _observed_sum(pairs, metric, marginals), _expected_sum(metric, marginals)
+    alpha, d_o, d_e = _alpha_from_sums(n, observed, expected)
     result = AlphaResult(
         alpha=alpha,
         metric=metric.name,
         observed_disagreement=d_o,
         expected_disagreement=d_e,
-        n_units=ratings.n_units,
+        n_units=n_units,
         n_pairable_units=pairs.n_units,
         n_pairable_values=int(n),
     )
     if n_resamples <= 0 or pairs.n_units == 0:
         return result
-    if not 0.0 < confidence_level < 1.0:
-        raise AgreementInputError(f"confidence level must be between 0 and 1, got {confidence_level}")
     samples = bootstrap_alpha(pairs, metric, n_resamples, np.random.default_rng(seed))
     finite = samples[np.isfinite(samples)]
     tail = (1.0 - confidence_level) / 2.0 * 100.0
@@ -367,20 +463,27 @@ def _with_bootstrap(
     )
 
 
-def _profiles(counts: npt.NDArray[np.int32], m: IntArray) -> tuple[FloatArray, IntArray, FloatArray]:
-    """Distinct rows of the unit × value count matrix: (profiles, profile of each unit, units per profile)."""
+def _profiles(counts: IntArray, m: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Distinct rows of the unit × value count matrix (sorted by their base-(max m + 1) key) and units per row."""
     n_values = counts.shape[1]
     base = int(m.max()) + 1 if m.size else 1
     if n_values * np.log2(base) < 62:
-        key = counts.astype(np.int64) @ (base ** np.arange(n_values, dtype=np.int64))
-        _, first, inverse, freq = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
-        profiles = counts[first]
+        powers = base ** np.arange(n_values, dtype=np.int64)
+        key = counts.astype(np.int64, copy=False) @ powers
+        if key.size and int(key.max()) < 8 * key.size + 65_536:  # small key range: counting beats sorting
+            occurrences = np.bincount(key)
+            present = np.flatnonzero(occurrences)
+            freq = occurrences[present]
+        else:
+            present, freq = np.unique(key, return_counts=True)
+        profiles = present[:, None] // powers[None, :] % base
     else:
-        profiles, inverse, freq = np.unique(counts, axis=0, return_inverse=True, return_counts=True)
-    return profiles.astype(np.float64), inverse.reshape(-1).astype(np.int64), freq.astype(np.float64)
+        profiles, freq = np.unique(counts, axis=0, return_counts=True)
+    return profiles.astype(np.float64), freq.astype(np.float64)
 
 
 Statistic = Callable[[FloatArray], FloatArray]
+Features: TypeAlias = "FloatArray | sparse.csr_matrix"  # per-profile sufficient statistics, dense or sparse
 
 
 def _finish(n: FloatArray, observed: FloatArray, expected: FloatArray) -> FloatArray:
@@ -389,7 +492,7 @@ def _finish(n: FloatArray, observed: FloatArray, expected: FloatArray) -> FloatA
     return np.asarray(np.where((n >= 2) & (expected > 0), alpha, np.nan), dtype=np.float64)
 
 
-def _profile_features(profiles: FloatArray, metric: Metric) -> tuple[FloatArray, Statistic]:
+def _profile_features(profiles: FloatArray, metric: Metric) -> tuple[Features, Statistic]:
     """Per-profile sufficient statistics (summed over a resample by a matrix product) and alpha from their sums."""
     m = profiles.sum(axis=1)
     n_values = profiles.shape[1]
@@ -415,24 +518,7 @@ def _profile_features(profiles: FloatArray, metric: Metric) -> tuple[FloatArray,
 
         return np.column_stack([d, m, s1, s2]), interval
     if metric.kind == "ordinal":
-        coincidences = profiles[:, :, None] * profiles[:, None, :]
-        idx = np.arange(n_values)
-        coincidences[:, idx, idx] -= profiles
-        coincidences /= (m - 1.0)[:, None, None]
-        low = np.minimum.outer(idx, idx)
-        high = np.maximum.outer(idx, idx)
-
-        def ordinal(sums: FloatArray) -> FloatArray:
-            o = sums.reshape(-1, n_values, n_values)
-            marg = o.sum(axis=2)
-            cumulative = np.concatenate([np.zeros((marg.shape[0], 1)), np.cumsum(marg, axis=1)], axis=1)
-            between = cumulative[:, high + 1] - cumulative[:, low]
-            delta = (between - (marg[:, :, None] + marg[:, None, :]) / 2.0) ** 2
-            observed = np.sum(o * delta, axis=(1, 2))
-            expected = np.einsum("bc,bk,bck->b", marg, marg, delta)
-            return _finish(marg.sum(axis=1), observed, expected)
-
-        return coincidences.reshape(profiles.shape[0], -1), ordinal
+        return _ordinal_coincidences(profiles, m), _ordinal_statistic(n_values)
     delta_matrix = _delta_matrix(metric, profiles.sum(axis=0))
     d = np.sum((profiles @ delta_matrix) * profiles, axis=1) / (m - 1.0)
 
@@ -441,6 +527,55 @@ def _profile_features(profiles: FloatArray, metric: Metric) -> tuple[FloatArray,
         return _finish(marg.sum(axis=1), sums[:, 0], np.sum((marg @ delta_matrix) * marg, axis=1))
 
     return np.column_stack([d, profiles]), fixed
+
+
+def _ordinal_coincidences(profiles: FloatArray, m: FloatArray) -> Features:
+    """Each profile's coincidence matrix (c c' - diag c) / (m - 1), flattened; sparse when dense would be large
+    (a profile has a handful of distinct values, so at most their square of the V × V cells)."""
+    n_profiles, n_values = profiles.shape
+    if n_profiles * n_values * n_values <= _DENSE_FEATURE_CELLS:
+        coincidences = profiles[:, :, None] * profiles[:, None, :]
+        idx = np.arange(n_values)
+        coincidences[:, idx, idx] -= profiles
+        coincidences /= (m - 1.0)[:, None, None]
+        return coincidences.reshape(n_profiles, -1)
+    rows, values = np.nonzero(profiles)  # by profile, then value
+    per_profile = np.bincount(rows, minlength=n_profiles)
+    slot = np.arange(rows.size) - (np.cumsum(per_profile) - per_profile)[rows]
+    width = int(per_profile.max())
+    slot_value = np.full((n_profiles, width), -1, dtype=np.int64)
+    slot_count = np.zeros((n_profiles, width))
+    slot_value[rows, slot], slot_count[rows, slot] = values, profiles[rows, values]
+    entry_rows, entry_cells, entry_weights = [], [], []
+    for a in range(width):
+        for b in range(width):
+            both = np.flatnonzero((slot_value[:, a] >= 0) & (slot_value[:, b] >= 0))
+            weight = slot_count[both, a] * slot_count[both, b] - (slot_count[both, a] if a == b else 0.0)
+            entry_rows.append(both)
+            entry_cells.append(slot_value[both, a] * n_values + slot_value[both, b])
+            entry_weights.append(weight / (m[both] - 1.0))
+    return sparse.csr_matrix(
+        (np.concatenate(entry_weights), (np.concatenate(entry_rows), np.concatenate(entry_cells))),
+        shape=(n_profiles, n_values * n_values),
+    )
+
+
+def _ordinal_statistic(n_values: int) -> Statistic:
+    """Ordinal alpha from a resample's coincidence matrix: distances from the resample's own marginals."""
+    idx = np.arange(n_values)
+    low, high = np.minimum.outer(idx, idx), np.maximum.outer(idx, idx)
+
+    def ordinal(sums: FloatArray) -> FloatArray:
+        o = sums.reshape(-1, n_values, n_values)
+        marg = o.sum(axis=2)
+        cumulative = np.concatenate([np.zeros((marg.shape[0], 1)), np.cumsum(marg, axis=1)], axis=1)
+        between = cumulative[:, high + 1] - cumulative[:, low]
+        delta = (between - (marg[:, :, None] + marg[:, None, :]) / 2.0) ** 2
+        observed = np.sum(o * delta, axis=(1, 2))
+        expected = np.einsum("bc,bk,bck->b", marg, marg, delta)
+        return _finish(marg.sum(axis=1), observed, expected)
+
+    return ordinal
 
 
 def _unit_interval_features(pairs: _Pairable, metric: Metric) -> tuple[FloatArray, Statistic]:
@@ -461,55 +596,169 @@ def _unit_interval_features(pairs: _Pairable, metric: Metric) -> tuple[FloatArra
     return np.column_stack([d, m, s1, s2]), interval
 
 
-def _resample_counts(
-    rng: np.random.Generator, freq: FloatArray, unit_profile: IntArray | None, n_resamples: int
-) -> Iterator[tuple[int, FloatArray]]:
-    """Blocks of (resamples × profiles) counts: how often each profile occurs among U_p units drawn with replacement."""
+def _poissonise(freq: FloatArray) -> bool:
+    """Whether Poissonised resampling costs less than numpy's multinomial for these profile frequencies."""
+    by_index = float(freq[freq < 2].sum()) + _SPARE_SD * math.sqrt(float(freq.sum()))
+    by_table = int(np.count_nonzero((freq >= 2) & (freq < _TABLE_MAX_FREQ)))
+    by_poisson = int(np.count_nonzero(freq >= _TABLE_MAX_FREQ))
+    cost = _NS_DRAW * by_index + _NS_TABLE * by_table + _NS_POISSON * by_poisson
+    return cost < _NS_MULTINOMIAL * freq.size
+
+
+def _poisson_cdf(lam: float) -> FloatArray:
+    """Cumulative Poisson(lam) probabilities far into the tail, the last set to 1 (inversion never runs off it)."""
+    size = int(lam + 12.0 * math.sqrt(lam) + 40.0)
+    pmf = np.empty(size)
+    pmf[0] = math.exp(-lam)
+    pmf[1:] = lam / np.arange(1, size)
+    cdf = np.minimum(np.cumsum(np.cumprod(pmf)), 1.0)  # rounding may overshoot 1 in the tail: keep it sorted
+    cdf[-1] = 1.0
+    return cdf
+
+
+class _PoissonTables:
+    """Poisson draws by inversion for a few small means: a uniform u becomes the first k with F(k) > u.
+
+    A guide table per mean (the first candidate k for each of 256 equal slices of [0, 1)) makes the search one
+    lookup and, rarely, a few steps up; all columns of all means are drawn together.
+    """
+
+    buckets = 256
+
+    def __init__(self, means: list[float]) -> None:
+        cdfs = [_poisson_cdf(mean) for mean in means]
+        self.width = max((cdf.size for cdf in cdfs), default=1)
+        self.cdf = np.ones((len(cdfs), self.width))
+        for row, cdf in enumerate(cdfs):
+            self.cdf[row, : cdf.size] = cdf
+        grid = np.arange(self.buckets) / self.buckets
+        self.guide = np.stack([np.searchsorted(row, grid, side="right") for row in self.cdf]) if cdfs else None
+        # position k of mean i is i * width + k in the flattened tables
+
+    def draw(self, rng: np.random.Generator, table_of_column: IntArray, rows: int) -> IntArray:
+        assert self.guide is not None
+        uniform = rng.random((rows, table_of_column.size))
+        bucket = (uniform * self.buckets).astype(np.intp)
+        bucket += table_of_column * self.buckets
+        drawn = np.take(self.guide.ravel(), bucket)
+        offset = table_of_column * self.width
+        position = drawn + offset
+        up = np.flatnonzero(np.take(self.cdf.ravel(), position) <= uniform)
+        flat_position, flat_uniform, cdf = position.ravel(), uniform.ravel(), self.cdf.ravel()
+        while up.size:  # the guide is the first candidate: step up while F(k) <= u
+            flat_position[up] += 1
+            up = up[cdf[flat_position[up]] <= flat_uniform[up]]
+        position -= offset
+        return position
+
+
+def _resample_counts(rng: np.random.Generator, freq: FloatArray, n_resamples: int) -> Iterator[tuple[int, FloatArray]]:
+    """Blocks of (resamples × profiles) counts: how often each profile occurs among U units drawn with replacement.
+
+    Every row is Multinomial(U, freq / U). With few profiles numpy's multinomial draws it (a binomial per profile).
+    With many, the row is Poissonised: profile p gets Poisson(s f_p) units (by inverting a table of the Poisson
+    distribution for each small f, by numpy's poisson for large ones, and as Poisson(s · their number) units drawn
+    by index for profiles of a single unit), then the U - t units still missing are drawn by index from all units.
+    Given its total t <= U a vector of independent Poisson(s f_p) counts is Multinomial(t, freq / U), so adding
+    U - t independent draws makes it Multinomial(U, freq / U) exactly; a row with t > U (chance about 2 % for
+    s = 1 - 2 / sqrt(U)) is drawn again, which keeps every row Multinomial(U, freq / U) given t <= U.
+    """
     n_profiles = freq.size
-    n_units = int(freq.sum())
-    block = max(1, _BLOCK_CELLS // max(n_profiles, 1))
+    n_units = int(round(float(freq.sum())))
+    if not _poissonise(freq):
+        block = max(1, _BLOCK_CELLS // max(n_profiles, 1))
+        for start in range(0, n_resamples, block):
+            size = min(block, n_resamples - start)
+            yield start, rng.multinomial(n_units, freq / freq.sum(), size=size).astype(np.float64)
+        return
+    # Work on profiles sorted by frequency, so that each way of drawing fills a contiguous range of columns.
+    order = np.argsort(freq, kind="stable")
+    restore = None if np.array_equal(order, np.arange(n_profiles)) else np.argsort(order)
+    freq = freq[order]
+    scale = max(0.0, 1.0 - _SPARE_SD / math.sqrt(n_units))
+    pool = np.repeat(np.arange(n_profiles), freq.astype(np.int64))  # the profile of every unit
+    n_single = int(np.searchsorted(freq, 2.0))  # profiles of one unit: columns [0, n_single)
+    first_large = int(np.searchsorted(freq, float(_TABLE_MAX_FREQ)))  # columns [n_single, first_large): tables
+    table_freqs, table_of_column = np.unique(freq[n_single:first_large], return_inverse=True)
+    table_of_column = table_of_column.reshape(-1)
+    tables = _PoissonTables([scale * f for f in table_freqs.tolist()])
+
+    def draw(rows: int) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """Poisson counts of ``rows`` resamples (table columns, large columns, units of single-unit profiles to
+        draw by index) and each row's total."""
+        large = rng.poisson(scale * freq[first_large:], size=(rows, n_profiles - first_large))
+        small = tables.draw(rng, table_of_column, rows) if first_large > n_single else np.zeros((rows, 0), np.intp)
+        singles = rng.poisson(scale * n_single, size=rows)
+        return small, large, singles, small.sum(axis=1) + large.sum(axis=1) + singles
+
+    block = max(1, _BLOCK_CELLS // max(n_profiles, int(scale * n_single + 2 * _SPARE_SD * math.sqrt(n_units)) + 1))
     for start in range(0, n_resamples, block):
         size = min(block, n_resamples - start)
-        if n_profiles <= _MAX_MULTINOMIAL_PROFILES:
-            counts = rng.multinomial(n_units, freq / freq.sum(), size=size).astype(np.float64)
-        else:
-            counts = np.empty((size, n_profiles), dtype=np.float64)
-            for row in range(size):
-                drawn = rng.integers(0, n_units, size=n_units)
-                counts[row] = np.bincount(drawn if unit_profile is None else unit_profile[drawn], minlength=n_profiles)
-        yield start, counts
+        small, large, singles, total = draw(size)
+        over = np.flatnonzero(total > n_units)
+        while over.size:
+            small[over], large[over], singles[over], total[over] = draw(over.size)
+            over = over[total[over] > n_units]
+        missing = n_units - total
+        rows = np.arange(size)
+        drawn = [pool[rng.integers(0, n_units, size=int(missing.sum()), dtype=np.int32)]]
+        row_of = [np.repeat(rows, missing)]
+        if n_single:
+            drawn.append(rng.integers(0, n_single, size=int(singles.sum()), dtype=np.int32))
+            row_of.append(np.repeat(rows, singles))
+        counts = np.bincount(
+            np.concatenate(row_of) * n_profiles + np.concatenate(drawn), minlength=size * n_profiles
+        ).reshape(size, n_profiles)
+        counts[:, n_single:first_large] += small
+        counts[:, first_large:] += large
+        yield start, (counts if restore is None else counts[:, restore]).astype(np.float64)
+
+
+def _merge_interval_profiles(profiles: FloatArray, freq: FloatArray, metric: Metric) -> tuple[FloatArray, FloatArray]:
+    """One profile per (m, sum x, sum x^2): interval alpha sees a unit only through these, so units with different
+    values but the same three sums are interchangeable (on a rating scale, about half the profiles merge)."""
+    x = metric.numeric_values
+    assert x is not None
+    sums = np.column_stack([profiles.sum(axis=1), profiles @ x, profiles @ (x * x)])
+    _, first, group = np.unique(sums, axis=0, return_index=True, return_inverse=True)
+    return profiles[first], np.bincount(group.reshape(-1), weights=freq).astype(np.float64)
 
 
 def bootstrap_alpha(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.random.Generator) -> FloatArray:
     """Alpha of ``n_resamples`` resamples of the pairable units (NaN where a resample has no expected disagreement)."""
-    unit_profile: IntArray | None
     if pairs.dense_feasible():
-        profiles, unit_profile, freq = _profiles(pairs.counts(), pairs.m)
-        if metric.kind == "ordinal" and profiles.shape[0] * pairs.n_values**2 > _MAX_DENSE_CELLS:
-            return _bootstrap_by_pairs(pairs, metric, n_resamples, rng)
+        profiles, freq = _profiles(pairs.counts, pairs.m)
+        if metric.kind == "interval":
+            profiles, freq = _merge_interval_profiles(profiles, freq, metric)
+        if _poissonise(freq):  # the Poissonised sampler wants profiles by frequency (any order gives the same alphas)
+            order = np.argsort(freq, kind="stable")
+            profiles, freq = profiles[order], freq[order]
         features, statistic = _profile_features(profiles, metric)
     elif metric.kind == "interval":
         features, statistic = _unit_interval_features(pairs, metric)
-        unit_profile, freq = None, np.ones(pairs.n_units)
+        freq = np.ones(pairs.n_units)
     else:
         return _bootstrap_by_pairs(pairs, metric, n_resamples, rng)
     samples = np.empty(n_resamples, dtype=np.float64)
-    for start, counts in _resample_counts(rng, freq, unit_profile, n_resamples):
-        samples[start : start + counts.shape[0]] = statistic(counts @ features)
+    for start, counts in _resample_counts(rng, freq, n_resamples):
+        sums = counts @ features if isinstance(features, np.ndarray) else np.asarray((features.T @ counts.T).T)
+        samples[start : start + counts.shape[0]] = statistic(sums)
     return samples
 
 
 def _bootstrap_by_pairs(pairs: _Pairable, metric: Metric, n_resamples: int, rng: np.random.Generator) -> FloatArray:
     """Slower general bootstrap for large value domains: per resample, unit weights over the within-unit pairs."""
     unit, first, second, weight = _value_pairs(pairs)
-    entry_count = pairs.entry_count.astype(np.float64)
+    entry_unit, entry_value, entry_count = pairs.entry_unit, pairs.entry_value, pairs.entry_count.astype(np.float64)
     samples = np.empty(n_resamples, dtype=np.float64)
-    for index in range(n_resamples):
-        unit_weight = np.bincount(rng.integers(0, pairs.n_units, size=pairs.n_units), minlength=pairs.n_units).astype(np.float64)
-        marginals: FloatArray = np.bincount(
-            pairs.entry_value, weights=entry_count * unit_weight[pairs.entry_unit], minlength=pairs.n_values
-        ).astype(np.float64)
-        observed = float(np.sum(unit_weight[unit] * weight * _delta_function(metric, marginals)(first, second)))
-        n = float(marginals.sum())
-        samples[index] = _finish(np.array([n]), np.array([observed]), np.array([_expected_sum(metric, marginals)]))[0]
+    for start, unit_weights in _resample_counts(rng, np.ones(pairs.n_units), n_resamples):
+        for offset, unit_weight in enumerate(unit_weights):
+            marginals: FloatArray = np.bincount(
+                entry_value, weights=entry_count * unit_weight[entry_unit], minlength=pairs.n_values
+            ).astype(np.float64)
+            observed = float(np.sum(unit_weight[unit] * weight * _delta_function(metric, marginals)(first, second)))
+            n = float(marginals.sum())
+            samples[start + offset] = _finish(
+                np.array([n]), np.array([observed]), np.array([_expected_sum(metric, marginals)])
+            )[0]
     return samples

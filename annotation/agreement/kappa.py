@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from annotation.agreement.alpha import _pairable
 from annotation.agreement.ratings import AgreementInputError, Ratings
 
 
@@ -200,13 +201,12 @@ def observed_agreement(ratings: Ratings) -> float:
     Each pairable unit u contributes sum_c n_uc (n_uc - 1) / (m_u - 1) agreeing pairs out of m_u; NaN without
     pairable units.
     """
-    per_unit = np.bincount(ratings.unit_idx, minlength=ratings.n_units)
-    keep = per_unit[ratings.unit_idx] >= 2
-    if not keep.any():
+    pairs = _pairable(ratings)
+    if pairs.n == 0:
         return float("nan")
-    unit, value = ratings.unit_idx[keep], ratings.value_idx[keep]
-    keys, counts = np.unique(unit * ratings.n_values + value, return_counts=True)
-    entry_unit = keys // ratings.n_values
-    m = per_unit[entry_unit].astype(np.float64)
-    agreeing = np.sum(counts * (counts - 1.0) / (m - 1.0))
-    return float(agreeing / keep.sum())
+    m = pairs.m.astype(np.float64)
+    if pairs.dense_cheap():
+        same = np.einsum("uv,uv->u", pairs.counts, pairs.counts).astype(np.float64)
+    else:
+        same = np.bincount(pairs.entry_unit, weights=pairs.entry_count.astype(np.float64) ** 2, minlength=pairs.n_units)
+    return float(np.sum((same - m) / (m - 1.0)) / pairs.n)

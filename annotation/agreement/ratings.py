@@ -94,6 +94,15 @@ def _factorize(column: Any, name: str, sort: bool) -> tuple[IntArray, np.ndarray
     return codes.astype(np.int64, copy=False), np.asarray(uniques)
 
 
+def _id_column(ids: Any) -> pd.Series:
+    """Unit or rater ids as a Series; numeric arrays stay numeric (fast to factorize), anything else becomes objects."""
+    if isinstance(ids, pd.Series):
+        return ids
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iuf":
+        return pd.Series(ids)
+    return pd.Series(np.asarray(ids, dtype=object))
+
+
 def ratings_from_long(
     units: Sequence[Hashable] | np.ndarray | pd.Series,
     raters: Sequence[Hashable] | np.ndarray | pd.Series,
@@ -106,26 +115,28 @@ def ratings_from_long(
     A rater rating the same unit twice is an error unless ``allow_duplicates`` (alpha itself is defined
     over the values in a unit, but per-rater breakdowns need one value per rater and unit).
     """
-    unit_col = pd.Series(np.asarray(units, dtype=object) if not isinstance(units, pd.Series) else units)
-    rater_col = pd.Series(np.asarray(raters, dtype=object) if not isinstance(raters, pd.Series) else raters)
+    unit_col, rater_col = _id_column(units), _id_column(raters)
     value_col = values if isinstance(values, pd.Series) else pd.Series(list(values) if not isinstance(values, np.ndarray) else values)
     if not (len(unit_col) == len(rater_col) == len(value_col)):
         raise AgreementInputError(
             f"units, raters and values must have the same length, got {len(unit_col)}, {len(rater_col)}, {len(value_col)}"
         )
     present = value_col.notna().to_numpy()
-    unit_col = unit_col[present].reset_index(drop=True)
-    rater_col = rater_col[present].reset_index(drop=True)
-    value_col = value_col[present].reset_index(drop=True)
+    if not present.all():
+        unit_col = unit_col[present].reset_index(drop=True)
+        rater_col = rater_col[present].reset_index(drop=True)
+        value_col = value_col[present].reset_index(drop=True)
     unit_idx, unit_ids = _factorize(unit_col, "unit", sort=False)
     rater_idx, rater_ids = _factorize(rater_col, "rater", sort=False)
+    unit_ids, rater_ids = unit_ids.astype(object), rater_ids.astype(object)  # ids as given, whatever their type
     numeric = pd.api.types.is_numeric_dtype(value_col.dtype) and not pd.api.types.is_bool_dtype(value_col.dtype)
     value_idx, value_ids = _factorize(value_col, "value", sort=numeric)
     if not allow_duplicates and unit_idx.size:
         key = unit_idx * max(rater_ids.size, 1) + rater_idx
-        uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
-        if (counts > 1).any():
-            where = first[np.flatnonzero(counts > 1)[0]]
+        ordered = np.sort(key)
+        repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if repeated.size:
+            where = int(np.flatnonzero(key == ordered[repeated[0]])[0])
             raise AgreementInputError(
                 f"rater {rater_ids[rater_idx[where]]!r} rated unit {unit_ids[unit_idx[where]]!r} more than once"
             )
@@ -147,18 +158,47 @@ def ratings_from_frame(
     return ratings_from_long(frame[unit], frame[rater], frame[value], allow_duplicates=allow_duplicates)
 
 
+def _encode_numbers(values: FloatArray) -> tuple[FloatArray, IntArray]:
+    """Sorted distinct values and each value's index among them (``numpy.unique`` with ``return_inverse``).
+
+    Whole numbers in a modest range, the usual rating scales, are counted instead of sorted.
+    """
+    if values.size:
+        low, high = float(values.min()), float(values.max())
+        if high - low < 1 << 20:
+            shifted = values - low
+            codes = shifted.astype(np.int64)
+            if np.array_equal(codes, shifted):
+                present = np.bincount(codes) > 0
+                distinct = (np.flatnonzero(present) + low).astype(np.float64)
+                if present.all():
+                    return distinct, codes
+                rank = np.cumsum(present) - 1
+                return distinct, rank[codes].astype(np.int64, copy=False)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return distinct, inverse.astype(np.int64).reshape(-1)
+
+
 def ratings_from_matrix(reliability_data: Any) -> Ratings:
     """Encode a raters × units matrix (the layout of ``krippendorff.alpha``); NaN marks a missing value."""
     matrix = np.asarray(reliability_data, dtype=np.float64)
     if matrix.ndim != 2:
         raise AgreementInputError(f"reliability data must be a 2-D raters × units matrix, got shape {matrix.shape}")
-    rater_pos, unit_pos = np.nonzero(~np.isnan(matrix))
-    values = matrix[rater_pos, unit_pos]
-    value_ids, value_idx = np.unique(values, return_inverse=True)
+    present = ~np.isnan(matrix)
+    if matrix.shape[0] <= 256:  # a few raters: row by row, which spares dividing every position
+        columns = [np.flatnonzero(row) for row in present]
+        unit_pos = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+        rater_pos = np.repeat(np.arange(matrix.shape[0]), [c.size for c in columns])
+        values = np.concatenate([row[c] for row, c in zip(matrix, columns)]) if columns else np.zeros(0)
+    else:
+        flat = np.flatnonzero(present)
+        rater_pos, unit_pos = np.divmod(flat, matrix.shape[1])
+        values = matrix.reshape(-1)[flat]
+    value_ids, value_idx = _encode_numbers(values)
     return Ratings(
-        unit_idx=unit_pos.astype(np.int64),
-        rater_idx=rater_pos.astype(np.int64),
-        value_idx=value_idx.astype(np.int64).reshape(-1),
+        unit_idx=unit_pos,
+        rater_idx=rater_pos,
+        value_idx=value_idx,
         units=np.arange(matrix.shape[1]),
         raters=np.arange(matrix.shape[0]),
         values=value_ids,

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from annotation.agreement.alpha import AlphaResult, krippendorff_alpha, metric_from_matrix
+from annotation.agreement.alpha import (
+    AlphaResult,
+    Metric,
+    _alpha_of_pairable,
+    _Pairable,
+    krippendorff_alpha,
+    metric_from_matrix,
+)
 from annotation.agreement.ratings import AgreementInputError, FloatArray, Ratings, ratings_from_long
 
 _MAX_DISTINCT_SETS = 10_000
@@ -134,19 +141,43 @@ def per_label_alpha(
     distinct: list[dict[str, float]] = [dict(value) for value in encoded.values]
     if labels is None:
         labels = sorted({label for value in distinct for label in value})
+    levels = np.array([[value.get(label, 0.0) for label in labels] for value in distinct], dtype=np.float64)
+    return alpha_per_label(
+        encoded, levels.reshape(len(distinct), len(labels)), labels, level,
+        n_resamples=n_resamples, confidence_level=confidence_level, seed=seed,
+    )
+
+
+def alpha_per_label(
+    encoded: Ratings,
+    levels: FloatArray,
+    labels: Sequence[str],
+    level: str = "nominal",
+    *,
+    n_resamples: int = 0,
+    confidence_level: float = 0.95,
+    seed: int | None = 0,
+) -> dict[str, AlphaResult]:
+    """Alpha of every label from ratings encoded once: ``levels[k, j]`` is label j's level in value k (0 = absent).
+
+    Each label's value domain is the levels its ratings use, so the result equals ``krippendorff_alpha`` of the
+    ratings re-encoded with one label's level as the value; but nothing is re-encoded: per label, one lookup per
+    rating and one bincount make its unit × level count matrix, which gives alpha and the bootstrap profiles.
+    """
+    if level not in ("nominal", "ordinal"):
+        raise AgreementInputError(f"per-label alpha is nominal or ordinal, got {level!r}")
+    if n_resamples > 0 and not 0.0 < confidence_level < 1.0:
+        raise AgreementInputError(f"confidence level must be between 0 and 1, got {confidence_level}")
+    levels = np.asarray(levels, dtype=np.float64)
+    if levels.shape != (encoded.n_values, len(labels)):
+        raise AgreementInputError(f"levels must be values × labels, {encoded.n_values} × {len(labels)}, got {levels.shape}")
+    used = np.bincount(encoded.value_idx, minlength=encoded.n_values) > 0
+    per_unit = np.bincount(encoded.unit_idx, minlength=encoded.n_units)
     results: dict[str, AlphaResult] = {}
-    for label in labels:
-        level_of_value = np.array([value.get(label, 0.0) for value in distinct], dtype=np.float64)
-        domain, value_idx = np.unique(level_of_value[encoded.value_idx], return_inverse=True)
-        ratings = Ratings(
-            unit_idx=encoded.unit_idx,
-            rater_idx=encoded.rater_idx,
-            value_idx=value_idx.astype(np.int64).reshape(-1),
-            units=encoded.units,
-            raters=encoded.raters,
-            values=domain,
-        )
-        results[label] = krippendorff_alpha(
-            ratings, level, n_resamples=n_resamples, confidence_level=confidence_level, seed=seed
-        )
+    for column, label in enumerate(labels):
+        domain = np.unique(levels[used, column])
+        code = np.searchsorted(domain, levels[:, column]).astype(np.int64)  # unused values may fall off the end
+        pairs = _Pairable(encoded.unit_idx, code[encoded.value_idx], encoded.n_units, domain.size, per_unit)
+        metric = Metric("nominal", "nominal") if level == "nominal" else Metric("ordinal", "ordinal", numeric_values=domain)
+        results[label] = _alpha_of_pairable(pairs, metric, encoded.n_units, n_resamples, confidence_level, seed)
     return results

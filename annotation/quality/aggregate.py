@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,7 @@ from annotation.agreement import (
     ratings_from_long,
     soft_labels,
 )
-from annotation.quality.columns import QuestionRatings
+from annotation.quality.columns import QuestionRatings, keyed_answers
 from annotation.schema import Question
 
 METHODS = ("majority", "dawid_skene", "mace")
@@ -41,10 +40,6 @@ class AggregateRow:
     distribution: dict[str, Any]
     n_ratings: int
     method: str
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def aggregate_single_choice(
@@ -76,76 +71,80 @@ def aggregate_single_choice(
     bounds = np.searchsorted(rows_nonzero, np.arange(share_matrix.shape[0] + 1))
     share_values = share_matrix[rows_nonzero, cols_nonzero].tolist()
     col_names = [share_labels[c] for c in cols_nonzero.tolist()]
+    starts, counts = bounds.tolist(), np.asarray(n_ratings, dtype=np.int64).tolist()
     rows = []
     for row, (unit, label, confidence) in enumerate(zip(labels.index.tolist(), labels.tolist(), confidences.tolist())):
-        lo, hi = bounds[row], bounds[row + 1]
+        lo, hi = starts[row], starts[row + 1]
         rows.append(AggregateRow(
-            unit=int(unit),
-            value=None if label is None else str(label),
-            confidence=_finite(confidence) if confidence is not None else None,
-            distribution=dict(zip(col_names[lo:hi], share_values[lo:hi])),
-            n_ratings=int(n_ratings[row]),
-            method=method_name,
+            int(unit),
+            None if label is None else str(label),
+            None if confidence is None or not math.isfinite(confidence) else float(confidence),
+            dict(zip(col_names[lo:hi], share_values[lo:hi])),
+            counts[row],
+            method_name,
         ))
     return rows
 
 
-def _label_levels(answer: Any) -> dict[str, int]:
-    if isinstance(answer, Mapping):
-        return {str(label): int(level) for label, level in answer.items() if level}
-    return {str(label): 1 for label in answer}
-
-
-def aggregate_multi_label(question: Question, ratings: QuestionRatings) -> list[AggregateRow]:
+def aggregate_multi_label(question: Question, ratings: QuestionRatings, keyed: Ratings | None = None) -> list[AggregateRow]:
+    """``keyed``: the same ratings encoded by distinct (label, level) answer (``keyed_answers``), made when not given."""
+    keyed = keyed if keyed is not None else keyed_answers(ratings)
     labels = list(question.labels)
-    levels = np.zeros((ratings.size, len(labels)), dtype=np.int64)
-    column = {label: i for i, label in enumerate(labels)}
-    for row, answer in enumerate(ratings.answer):
-        for label, level in _label_levels(answer).items():
-            if label in column:
-                levels[row, column[label]] = level
-    units, unit_index = np.unique(ratings.unit, return_inverse=True)
-    unit_index = unit_index.reshape(-1)
-    n = np.bincount(unit_index, minlength=units.size).astype(np.float64)
+    level_of_key = np.array(
+        [[dict(key).get(label, 0.0) for label in labels] for key in keyed.values], dtype=np.float64
+    ).reshape(keyed.n_values, len(labels))
+    levels = level_of_key[keyed.value_idx]  # ratings × labels
+    n = np.bincount(keyed.unit_idx, minlength=keyed.n_units).astype(np.float64)
     chosen = np.column_stack(
-        [np.bincount(unit_index, weights=(levels[:, j] > 0).astype(np.float64), minlength=units.size) for j in range(len(labels))]
-    ) if labels else np.zeros((units.size, 0))
+        [np.bincount(keyed.unit_idx, weights=(levels[:, j] > 0).astype(np.float64), minlength=keyed.n_units)
+         for j in range(len(labels))]
+    ) if labels else np.zeros((keyed.n_units, 0))
     share = chosen / n[:, None]
     in_answer = share > 0.5
-    confidence = np.min(np.maximum(share, 1.0 - share), axis=1) if labels else np.ones(units.size)
-    order = np.lexsort((unit_index,))
-    sorted_unit = unit_index[order]
-    starts = np.searchsorted(sorted_unit, np.arange(units.size))
-    ends = np.searchsorted(sorted_unit, np.arange(units.size), side="right")
+    confidence = np.min(np.maximum(share, 1.0 - share), axis=1) if labels else np.ones(keyed.n_units)
+    median = np.zeros((keyed.n_units, len(labels)), dtype=np.int64)
+    if question.intensity:
+        for j in range(len(labels)):  # lower median of the levels given by those who chose the label
+            choosers = np.flatnonzero(levels[:, j] > 0)
+            order = np.lexsort((levels[choosers, j], keyed.unit_idx[choosers]))
+            given = levels[choosers[order], j]
+            starts = np.concatenate([[0], np.cumsum(chosen[:, j].astype(np.int64))[:-1]])
+            has = chosen[:, j] > 0
+            median[has, j] = given[starts[has] + (chosen[has, j].astype(np.int64) - 1) // 2]
+    order = np.argsort(keyed.units, kind="stable")  # rows by utterance id
+    names = np.array(labels, dtype=object)
+    # Only the non-zero entries become Python objects: the labels in each answer and the shares above zero.
+    share_unit, share_label = np.nonzero(share[order])
+    share_values, share_names = share[order][share_unit, share_label].tolist(), names[share_label].tolist()
+    share_bounds = np.searchsorted(share_unit, np.arange(order.size + 1)).tolist()
+    picked_unit, picked_label = np.nonzero(in_answer[order])
+    picked_names, picked_levels = names[picked_label].tolist(), median[order][picked_unit, picked_label].tolist()
+    picked_bounds = np.searchsorted(picked_unit, np.arange(order.size + 1)).tolist()
+    units, confidences, counts = keyed.units[order].tolist(), confidence[order].tolist(), n[order].astype(np.int64).tolist()
     rows = []
-    for u in range(units.size):
-        if question.intensity:
-            value: Any = {}
-            for j in np.flatnonzero(in_answer[u]):
-                given = levels[order[starts[u] : ends[u]], j]
-                given = np.sort(given[given > 0])
-                value[labels[j]] = int(given[(given.size - 1) // 2])  # lower median
-        else:
-            value = [labels[j] for j in np.flatnonzero(in_answer[u])]
-        rows.append(AggregateRow(
-            unit=int(units[u]), value=value, confidence=float(confidence[u]),
-            distribution={labels[j]: float(share[u, j]) for j in range(len(labels)) if share[u, j] > 0},
-            n_ratings=int(n[u]), method="majority_per_label",
-        ))
+    for row in range(order.size):
+        lo, hi = picked_bounds[row], picked_bounds[row + 1]
+        value: Any = dict(zip(picked_names[lo:hi], picked_levels[lo:hi])) if question.intensity else picked_names[lo:hi]
+        distribution = dict(zip(share_names[share_bounds[row] : share_bounds[row + 1]],
+                                share_values[share_bounds[row] : share_bounds[row + 1]]))
+        rows.append(AggregateRow(int(units[row]), value, confidences[row], distribution, counts[row], "majority_per_label"))
     return rows
 
 
-def aggregate_numeric(ratings: QuestionRatings) -> list[AggregateRow]:
-    encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
+def aggregate_numeric(ratings: QuestionRatings, encoded: Ratings | None = None) -> list[AggregateRow]:
+    """``encoded``: the same ratings already encoded with their numbers as values."""
+    if encoded is None:
+        encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
     summary = dimension_summary(encoded)
+    names = [str(name) for name in summary.columns]
+    columns = [summary[name].to_numpy(dtype=np.float64).tolist() for name in summary.columns]
     rows = []
-    for unit, record in zip(summary.index.tolist(), summary.to_dict(orient="records")):
-        distribution: dict[str, Any] = {str(name): _finite(float(value)) for name, value in record.items()}
-        distribution["n"] = int(record["n"])
-        rows.append(AggregateRow(
-            unit=int(unit), value=float(record["mean"]), confidence=None, distribution=distribution,
-            n_ratings=int(record["n"]), method="mean",
-        ))
+    for unit, record in zip(summary.index.tolist(), zip(*columns)):
+        distribution: dict[str, Any] = dict(zip(names, record))
+        n = distribution["n"] = int(distribution["n"])
+        if n < 2:  # one rating: no spread (NaN in the summary)
+            distribution["std"] = distribution["sem"] = None
+        rows.append(AggregateRow(int(unit), distribution["mean"], None, distribution, n, "mean"))
     return rows
 
 
@@ -153,38 +152,48 @@ def aggregate_question(
     question: Question, ratings: QuestionRatings, *, method: str = "majority", tie_policy: str = "abstain", seed: int = 0,
     encoded: Ratings | None = None,
 ) -> list[AggregateRow]:
-    """Aggregated rows for every unit with at least one rating; questions without a gold rule give none."""
+    """Aggregated rows for every unit with at least one rating; questions without a gold rule give none.
+
+    ``encoded``: the ratings already encoded (as the report encodes them: labels for single choice, distinct
+    (label, level) answers for multi-label, numbers for numeric), which saves encoding them again.
+    """
     if ratings.size == 0:
         return []
     if question.type == "single_choice":
         return aggregate_single_choice(question, ratings, method=method, tie_policy=tie_policy, seed=seed, encoded=encoded)
     if question.type == "multi_label":
-        return aggregate_multi_label(question, ratings)
+        return aggregate_multi_label(question, ratings, encoded)
     if question.type == "numeric":
-        return aggregate_numeric(ratings)
+        return aggregate_numeric(ratings, encoded)
     return []
 
 
 def aggregation_summary(rows: list[AggregateRow], review_confidence_below: float) -> dict[str, Any]:
     """What the report says about an aggregation: coverage, ties, confidence, items under the review threshold."""
-    confidences = np.array([r.confidence for r in rows if r.confidence is not None], dtype=np.float64)
-    open_ties = sum(1 for r in rows if r.value is None)
-    below = sum(
-        1 for r in rows if r.n_ratings >= 2 and (r.value is None or (r.confidence is not None and r.confidence < review_confidence_below))
-    )
+    confidence_sum, n_confident, open_ties, below, two_or_more = 0.0, 0, 0, 0, 0
     counts: dict[str, int] = {}
     for r in rows:
-        if isinstance(r.value, str):
-            counts[r.value] = counts.get(r.value, 0) + 1
-        elif isinstance(r.value, (list, dict)):
-            for label in r.value:
+        value, confidence = r.value, r.confidence
+        if confidence is not None:
+            confidence_sum += confidence
+            n_confident += 1
+        if r.n_ratings >= 2:
+            two_or_more += 1
+            if value is None or (confidence is not None and confidence < review_confidence_below):
+                below += 1
+        if value is None:
+            open_ties += 1
+        elif isinstance(value, str):
+            counts[value] = counts.get(value, 0) + 1
+        elif isinstance(value, (list, dict)):
+            for label in value:
                 counts[str(label)] = counts.get(str(label), 0) + 1
     return {
         "method": rows[0].method if rows else None,
         "n_units": len(rows),
-        "n_units_with_two_or_more": sum(1 for r in rows if r.n_ratings >= 2),
+        "n_units_with_two_or_more": two_or_more,
         "n_open_ties": open_ties,
-        "mean_confidence": float(confidences.mean()) if confidences.size else None,
+        "mean_confidence": confidence_sum / n_confident if n_confident else None,
         "n_below_review_threshold": below,
         "review_confidence_below": review_confidence_below,
         "label_counts": dict(sorted(counts.items())),

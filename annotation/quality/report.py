@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from annotation.agreement import (
     AgreementInputError,
@@ -22,9 +23,11 @@ from annotation.agreement import (
     Metric,
     Ratings,
     alpha_by_group,
+    alpha_per_label,
     annotator_agreement,
     classification_report,
     cohen_kappa_for_raters,
+    cohen_kappa_from_table,
     concordance_correlation,
     fleiss_kappa,
     krippendorff_alpha,
@@ -33,10 +36,16 @@ from annotation.agreement import (
     observed_agreement,
     pairwise_alpha,
     rating_counts,
-    ratings_from_long,
 )
+from annotation.agreement.breakdown import pairwise_tables
 from annotation.quality.aggregate import AggregateRow, aggregate_question, aggregation_summary
-from annotation.quality.columns import AnnotationColumns, QuestionRatings, question_ratings
+from annotation.quality.columns import (
+    AnnotationColumns,
+    QuestionRatings,
+    encoded_ratings,
+    keyed_answers,
+    question_ratings,
+)
 from annotation.schema import Question
 
 REPORT_VERSION = 2  # 2: confusion between annotators, label distribution per language, alpha per week
@@ -105,12 +114,14 @@ def _pairwise(
     raters = [str(r) for r in alphas.index]
     out: dict[str, Any] = {"raters": raters, "alpha": alphas.to_numpy(), "shared_units": shared.to_numpy()}
     if nominal and encoded.n_raters <= params.max_pairwise_kappa_raters:
+        # Each pair's Cohen's kappa from its contingency table (rows: the first rater's label), all from one bincount.
+        tables = pairwise_tables(encoded)
         kappa = np.full((len(raters), len(raters)), np.nan)
         shared_counts = shared.to_numpy()
         for a in range(len(raters)):
             for b in range(a + 1, len(raters)):
                 if shared_counts[a, b] > 0:
-                    kappa[a, b] = kappa[b, a] = cohen_kappa_for_raters(encoded, alphas.index[a], alphas.index[b]).kappa
+                    kappa[a, b] = kappa[b, a] = cohen_kappa_from_table(tables[a, b]).kappa
         out["cohen_kappa"] = kappa
     return out
 
@@ -125,35 +136,12 @@ def _label_lists(answers: np.ndarray) -> list[list[str]]:
     return [sorted(str(k) for k, v in a.items() if v) if isinstance(a, Mapping) else [str(x) for x in a] for a in answers]
 
 
-def _answer_key(answer: Any) -> tuple[tuple[str, float], ...]:
-    """(label, level) pairs of a stored multi-label answer: level 1 for a list, the intensity for a mapping.
-
-    Stored answers were validated (annotation.schema), so a type check per answer is all the parsing needed.
-    """
-    if type(answer) is dict:
-        return tuple(sorted((str(label), float(level)) for label, level in answer.items() if level))
-    return tuple(sorted((str(label), 1.0) for label in answer))
-
-
-def _label_ratings(encoded: Ratings, level_of_value: np.ndarray) -> Ratings:
-    """Ratings of one label's level per rating, with the value domain as ``per_label_alpha`` builds it."""
-    domain, value_idx = np.unique(level_of_value[encoded.value_idx], return_inverse=True)
-    return Ratings(encoded.unit_idx, encoded.rater_idx, value_idx.astype(np.int64).reshape(-1), encoded.units,
-                   encoded.raters, domain)
-
-
 def _per_label(
-    encoded: Ratings, levels_of_values: list[dict[str, float]], labels: tuple[str, ...], level: str, binary: bool,
-    resample: dict[str, Any],
+    encoded: Ratings, levels: np.ndarray, labels: tuple[str, ...], level: str, resample: dict[str, Any]
 ) -> dict[str, Any]:
-    """Alpha per label from ratings encoded once (the same numbers as ``per_label_alpha``, without re-parsing)."""
-    out = {}
-    for label in labels:
-        levels = np.array([value.get(label, 0.0) for value in levels_of_values], dtype=np.float64)
-        if binary:
-            levels = (levels > 0).astype(np.float64)
-        out[label] = _alpha_dict(krippendorff_alpha(_label_ratings(encoded, levels), level, **resample))
-    return out
+    """Alpha per label from ratings encoded once (``levels``: values × labels); the numbers of ``per_label_alpha``."""
+    results = alpha_per_label(encoded, levels, labels, level, **resample)
+    return {label: _alpha_dict(result) for label, result in results.items()}
 
 
 @dataclass(frozen=True)
@@ -168,19 +156,30 @@ class EncodedQuestion:
 
 def encode_question(question: Question, ratings: QuestionRatings) -> EncodedQuestion:
     if question.type == "single_choice":
-        return EncodedQuestion(ratings_from_long(ratings.unit, ratings.rater, ratings.answer.astype(str)), "nominal")
+        value_idx, values = pd.factorize(ratings.answer.astype(str))
+        return EncodedQuestion(encoded_ratings(ratings, value_idx, np.asarray(values, dtype=object)), "nominal")
     if question.type == "multi_label":
-        keys = np.empty(ratings.size, dtype=object)
-        keys[:] = [_answer_key(answer) for answer in ratings.answer]
-        keyed = ratings_from_long(ratings.unit, ratings.rater, pd.Series(keys, dtype=object))
-        # Label sets, in the first-appearance order label_set_ratings gives them (the bootstrap depends on it).
+        keyed = keyed_answers(ratings)
+        # Label sets in the first-appearance order label_set_ratings gives them (the bootstrap depends on it): keys are
+        # numbered by first appearance, so a set first appears with the first key that has it.
         set_of_key = np.empty(keyed.n_values, dtype=object)
         set_of_key[:] = [tuple(sorted({label for label, _ in key})) for key in keyed.values]
-        sets = ratings_from_long(ratings.unit, ratings.rater, pd.Series(set_of_key[keyed.value_idx], dtype=object))
-        metric = metric_from_matrix("masi", masi_matrix([tuple(v) for v in sets.values]))
-        return EncodedQuestion(sets, "nominal", metric, keyed)
-    numbers = pd.Series(ratings.answer.astype(np.float64))
-    return EncodedQuestion(ratings_from_long(ratings.unit, ratings.rater, numbers), "interval")
+        set_code, sets = pd.factorize(set_of_key)
+        set_values = np.empty(len(sets), dtype=object)
+        set_values[:] = list(sets)
+        encoded = Ratings(keyed.unit_idx, keyed.rater_idx, set_code.astype(np.int64)[keyed.value_idx], keyed.units,
+                          keyed.raters, set_values)
+        metric = metric_from_matrix("masi", masi_matrix([tuple(v) for v in set_values]))
+        return EncodedQuestion(encoded, "nominal", metric, keyed)
+    numbers, number_idx = np.unique(ratings.answer.astype(np.float64), return_inverse=True)
+    return EncodedQuestion(encoded_ratings(ratings, number_idx.reshape(-1), numbers), "interval")
+
+
+def _levels(values: np.ndarray, labels: tuple[str, ...], binary: bool) -> np.ndarray:
+    """values × labels: each label's level in each distinct (label, level) key (0 when absent; 1/0 when binary)."""
+    levels = np.array([[dict(key).get(label, 0.0) for label in labels] for key in values], dtype=np.float64)
+    levels = levels.reshape(len(values), len(labels))
+    return (levels > 0).astype(np.float64) if binary else levels
 
 
 def annotator_confusion(encoded: Ratings, labels: tuple[str, ...]) -> dict[str, Any]:
@@ -205,29 +204,40 @@ def annotator_confusion(encoded: Ratings, labels: tuple[str, ...]) -> dict[str, 
     return {"labels": order, "pairs": pairs.round().astype(np.int64), "coincidences": coincidences}
 
 
-def label_distribution(question: Question, ratings: QuestionRatings) -> dict[str, Any] | None:
+def label_distribution(
+    question: Question, ratings: QuestionRatings, encoded: EncodedQuestion | None = None
+) -> dict[str, Any] | None:
     """Human ratings per language and label: the chosen label (single choice) or each label chosen (multi-label).
 
     ``n_ratings`` per language is the denominator for shares (multi-label ratings may choose several labels).
+    Counted over the distinct answers (``encoded``, made here when not given): one bincount of (language, answer)
+    pairs, times which labels each answer chooses.
     """
-    if question.type == "single_choice":
-        chosen = [[str(answer)] for answer in ratings.answer]
-    elif question.type == "multi_label":
-        chosen = _label_lists(ratings.answer)
-    else:
+    if question.type not in ("single_choice", "multi_label"):
         return None
-    order = list(question.labels) + sorted({label for labels in chosen for label in labels} - set(question.labels))
+    encoded = encoded or encode_question(question, ratings)
+    answers = encoded.keyed if encoded.keyed is not None else encoded.ratings
+    if question.type == "single_choice":
+        chosen_per_answer = [[str(value)] for value in answers.values]
+    else:
+        chosen_per_answer = [[label for label, _ in key] for key in answers.values]
+    seen = {label for labels in chosen_per_answer for label in labels}
+    order = list(question.labels) + sorted(seen - set(question.labels))
     position = {label: i for i, label in enumerate(order)}
-    counts: dict[str, np.ndarray] = {}
-    for language, labels in zip(ratings.language.tolist(), chosen):
-        row = counts.setdefault(str(language), np.zeros(len(order) + 1, dtype=np.int64))
-        row[-1] += 1
+    chooses = np.zeros((answers.n_values, len(order)), dtype=np.int64)
+    for row, labels in enumerate(chosen_per_answer):
         for label in labels:
-            row[position[label]] += 1
+            chooses[row, position[label]] += 1
+    language_idx, languages = pd.factorize(ratings.language.astype(str), sort=True)
+    per_answer = np.bincount(
+        language_idx * answers.n_values + answers.value_idx, minlength=len(languages) * answers.n_values
+    ).reshape(len(languages), answers.n_values)
+    counts = per_answer @ chooses
+    totals = per_answer.sum(axis=1)
     return {
         "labels": order,
         "languages": [
-            {"language": language, "n_ratings": row[-1], "counts": row[:-1]} for language, row in sorted(counts.items())
+            {"language": str(language), "n_ratings": totals[i], "counts": counts[i]} for i, language in enumerate(languages)
         ],
     }
 
@@ -248,15 +258,20 @@ def alpha_over_time(
     so every week's alpha is over whole units and the weeks partition the units."""
     if ratings.created_at is None or ratings.size == 0:
         return None
-    frame = pd.DataFrame({"unit": ratings.unit, "week": week_starts(ratings.created_at)})
-    unit_week = frame.groupby("unit")["week"].transform("max").to_numpy()
-    # encoded.unit_idx follows the rating order of ``ratings`` (ratings_from_long keeps it), so weeks line up.
+    # encoded.unit_idx follows the rating order of ``ratings`` (it is encoded in that order), so weeks line up.
+    week = week_starts(ratings.created_at)
+    latest = np.full(encoded.n_units, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, encoded.unit_idx, week)
+    unit_week = latest[encoded.unit_idx]
     table = alpha_by_group(encoded, unit_week, level, metric=metric, **resample)
+    weeks_of_units, units_per_week = np.unique(latest[np.bincount(encoded.unit_idx, minlength=encoded.n_units) > 0],
+                                               return_counts=True)
+    n_units = dict(zip(weeks_of_units.tolist(), units_per_week.tolist()))
     weeks = []
-    for week, row in zip(table.index.tolist(), table.to_dict(orient="records")):
+    for week_start, row in zip(table.index.tolist(), table.to_dict(orient="records")):
         weeks.append({
-            "week_start": str(np.datetime64(int(week), "D")),
-            "n_units": int(np.unique(ratings.unit[unit_week == week]).size),
+            "week_start": str(np.datetime64(int(week_start), "D")),
+            "n_units": int(n_units[int(week_start)]),
             **row,
         })
     return {"period": "week", "rule": "units by the ISO week (UTC) of their latest human rating", "weeks": weeks}
@@ -273,8 +288,10 @@ def _human_block(
     alpha = krippendorff_alpha(encoded, level, metric=metric, **resample)
     if question.type == "single_choice":
         block["observed_agreement"] = observed_agreement(encoded)
-        one_hot = [{str(value): 1.0} for value in encoded.values]
-        block["by_label"] = _per_label(encoded, one_hot, question.labels, "nominal", True, resample)
+        one_hot = np.array([[float(str(value) == label) for label in question.labels] for value in encoded.values])
+        block["by_label"] = _per_label(
+            encoded, one_hot.reshape(encoded.n_values, len(question.labels)), question.labels, "nominal", resample
+        )
         fleiss = fleiss_kappa(encoded).as_dict()
         if encoded.n_raters == 2:
             cohen = cohen_kappa_for_raters(encoded, encoded.raters[0], encoded.raters[1]).as_dict()
@@ -287,10 +304,13 @@ def _human_block(
         assert keyed is not None
         block["observed_agreement"] = 1.0 - alpha.observed_disagreement if alpha.n_pairable_values else None
         block["exact_match_agreement"] = observed_agreement(encoded)
-        levels_of_values = [dict(key) for key in keyed.values]
-        by_label: dict[str, Any] = {"binary": _per_label(keyed, levels_of_values, question.labels, "nominal", True, resample)}
+        by_label: dict[str, Any] = {
+            "binary": _per_label(keyed, _levels(keyed.values, question.labels, True), question.labels, "nominal", resample)
+        }
         if question.intensity:
-            by_label["intensity"] = _per_label(keyed, levels_of_values, question.labels, "ordinal", False, resample)
+            by_label["intensity"] = _per_label(
+                keyed, _levels(keyed.values, question.labels, False), question.labels, "ordinal", resample
+            )
         block["by_label"] = by_label
         block["kappa"] = {"applicable": False, "reason": "kappas need one category per rating; see MASI and per-label alpha"}
     else:
@@ -305,7 +325,7 @@ def _human_block(
     block["pairwise"] = _pairwise(encoded, level, metric, params, nominal=question.type == "single_choice")
     if question.type == "single_choice":
         block["confusion"] = annotator_confusion(encoded, question.labels)
-    block["label_distribution"] = label_distribution(question, ratings)
+    block["label_distribution"] = label_distribution(question, ratings, encoded_question)
     block["over_time"] = alpha_over_time(ratings, encoded, level, metric, resample)
     return block
 
@@ -370,7 +390,7 @@ def _question_report(
                 block["error"] = str(exc)
             gold = aggregate_question(
                 question, human, method=params.aggregation_method, tie_policy=params.tie_policy, seed=params.seed,
-                encoded=encoded.ratings if encoded is not None and question.type == "single_choice" else None,
+                encoded=None if encoded is None else encoded.keyed if question.type == "multi_label" else encoded.ratings,
             )
             aggregates[(question.key, perspective)] = gold
             summary = aggregation_summary(gold, params.review_confidence_below)
@@ -394,6 +414,16 @@ def agreement_report_build(
 
     ``on_question(done, total)`` is called after each question (job progress).
     """
+    # Every matrix product here is small (profiles × a few features): BLAS threads only add contention, which on a
+    # shared 2-core machine cost a third of the report's time (benchmarks/agreement_bench.py --only report).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _report_build(columns, questions, params, on_question)
+
+
+def _report_build(
+    columns: AnnotationColumns, questions: list[Question], params: ReportParams,
+    on_question: Callable[[int, int], None] | None,
+) -> tuple[dict[str, Any], AggregatesByQuestion]:
     aggregates: AggregatesByQuestion = {}
     reports = []
     for done, question in enumerate(questions, start=1):

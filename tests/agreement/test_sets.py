@@ -7,6 +7,7 @@ import pytest
 
 from annotation.agreement import (
     AgreementInputError,
+    alpha_per_label,
     krippendorff_alpha,
     label_set_ratings,
     masi_alpha,
@@ -87,3 +88,72 @@ def test_per_label_intensity_alpha_is_ordinal() -> None:
         per_label_alpha([1, 1], ["a", "b"], [{"joy": "high"}, {"joy": 1}])
     with pytest.raises(AgreementInputError, match="row 1: a multi-label answer must be a list"):
         label_set_ratings([1, 1], ["a", "b"], [["joy"], "joy"])
+
+
+def _label_reencoded(encoded, levels: np.ndarray, column: int):  # type: ignore[no-untyped-def]
+    """The slow way: re-encode the ratings with one label's level as the value."""
+    from annotation.agreement import Ratings
+
+    domain, value_idx = np.unique(levels[encoded.value_idx, column], return_inverse=True)
+    return Ratings(encoded.unit_idx, encoded.rater_idx, value_idx.reshape(-1), encoded.units, encoded.raters, domain)
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal"])
+def test_alpha_per_label_equals_alpha_of_reencoded_ratings_with_its_bootstrap(level: str) -> None:
+    rng = np.random.default_rng(8)
+    labels = ["joy", "anger", "fear", "never", "always"]
+    units, raters, answers = [], [], []
+    for unit in range(300):
+        truth = {labels[int(rng.integers(0, 3))]: int(rng.integers(1, 4))}
+        for rater in range(int(rng.integers(1, 5))):  # some units have a single rating: not pairable
+            answer = dict(truth) if rng.random() < 0.7 else {labels[int(rng.integers(0, 3))]: int(rng.integers(1, 4))}
+            answer["always"] = 2
+            units.append(unit)
+            raters.append(rater)
+            answers.append(answer if rng.random() > 0.1 else None)  # missing answers are dropped
+    encoded = ratings_from_long(units, raters, [None if a is None else tuple(sorted(a.items())) for a in answers])
+    levels = np.array([[dict(v).get(label, 0.0) for label in labels] for v in encoded.values], dtype=np.float64)
+    if level == "nominal":
+        levels = (levels > 0).astype(np.float64)
+    fast = alpha_per_label(encoded, levels, labels, level, n_resamples=200, seed=4)
+    for column, label in enumerate(labels):
+        slow = krippendorff_alpha(_label_reencoded(encoded, levels, column), level, n_resamples=200, seed=4)
+        got = fast[label]
+        assert got.n_pairable_units == slow.n_pairable_units and got.n_pairable_values == slow.n_pairable_values
+        assert got.n_units == slow.n_units
+        if label in ("never", "always"):  # one value everywhere: nothing to agree on
+            assert not got.defined and not slow.defined and got.interval is None
+            continue
+        assert got.alpha == pytest.approx(slow.alpha, abs=1e-12)
+        assert got.interval == pytest.approx(slow.interval, abs=1e-12)
+        assert got.resamples is not None and slow.resamples is not None
+        assert np.allclose(got.resamples, slow.resamples, atol=1e-12, equal_nan=True)
+        pairs = [(u, levels[v, column]) for u, v in zip(encoded.unit_idx.tolist(), encoded.value_idx.tolist())]
+        grouped = units_from_long([u for u, _ in pairs], [x for _, x in pairs])
+        assert got.alpha == pytest.approx(literal_alpha(grouped, level), abs=1e-12)
+
+
+def test_alpha_per_label_matches_the_krippendorff_package_on_binary_matrices() -> None:
+    import krippendorff
+
+    rng = np.random.default_rng(2)
+    raters, n_units, labels = 5, 400, ["a", "b", "c"]
+    truth = rng.random((n_units, 3)) < 0.4
+    chosen = np.where(rng.random((raters, n_units, 3)) < 0.8, truth[None], rng.random((raters, n_units, 3)) < 0.3)
+    answered = rng.random((raters, n_units)) < 0.8
+    rows = [(u, r, tuple(label for j, label in enumerate(labels) if chosen[r, u, j]))
+            for r in range(raters) for u in range(n_units) if answered[r, u]]
+    encoded = label_set_ratings([x[0] for x in rows], [x[1] for x in rows], [list(x[2]) for x in rows])
+    levels = np.array([[float(label in value) for label in labels] for value in encoded.values])
+    ours = alpha_per_label(encoded, levels, labels)
+    for j, label in enumerate(labels):
+        matrix = np.where(answered, chosen[:, :, j], np.nan).astype(float)
+        assert ours[label].alpha == pytest.approx(krippendorff.alpha(matrix, level_of_measurement="nominal"), abs=1e-12)
+
+
+def test_alpha_per_label_checks_its_input() -> None:
+    encoded = ratings_from_long([1, 1], ["a", "b"], ["x", "y"])
+    with pytest.raises(AgreementInputError, match="values × labels, 2 × 1"):
+        alpha_per_label(encoded, np.zeros((3, 1)), ["joy"])
+    with pytest.raises(AgreementInputError, match="nominal or ordinal"):
+        alpha_per_label(encoded, np.zeros((2, 1)), ["joy"], "interval")

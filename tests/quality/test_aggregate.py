@@ -53,3 +53,43 @@ def test_numeric_summary() -> None:
     assert row.distribution["median"] == pytest.approx(2.0)
     assert row.distribution["std"] == pytest.approx(np.std([1, 2, 2, 5], ddof=1))
     assert (row.distribution["min"], row.distribution["max"], row.distribution["n"]) == (1.0, 5.0, 4)
+
+
+def test_multi_label_and_numeric_rows_equal_a_unit_by_unit_count() -> None:
+    """Random answers (intensity dicts, label lists, empty answers) against a literal per-unit computation."""
+    from annotation.quality.aggregate import aggregate_multi_label, aggregate_numeric
+    from annotation.quality.columns import keyed_answers
+
+    rng = np.random.default_rng(3)
+    labels = ["joy", "sadness", "anger", "fear"]
+    question = QUESTIONS["emotions"]
+    units, answers = [], []
+    for unit in rng.permutation(60).tolist():
+        for _ in range(int(rng.integers(1, 6))):
+            chosen = rng.choice(labels + ["outside"], size=int(rng.integers(0, 3)), replace=False).tolist()
+            answers.append({label: int(rng.integers(1, 4)) for label in chosen} | ({"fear": 0} if rng.random() < 0.2 else {}))
+            units.append(unit)
+    ratings = _ratings(units, answers)
+    rows = aggregate_multi_label(question, ratings)
+    assert rows == aggregate_multi_label(question, ratings, keyed_answers(ratings))
+    assert [r.unit for r in rows] == sorted(set(units))
+    for row in rows:
+        mine = [a for u, a in zip(units, answers) if u == row.unit]
+        assert row.n_ratings == len(mine)
+        share = {label: sum(1 for a in mine if a.get(label)) / len(mine) for label in labels}
+        assert row.distribution == pytest.approx({k: v for k, v in share.items() if v > 0})
+        assert row.confidence == pytest.approx(min(max(v, 1 - v) for v in share.values()))
+        expected = {}
+        for label in labels:
+            if share[label] > 0.5:
+                given = sorted(a[label] for a in mine if a.get(label))
+                expected[label] = given[(len(given) - 1) // 2]
+        assert row.value == expected
+
+    numbers = rng.integers(1, 10, size=len(units)) / 2.0
+    numeric = aggregate_numeric(_ratings(units, numbers.tolist()))
+    for row in numeric:
+        mine = numbers[np.array(units) == row.unit]
+        assert row.value == pytest.approx(mine.mean()) and row.distribution["n"] == mine.size == row.n_ratings
+        assert row.distribution["std"] == (pytest.approx(mine.std(ddof=1)) if mine.size > 1 else None)
+        assert (row.distribution["min"], row.distribution["max"]) == (mine.min(), mine.max())
