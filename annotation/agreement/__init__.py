@@ -40,10 +40,20 @@ from annotation.agreement.ratings import (
     ratings_from_long,
     ratings_from_matrix,
 )
-from annotation.agreement.sets import label_set_ratings, masi_alpha, masi_distance, masi_matrix, per_label_alpha
+from annotation.agreement.sets import (
+    UNANSWERED,
+    label_level_ratings,
+    label_set_ratings,
+    masi_alpha,
+    masi_distance,
+    masi_matrix,
+    masi_usable,
+    per_label_alpha,
+)
 
 __all__ = [
     "LEVELS",
+    "UNANSWERED",
     "AgreementInputError",
     "AlphaResult",
     "ClassificationReport",
@@ -64,12 +74,14 @@ __all__ = [
     "fleiss_kappa",
     "fleiss_kappa_from_counts",
     "krippendorff_alpha",
+    "label_level_ratings",
     "label_set_ratings",
     "mace",
     "majority_vote",
     "masi_alpha",
     "masi_distance",
     "masi_matrix",
+    "masi_usable",
     "metric_for_level",
     "metric_from_matrix",
     "observed_agreement",

@@ -18,7 +18,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.models import Adjudication, AggregationMethod, Project, ProjectQualityPolicy, Role, TiePolicy
+from annotation.models import (
+    Adjudication,
+    AggregationMethod,
+    MultiLabelRule,
+    Project,
+    ProjectQualityPolicy,
+    Role,
+    TiePolicy,
+)
 from annotation.quality.selectors import (
     QualityForbidden,
     QualityNotFound,
@@ -30,6 +38,7 @@ from annotation.quality.selectors import (
     review_queue,
 )
 from annotation.quality.services import (
+    POLICY_FIELDS,
     agreement_params_clean,
     agreement_report_request,
     item_adjudicate,
@@ -67,15 +76,34 @@ class AgreementOutSerializer(serializers.Serializer):
 class QualityPolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = ProjectQualityPolicy
-        fields = ["show_annotator_names_to_reviewers", "aggregation_method", "tie_policy", "review_confidence_below", "updated_at"]
+        fields = [*POLICY_FIELDS, "updated_at"]
         read_only_fields = ["updated_at"]
 
 
 class QualityPolicyInSerializer(serializers.Serializer):
     show_annotator_names_to_reviewers = serializers.BooleanField(required=False)
-    aggregation_method = serializers.ChoiceField(choices=AggregationMethod.choices, required=False)
-    tie_policy = serializers.ChoiceField(choices=TiePolicy.choices, required=False)
+    aggregation_method = serializers.ChoiceField(
+        choices=AggregationMethod.choices, required=False,
+        help_text="Single-choice gold: majority vote, Dawid–Skene or MACE")
+    tie_policy = serializers.ChoiceField(
+        choices=TiePolicy.choices, required=False,
+        help_text="A tie (shared top, or a label exactly on the multi-label rule's boundary): abstain leaves it open "
+                  "for review; prefer_order / random settle it. Either way the item is marked as tied")
     review_confidence_below = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    multi_label_rule = serializers.ChoiceField(
+        choices=MultiLabelRule.choices, required=False,
+        help_text="Multi-label gold, label by label: share (more than multi_label_share of the raters who answered "
+                  "the label chose it), mean_intensity (the mean level reaches intensity_threshold), dawid_skene or "
+                  "mace (a binary EM per label)")
+    multi_label_share = serializers.FloatField(min_value=0.0, max_value=0.999, required=False,
+                                               help_text="Rule share: the fraction of raters to exceed (0.5: more than half)")
+    intensity_threshold = serializers.FloatField(min_value=0.0, max_value=3.0, required=False,
+                                                 help_text="Rule mean_intensity: the threshold on the mean level (0–3)")
+    intensity_threshold_inclusive = serializers.BooleanField(
+        required=False, help_text="Rule mean_intensity: true for mean ≥ threshold, false for mean > threshold")
+    include_imported_ratings = serializers.BooleanField(
+        required=False, help_text="Count the corpus's imported ratings of the project's schema version as raters "
+                                  "(agreement, aggregation, export)")
 
 
 class ReviewQueueEntrySerializer(serializers.Serializer):

@@ -28,18 +28,23 @@ from annotation.agreement import (
     concordance_correlation,
     fleiss_kappa,
     krippendorff_alpha,
+    label_level_ratings,
     masi_matrix,
+    masi_usable,
     metric_from_matrix,
     observed_agreement,
     pairwise_alpha,
     rating_counts,
     ratings_from_long,
 )
-from annotation.quality.aggregate import AggregateRow, aggregate_question, aggregation_summary
+from annotation.agreement.sets import UNANSWERED
+from annotation.quality.aggregate import AggregationPolicy, QuestionAggregate, aggregate_question, aggregation_summary
 from annotation.quality.columns import AnnotationColumns, QuestionRatings, question_ratings
 from annotation.schema import Question
 
-REPORT_VERSION = 2  # 2: confusion between annotators, label distribution per language, alpha per week
+# 2: confusion between annotators, label distribution per language, alpha per week;
+# 3: "none of these" answers, unanswered labels, per-label alpha by language, multi-label aggregation rules.
+REPORT_VERSION = 3
 RELIABILITY_MINIMA = (0.667, 0.8)  # Krippendorff's (2004) thresholds for tentative and firm conclusions
 
 SKIP_REASONS = {
@@ -60,12 +65,23 @@ class ReportParams:
     aggregation_method: str = "majority"
     tie_policy: str = "abstain"
     review_confidence_below: float = 0.6
+    multi_label_rule: str = "share"
+    share_above: float = 0.5
+    intensity_threshold: float = 0.5
+    intensity_inclusive: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def policy(self) -> AggregationPolicy:
+        return AggregationPolicy(
+            method=self.aggregation_method, tie_policy=self.tie_policy, multi_label_rule=self.multi_label_rule,
+            share_above=self.share_above, intensity_threshold=self.intensity_threshold,
+            intensity_inclusive=self.intensity_inclusive, seed=self.seed,
+        )
 
-AggregatesByQuestion = dict[tuple[str, str], list[AggregateRow]]
+
+AggregatesByQuestion = dict[tuple[str, str], QuestionAggregate]
 
 
 def jsonable(value: Any) -> Any:
@@ -122,24 +138,30 @@ def _annotators(encoded: Ratings, level: str, metric: Metric | None, params: Rep
 
 
 def _label_lists(answers: np.ndarray) -> list[list[str]]:
+    """The chosen labels of each answer (levels > 0; unanswered labels are not chosen)."""
     return [sorted(str(k) for k, v in a.items() if v) if isinstance(a, Mapping) else [str(x) for x in a] for a in answers]
 
 
 def _answer_key(answer: Any) -> tuple[tuple[str, float], ...]:
-    """(label, level) pairs of a stored multi-label answer: level 1 for a list, the intensity for a mapping.
+    """(label, level) pairs of a stored multi-label answer: level 1 for a list, the intensity for a mapping, and
+    UNANSWERED for a label left unanswered (null). An empty answer ("none of these") is the empty tuple.
 
     Stored answers were validated (annotation.schema), so a type check per answer is all the parsing needed.
     """
     if type(answer) is dict:
-        return tuple(sorted((str(label), float(level)) for label, level in answer.items() if level))
+        return tuple(sorted((str(label), UNANSWERED if level is None else float(level))
+                            for label, level in answer.items() if level is None or level))
     return tuple(sorted((str(label), 1.0) for label in answer))
 
 
-def _label_ratings(encoded: Ratings, level_of_value: np.ndarray) -> Ratings:
-    """Ratings of one label's level per rating, with the value domain as ``per_label_alpha`` builds it."""
-    domain, value_idx = np.unique(level_of_value[encoded.value_idx], return_inverse=True)
-    return Ratings(encoded.unit_idx, encoded.rater_idx, value_idx.astype(np.int64).reshape(-1), encoded.units,
-                   encoded.raters, domain)
+def _label_levels(levels_of_values: list[dict[str, float]], label: str, binary: bool) -> np.ndarray:
+    """One label's level in each distinct answer; NaN where the answer left it unanswered."""
+    levels = np.array([value.get(label, 0.0) for value in levels_of_values], dtype=np.float64)
+    missing = levels == UNANSWERED
+    if binary:
+        levels = (levels > 0).astype(np.float64)
+    levels[missing] = np.nan
+    return levels
 
 
 def _per_label(
@@ -149,10 +171,25 @@ def _per_label(
     """Alpha per label from ratings encoded once (the same numbers as ``per_label_alpha``, without re-parsing)."""
     out = {}
     for label in labels:
-        levels = np.array([value.get(label, 0.0) for value in levels_of_values], dtype=np.float64)
-        if binary:
-            levels = (levels > 0).astype(np.float64)
-        out[label] = _alpha_dict(krippendorff_alpha(_label_ratings(encoded, levels), level, **resample))
+        levels = _label_levels(levels_of_values, label, binary)
+        out[label] = _alpha_dict(krippendorff_alpha(label_level_ratings(encoded, levels), level, **resample))
+    return out
+
+
+def _per_label_by_language(
+    encoded: Ratings, levels_of_values: list[dict[str, float]], labels: tuple[str, ...], level: str, binary: bool,
+    languages: np.ndarray, resample: dict[str, Any],
+) -> dict[str, Any]:
+    """Per label, alpha (with interval) per language of the rated utterances."""
+    out = {}
+    for label in labels:
+        levels = _label_levels(levels_of_values, label, binary)
+        answered = ~np.isnan(levels[encoded.value_idx])
+        ratings = label_level_ratings(encoded, levels)
+        if ratings.n_ratings == 0:
+            out[label] = []
+            continue
+        out[label] = _frame_records(alpha_by_group(ratings, languages[answered], level, **resample), "language")
     return out
 
 
@@ -164,6 +201,7 @@ class EncodedQuestion:
     level: str
     metric: Metric | None = None
     keyed: Ratings | None = None  # multi-label: one value per distinct (label, level) answer
+    n_unknown_sets: int = 0  # multi-label: ratings left out of MASI because a label they left unanswered matters
 
 
 def encode_question(question: Question, ratings: QuestionRatings) -> EncodedQuestion:
@@ -175,10 +213,14 @@ def encode_question(question: Question, ratings: QuestionRatings) -> EncodedQues
         keyed = ratings_from_long(ratings.unit, ratings.rater, pd.Series(keys, dtype=object))
         # Label sets, in the first-appearance order label_set_ratings gives them (the bootstrap depends on it).
         set_of_key = np.empty(keyed.n_values, dtype=object)
-        set_of_key[:] = [tuple(sorted({label for label, _ in key})) for key in keyed.values]
-        sets = ratings_from_long(ratings.unit, ratings.rater, pd.Series(set_of_key[keyed.value_idx], dtype=object))
+        set_of_key[:] = [tuple(sorted({label for label, level in key if level != UNANSWERED})) for key in keyed.values]
+        unanswered_of_key = [frozenset(label for label, level in key if level == UNANSWERED) for key in keyed.values]
+        usable = masi_usable(ratings.unit, [unanswered_of_key[v] for v in keyed.value_idx.tolist()])
+        label_sets = set_of_key[keyed.value_idx]
+        label_sets[~usable] = None
+        sets = ratings_from_long(ratings.unit, ratings.rater, pd.Series(label_sets, dtype=object))
         metric = metric_from_matrix("masi", masi_matrix([tuple(v) for v in sets.values]))
-        return EncodedQuestion(sets, "nominal", metric, keyed)
+        return EncodedQuestion(sets, "nominal", metric, keyed, n_unknown_sets=int((~usable).sum()))
     numbers = pd.Series(ratings.answer.astype(np.float64))
     return EncodedQuestion(ratings_from_long(ratings.unit, ratings.rater, numbers), "interval")
 
@@ -208,7 +250,8 @@ def annotator_confusion(encoded: Ratings, labels: tuple[str, ...]) -> dict[str, 
 def label_distribution(question: Question, ratings: QuestionRatings) -> dict[str, Any] | None:
     """Human ratings per language and label: the chosen label (single choice) or each label chosen (multi-label).
 
-    ``n_ratings`` per language is the denominator for shares (multi-label ratings may choose several labels).
+    ``n_ratings`` per language is the denominator for shares (multi-label ratings may choose several labels);
+    ``n_none`` counts the multi-label ratings that chose no label ("none of these").
     """
     if question.type == "single_choice":
         chosen = [[str(answer)] for answer in ratings.answer]
@@ -220,14 +263,16 @@ def label_distribution(question: Question, ratings: QuestionRatings) -> dict[str
     position = {label: i for i, label in enumerate(order)}
     counts: dict[str, np.ndarray] = {}
     for language, labels in zip(ratings.language.tolist(), chosen):
-        row = counts.setdefault(str(language), np.zeros(len(order) + 1, dtype=np.int64))
+        row = counts.setdefault(str(language), np.zeros(len(order) + 2, dtype=np.int64))
         row[-1] += 1
+        row[-2] += not labels
         for label in labels:
             row[position[label]] += 1
     return {
         "labels": order,
         "languages": [
-            {"language": language, "n_ratings": row[-1], "counts": row[:-1]} for language, row in sorted(counts.items())
+            {"language": language, "n_ratings": row[-1], "n_none": row[-2], "counts": row[:-2]}
+            for language, row in sorted(counts.items())
         ],
     }
 
@@ -275,6 +320,8 @@ def _human_block(
         block["observed_agreement"] = observed_agreement(encoded)
         one_hot = [{str(value): 1.0} for value in encoded.values]
         block["by_label"] = _per_label(encoded, one_hot, question.labels, "nominal", True, resample)
+        block["by_label_language"] = _per_label_by_language(encoded, one_hot, question.labels, "nominal", True,
+                                                            ratings.language, resample)
         fleiss = fleiss_kappa(encoded).as_dict()
         if encoded.n_raters == 2:
             cohen = cohen_kappa_for_raters(encoded, encoded.raters[0], encoded.raters[1]).as_dict()
@@ -292,12 +339,17 @@ def _human_block(
         if question.intensity:
             by_label["intensity"] = _per_label(keyed, levels_of_values, question.labels, "ordinal", False, resample)
         block["by_label"] = by_label
+        block["by_label_language"] = _per_label_by_language(keyed, levels_of_values, question.labels, "nominal", True,
+                                                            ratings.language, resample)
         block["kappa"] = {"applicable": False, "reason": "kappas need one category per rating; see MASI and per-label alpha"}
     else:
         block["observed_agreement"] = None
         block["kappa"] = {"applicable": False, "reason": "numeric answers: interval alpha is the agreement measure"}
     block["alpha"] = _alpha_dict(alpha)
     block["counts"] = {**rating_counts(encoded).as_dict(), "n_duplicates_dropped": ratings.n_duplicates_dropped}
+    if question.type == "multi_label":
+        block["counts"]["n_ratings_all"] = ratings.size
+        block["counts"]["n_unknown_label_sets"] = encoded_question.n_unknown_sets
     block["by_language"] = _frame_records(
         alpha_by_group(encoded, ratings.language, level, metric=metric, **resample), "language"
     )
@@ -310,9 +362,10 @@ def _human_block(
     return block
 
 
-def _model_block(question: Question, machine: QuestionRatings, gold: list[AggregateRow]) -> list[dict[str, Any]]:
+def _model_block(question: Question, machine: QuestionRatings, gold: QuestionAggregate | None) -> list[dict[str, Any]]:
     """Each model or LLM version against the aggregated human answer on the units both have."""
-    gold_by_unit = {row.unit: row.value for row in gold if row.value is not None}
+    gold_by_unit = ({} if gold is None else
+                    {u: v for u, v in zip(gold.units.tolist(), gold.values.tolist()) if v is not None})
     out = []
     for version in sorted(set(machine.rater.tolist())):
         mine = machine.rater == version
@@ -358,7 +411,7 @@ def _question_report(
     for perspective in columns.perspectives_of(question.key):
         human = question_ratings(columns, question.key, perspective, human=True)
         block: dict[str, Any] = {"perspective": perspective}
-        gold: list[AggregateRow] = []
+        gold: QuestionAggregate | None = None
         if human.size == 0:
             block["skipped"] = "no human ratings"
         else:
@@ -369,13 +422,15 @@ def _question_report(
             except AgreementInputError as exc:
                 block["error"] = str(exc)
             gold = aggregate_question(
-                question, human, method=params.aggregation_method, tie_policy=params.tie_policy, seed=params.seed,
+                question, human, params.policy(),
                 encoded=encoded.ratings if encoded is not None and question.type == "single_choice" else None,
             )
+            assert gold is not None
             aggregates[(question.key, perspective)] = gold
-            summary = aggregation_summary(gold, params.review_confidence_below)
+            rows = gold.rows()
+            summary = aggregation_summary(rows, params.review_confidence_below)
             if question.type == "numeric":
-                spreads = [row.distribution.get("std") for row in gold]
+                spreads = [row.distribution.get("std") for row in rows]
                 finite = [s for s in spreads if s is not None]
                 summary["mean_within_unit_std"] = float(np.mean(finite)) if finite else None
             block["aggregation"] = summary
