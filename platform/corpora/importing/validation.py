@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from annotation.schema import Question, SchemaError, validate_answers
+from annotation.schema import Question, SchemaError, is_empty_answer, validate_answers
 from corpora.importing.mapping import LabelSpec, Template
 from corpora.importing.presets import FilePlan
 from corpora.importing.readers import FileRejected, RawRow
@@ -22,6 +22,7 @@ from corpora.languages import UnknownLanguageError, normalise_language_tag
 from jobs.services import RowError
 
 MAX_ID_LENGTH = 200
+EMPTY_LIST = "[]"  # a multi-label cell that chose no label ("none of these"); an empty cell is no answer
 _TIME = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)$")
 _VALIDATION_CACHE_LIMIT = 50_000
 
@@ -217,8 +218,13 @@ class RowValidator:
                 raise ValueError(f"{cell!r} is not a number") from None
             return int(number) if number.is_integer() and abs(number) < 2**53 else number
         if question.type == "multi_label":
-            items = raw if isinstance(raw, list) else [p for p in re.split(r"[,;|]", _cell_text(raw)) if p.strip()]
-            return [self._label(question, str(item)) for item in items]
+            if isinstance(raw, list):  # JSONL and Parquet lists; [] is "none of these"
+                return [self._label(question, str(item)) for item in raw]
+            cell = _cell_text(raw)
+            if cell == EMPTY_LIST:
+                return []  # "none of these", as Sentio's CSV export writes it
+            items = [p for p in re.split(r"[,;|]", cell) if p.strip()]
+            return [self._label(question, item) for item in items] if items else None
         if question.type == "segments":
             if isinstance(raw, list):
                 return raw
@@ -250,7 +256,7 @@ class RowValidator:
             except ValueError as exc:
                 errors.append(self._error(row, spec, f"{spec.question}: {exc}"))
                 continue
-            if answer not in (None, "", [], {}):
+            if not is_empty_answer(answer, self.questions[spec.question]):
                 answers[spec.question] = answer
         if not answers:
             return None
