@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -202,6 +202,7 @@ class EncodedQuestion:
     metric: Metric | None = None
     keyed: Ratings | None = None  # multi-label: one value per distinct (label, level) answer
     n_unknown_sets: int = 0  # multi-label: ratings left out of MASI because a label they left unanswered matters
+    kept: np.ndarray | None = None  # multi-label: which of the question's ratings ``ratings`` holds
 
 
 def encode_question(question: Question, ratings: QuestionRatings) -> EncodedQuestion:
@@ -220,7 +221,7 @@ def encode_question(question: Question, ratings: QuestionRatings) -> EncodedQues
         label_sets[~usable] = None
         sets = ratings_from_long(ratings.unit, ratings.rater, pd.Series(label_sets, dtype=object))
         metric = metric_from_matrix("masi", masi_matrix([tuple(v) for v in sets.values]))
-        return EncodedQuestion(sets, "nominal", metric, keyed, n_unknown_sets=int((~usable).sum()))
+        return EncodedQuestion(sets, "nominal", metric, keyed, n_unknown_sets=int((~usable).sum()), kept=usable)
     numbers = pd.Series(ratings.answer.astype(np.float64))
     return EncodedQuestion(ratings_from_long(ratings.unit, ratings.rater, numbers), "interval")
 
@@ -350,15 +351,20 @@ def _human_block(
     if question.type == "multi_label":
         block["counts"]["n_ratings_all"] = ratings.size
         block["counts"]["n_unknown_label_sets"] = encoded_question.n_unknown_sets
+    # Per-rating columns of the ratings alpha is computed on (MASI leaves unknown label sets out).
+    kept = encoded_question.kept
+    alpha_ratings = ratings if kept is None else replace(
+        ratings, unit=ratings.unit[kept], rater=ratings.rater[kept], answer=ratings.answer[kept],
+        language=ratings.language[kept], created_at=None if ratings.created_at is None else ratings.created_at[kept])
     block["by_language"] = _frame_records(
-        alpha_by_group(encoded, ratings.language, level, metric=metric, **resample), "language"
+        alpha_by_group(encoded, alpha_ratings.language, level, metric=metric, **resample), "language"
     )
     block["annotators"] = _annotators(encoded, level, metric, params)
     block["pairwise"] = _pairwise(encoded, level, metric, params, nominal=question.type == "single_choice")
     if question.type == "single_choice":
         block["confusion"] = annotator_confusion(encoded, question.labels)
     block["label_distribution"] = label_distribution(question, ratings)
-    block["over_time"] = alpha_over_time(ratings, encoded, level, metric, resample)
+    block["over_time"] = alpha_over_time(alpha_ratings, encoded, level, metric, resample)
     return block
 
 

@@ -23,9 +23,9 @@ from annotation.models import (
     AgreementReport,
     Annotation,
     Flag,
+    MultiLabelRule,
     Origin,
     Project,
-    MultiLabelRule,
     ProjectQualityPolicy,
     TiePolicy,
 )
