@@ -165,6 +165,31 @@ def quality_annotation_columns(source: QualitySource, questions: Iterable[Questi
     )
 
 
+def corpus_rating_versions(corpus: Corpus) -> list[dict[str, Any]]:
+    """The schema versions the corpus's imported ratings answer, with how many; most ratings first."""
+    rows = (Annotation.objects.filter(project__isnull=True, utterance__corpus=corpus).values("schema_version_id")
+            .annotate(n=Count("id")).order_by("-n", "schema_version_id"))
+    counts = {row["schema_version_id"]: row["n"] for row in rows}
+    versions = LabelSchemaVersion.objects.filter(pk__in=list(counts)).select_related("schema")
+    named = {v.pk: v for v in versions}
+    return [{"id": pk, "schema": named[pk].schema.slug, "version": named[pk].version, "name": named[pk].schema.name,
+             "annotations": n} for pk, n in counts.items() if pk in named]
+
+
+def corpus_for_quality_get(*, corpus_id: int, user: Any) -> Corpus:
+    """The corpus, for those who may see its imported ratings' agreement: its creator, leads of projects on it and
+    staff. Others who can see the corpus get QualityForbidden; everyone else QualityNotFound."""
+    from annotation.permissions import corpus_can_edit
+    from corpora.selectors import corpora_visible_to
+
+    corpus = corpora_visible_to(user).filter(pk=corpus_id).first()
+    if corpus is None:
+        raise QualityNotFound("Not found.")
+    if not corpus_can_edit(user, corpus):
+        raise QualityForbidden("Only the corpus's creator and the leads of its projects can read its agreement.")
+    return corpus
+
+
 # --- the cached report ----------------------------------------------------------------------------------------------
 
 

@@ -265,12 +265,16 @@ class AgreementOutcome:
 
 
 def agreement_report_request(
-    *, project: Project, user: Any, refresh: bool = False, n_resamples: int | None = None, seed: int = 0,
+    *, project: Project | None = None, source: QualitySource | None = None, user: Any, refresh: bool = False,
+    n_resamples: int | None = None, seed: int = 0,
 ) -> AgreementOutcome:
-    """The project's report for the API: fresh from the cache; recomputed in the request when stale and small (at most
-    ``AGREEMENT_SYNC_MAX_ANNOTATIONS`` annotations); otherwise a job is enqueued (at most one per source) and the
-    stale report, if any, is returned meanwhile. ``refresh`` always enqueues a job."""
-    source = quality_source_for_project(project)
+    """A project's report (or any source's: a corpus's imported ratings) for the API: fresh from the cache;
+    recomputed in the request when stale and small (at most ``AGREEMENT_SYNC_MAX_ANNOTATIONS`` annotations);
+    otherwise a job is enqueued (at most one per source) and the stale report, if any, is returned meanwhile.
+    ``refresh`` always enqueues a job."""
+    if source is None:
+        assert project is not None, "give a project or a source"
+        source = quality_source_for_project(project)
     state = agreement_report_state(source)
     if refresh:
         active = state.active_job
