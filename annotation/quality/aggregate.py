@@ -174,7 +174,8 @@ def aggregate_single_choice(question: Question, ratings: QuestionRatings, policy
         crowd = dawid_skene(encoded) if policy.method == "dawid_skene" else mace(encoded)
         scores = confidence_of = crowd.posteriors.to_numpy()
         method = policy.method
-    winner, tied = tied_winners(scores, tie_policy=policy.tie_policy, preference=preference, seed=policy.seed)
+    winner, tied = tied_winners(scores, tie_policy=policy.tie_policy, preference=preference,  # type: ignore[arg-type]
+                                seed=policy.seed)
     labels = np.asarray(encoded.values, dtype=object)[winner].astype(object)
     confidence = confidence_of[np.arange(winner.size), winner].astype(np.float64)
     if policy.tie_policy == "abstain":
@@ -234,7 +235,7 @@ def aggregate_multi_label(question: Question, ratings: QuestionRatings, policy: 
     if policy.tie_policy == "random" and tied_cells.any():
         draw = np.random.default_rng(policy.seed).random(tied_cells.shape) < 0.5
         present |= tied_cells & draw
-    tied = tied_cells.any(axis=1) if labels else np.zeros(units.size, dtype=bool)
+    tied = np.asarray(tied_cells.any(axis=1) if labels else np.zeros(units.size, dtype=bool), dtype=bool)
     intensity = np.where(present, np.maximum(decision.intensity, 1), 0) if question.intensity else present.astype(np.int64)
     # Units with the same answer share one value object (a million units hold a few hundred answers).
     distinct, inverse = np.unique(intensity, axis=0, return_inverse=True)

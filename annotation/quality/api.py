@@ -296,7 +296,8 @@ class AgreementView(_ReviewerView):
         except SchemaError as exc:
             raise _schema_error(exc) from None
         refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
-        outcome = agreement_report_request(project=project, user=request.user, refresh=refresh, **params)
+        outcome = agreement_report_request(project=project, user=request.user, refresh=refresh,
+                                           n_resamples=params["n_resamples"], seed=params["seed"])
         report = outcome.state.report
         show = names_visible(project=project, user=request.user, role=role)
         body = {
@@ -359,7 +360,8 @@ class CorpusAgreementView(APIView):
             return Response(CorpusAgreementOutSerializer(body).data)
         refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
         source = QualitySource(schema_version_id=version_id, corpus_id=corpus.pk)
-        outcome = agreement_report_request(source=source, user=request.user, refresh=refresh, **params)
+        outcome = agreement_report_request(source=source, user=request.user, refresh=refresh,
+                                           n_resamples=params["n_resamples"], seed=params["seed"])
         report = outcome.state.report
         body.update(
             stale=outcome.state.stale, computed_now=outcome.computed_now,

@@ -181,7 +181,7 @@ def _per_label_by_language(
     languages: np.ndarray, resample: dict[str, Any],
 ) -> dict[str, Any]:
     """Per label, alpha (with interval) per language of the rated utterances."""
-    out = {}
+    out: dict[str, Any] = {}
     for label in labels:
         levels = _label_levels(levels_of_values, label, binary)
         answered = ~np.isnan(levels[encoded.value_idx])

@@ -53,5 +53,11 @@ def corpus_delete_if_empty(*, corpus: Corpus) -> bool:
     jobs.delete()
     locked.delete()
     names = [name for name in stored if isinstance(name, str) and name]
-    transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+
+
+    def delete_files() -> None:
+        for name in names:
+            default_storage.delete(name)
+
+    transaction.on_commit(delete_files)
     return True

@@ -87,7 +87,7 @@ def test_dawid_skene_and_mace_per_label_equal_a_binary_run() -> None:
             answers.append(chosen)
     for method, run in (("dawid_skene", dawid_skene), ("mace", mace)):
         rows = _rows("binary", _ratings(units, answers, raters), multi_label_rule=method)
-        for j, label in enumerate(QUESTIONS["binary"].labels):
+        for label in QUESTIONS["binary"].labels:
             binary = ratings_from_long(units, raters, [int(label in a) for a in answers])
             posterior = run(binary).posteriors
             chosen = posterior[1] > 0.5 if 1 in posterior.columns else posterior[0] < 0.5

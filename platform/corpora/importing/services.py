@@ -1010,7 +1010,7 @@ def _cross_split_texts(corpus: Corpus) -> dict[str, Any]:
     split: each is its own item in its split, and the lead decides. The first few name their splits and ids."""
     keyed = (Utterance.objects.filter(corpus=corpus, audio="").exclude(text="")
              .annotate(key=MD5(Lower(Trim("text"))), split=KT("metadata__split")))
-    shared = (keyed.exclude(split=None).values("language_id", "key").annotate(n=Count("split", distinct=True))
+    shared = (keyed.filter(split__isnull=False).values("language_id", "key").annotate(n=Count("split", distinct=True))
               .filter(n__gt=1).order_by("language_id", "key"))
     count = shared.count()
     examples = []

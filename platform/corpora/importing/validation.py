@@ -158,12 +158,12 @@ class RowValidator:
                                                   f"no such label (labels: {', '.join(question.labels)})")
         raters = self.mapping.raters
         if raters is not None:
-            question = self.questions.get(raters.question)
-            if question is None:
+            rated = self.questions.get(raters.question)
+            if rated is None:
                 raise FileRejected(file_name, f"the raters answer question {raters.question!r}, which the schema "
                                               f"lacks (questions: {', '.join(self.questions)})")
-            if raters.label_column and question.type != "multi_label":
-                raise FileRejected(file_name, f"question {raters.question!r} is {question.type}; rows of one label "
+            if raters.label_column and rated.type != "multi_label":
+                raise FileRejected(file_name, f"question {raters.question!r} is {rated.type}; rows of one label "
                                               "each (label_column) only fit a multi_label question")
             if any(spec.question == raters.question for spec in self.mapping.labels):
                 raise FileRejected(file_name, f"question {raters.question!r} is mapped both to label columns and "
