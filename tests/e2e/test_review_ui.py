@@ -138,3 +138,33 @@ def test_lead_chooses_the_multi_label_gold_rule(page, browser_log, lead, tied_pr
     expect(page.locator('a[data-link="review"]')).to_have_attribute("href", f"/projects/{project.pk}/review/")
     # Reviewers read the rule but cannot change it.
     assert not browser_log.errors, browser_log.errors
+
+
+def test_lead_reads_the_agreement_of_a_corpus_imported_ratings(page, browser_log, lead):  # type: ignore[no-untyped-def]
+    from annotation.services import annotation_create
+
+    corpus = Corpus.objects.create(name="BRIGHTER-like", slug="brighter-like", license="CC-BY-4.0", created_by=lead)
+    version = label_schema_create(name="Graded emotions", slug="graded-emotions", questions=[
+        {"key": "emotions", "type": "multi_label", "labels": ["anger", "joy"], "intensity": True}])
+    levels = [(2, 0), (0, 3), (0, 0), (1, 1), (3, 0), (0, 2)]
+    for i, (anger, joy) in enumerate(levels):
+        for code in ("mr", "hi"):
+            text = f"{code} line {i}"
+            utterance = Utterance.objects.create(corpus=corpus, text=text, language=language_get_or_create(code),
+                                                 content_hash=hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
+            for rater, shift in (("a1", 0), ("a2", 1), ("a3", 0)):
+                value = {"anger": min(3, anger + shift * (i % 2)), "joy": joy if rater != "a3" or i != 1 else None}
+                annotation_create(utterance=utterance, schema_version=version, external_rater=f"{code}:{rater}",
+                                  value={"emotions": value})
+    sign_in(page, lead.username)
+    page.goto(f"/corpora/{corpus.pk}/quality/")
+    expect(page.locator("h1")).to_have_text("BRIGHTER-like: imported ratings")
+    expect(page.locator("#dash-version option")).to_have_text(["Graded emotions v1 (36 ratings)"])
+    expect(page.locator("#alpha-headline .alpha-value")).not_to_have_text("—")
+    expect(page.locator("#alpha-headline")).to_contain_text("MASI")
+    table = page.locator("#label-language table")
+    expect(table.locator("thead th")).to_have_text(["Label", "hi", "mr"])
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(page.locator("#progress, #quality-policy")).to_have_count(0)  # a corpus has no progress or policy
+    assert not browser_log.errors, browser_log.errors
+    assert not browser_log.csp_violations(), browser_log.csp_violations()
