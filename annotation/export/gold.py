@@ -176,6 +176,13 @@ def _encode_aggregate(question: Question, aggregate: QuestionAggregate, interned
                       index: int) -> np.ndarray:
     """Encoded gold of one question, per unit of the aggregate (answer objects are shared: each is encoded once)."""
     values = aggregate.values
+    if question.type == "numeric":
+        return np.array([np.nan if v is None else v for v in values.tolist()], dtype=np.float64)
+    if question.type == "single_choice":
+        codes, labels = pd.factorize(pd.Series(values, dtype=object))
+        lookup = np.array([question.labels.index(label) if label in question.labels else NO_ANSWER
+                           for label in labels] + [NO_ANSWER], dtype=np.int64)
+        return lookup[codes]  # -1 (no value) picks the trailing NO_ANSWER
     ids = pd.factorize(pd.Series([id(v) for v in values], dtype=np.int64))[0] if values.size else np.zeros(0, np.int64)
     first = {code: row for row, code in reversed(list(enumerate(ids.tolist())))}
     distinct: list[GoldValue] = [None] * len(first)
@@ -211,7 +218,7 @@ def gold_table_build(questions: Sequence[Question], origins: Sequence[str], rati
                 position = np.searchsorted(units, aggregate.units)
                 column[position] = _encode_aggregate(q, aggregate, interned, i)
                 sources = aggregate.sources()
-                has_value = np.fromiter((v is not None for v in aggregate.values), dtype=bool, count=aggregate.size)
+                has_value = ~aggregate.missing()
                 for name in (SOURCE_TIE_BROKEN, SOURCE_AGGREGATED):
                     hit = position[(sources == name) & has_value]
                     rank[hit] = np.minimum(rank[hit], source_code[name])

@@ -120,9 +120,12 @@ class QuestionAggregate:
         out = np.full(self.size, SOURCE_AGGREGATED, dtype=object)
         out[self.n_ratings == 1] = SOURCE_SINGLE
         out[self.tied] = SOURCE_TIE_BROKEN
-        open_tie = np.fromiter((v is None for v in self.values), dtype=bool, count=self.size)
-        out[self.tied & open_tie] = SOURCE_TIE_OPEN
+        out[self.tied & self.missing()] = SOURCE_TIE_OPEN
         return out
+
+    def missing(self) -> np.ndarray:
+        """Which units have no value (a tie left open)."""
+        return np.asarray(pd.isna(self.values), dtype=bool) if self.size else np.zeros(0, dtype=bool)
 
     def rows(self) -> list[AggregateRow]:
         return [
@@ -181,15 +184,16 @@ def aggregate_single_choice(question: Question, ratings: QuestionRatings, policy
     if policy.tie_policy == "abstain":
         labels[tied] = None
         confidence[tied] = np.nan
-    shares = soft_labels(encoded).to_numpy()
-    share_labels = values
+    shares: list[np.ndarray] = []  # the vote shares, made when a distribution is first asked for (the export never)
 
     def distribution(i: int) -> dict[str, Any]:
-        row = shares[i]
-        return {share_labels[j]: float(row[j]) for j in np.flatnonzero(row)}
+        if not shares:
+            shares.append(soft_labels(encoded).to_numpy())
+        row = shares[0][i]
+        return {values[j]: float(row[j]) for j in np.flatnonzero(row)}
 
     return _sorted(QuestionAggregate(
-        units=np.asarray(encoded.units[rated], dtype=np.int64), values=_objects([None if v is None else str(v) for v in labels]),
+        units=np.asarray(encoded.units[rated], dtype=np.int64), values=labels,
         confidence=confidence, n_ratings=n_ratings, tied=tied, method=method, distribution=distribution,
     ))
 
