@@ -157,7 +157,9 @@ def test_lead_reads_the_agreement_of_a_corpus_imported_ratings(page, browser_log
                 annotation_create(utterance=utterance, schema_version=version, external_rater=f"{code}:{rater}",
                                   value={"emotions": value})
     sign_in(page, lead.username)
-    page.goto(f"/corpora/{corpus.pk}/quality/")
+    # The corpus the lead made is listed on "My projects", with its ratings' agreement one click away.
+    page.locator(f'#my-corpora li[data-corpus="{corpus.pk}"] a').click()
+    page.wait_for_url(f"**/corpora/{corpus.pk}/quality/")
     expect(page.locator("h1")).to_have_text("BRIGHTER-like: imported ratings")
     expect(page.locator("#dash-version option")).to_have_text(["Graded emotions v1 (36 ratings)"])
     expect(page.locator("#alpha-headline .alpha-value")).not_to_have_text("—")
