@@ -214,6 +214,12 @@ def test_failed_create_leaves_no_corpus(tmp_path: Path, db):
                  "--create", "--license", "CC-BY-4.0", verbosity=0)
     made = Corpus.objects.get(slug="made")
     assert made.utterances.get().metadata == {"split": "train"}  # the folder named the split
+    again = tmp_path / "test" / "good.csv"
+    again.parent.mkdir()
+    again.write_text("text\nfine\n")
+    out = io.StringIO()
+    call_command("import_corpus", "made", str(again), "--mapping", '{"text": "text"}', "--language", "en", stdout=out)
+    assert "cross_split_texts=1" in out.getvalue() and "the same text in more than one split" in out.getvalue()
 
 
 @pytest.fixture

@@ -133,8 +133,8 @@ class Command(BaseCommand):
         counts = job.counts or {}
         style = self.style.SUCCESS if job.status == JobStatus.SUCCEEDED else self.style.ERROR
         self.stdout.write(style(f"job {job.pk}: {job.status}. {job.message}"))
-        keys = ("rows", "created", "annotations", "conversations", "speakers", "duplicates", "rejected_rows",
-                "rejected_files", "unlabelled_rows")
+        keys = ("rows", "created", "annotations", "labels_attached", "conversations", "speakers", "duplicates",
+                "rejected_rows", "rejected_files", "unlabelled_rows", "blank_cells", "cross_split_texts")
         self.stdout.write("  " + ", ".join(f"{k}={counts.get(k, 0)}" for k in keys))
         if job.error_count:
             self.stdout.write(self.style.WARNING(f"{job.error_count} error(s); the first {min(ERRORS_SHOWN, job.error_count)}:"))
@@ -142,6 +142,10 @@ class Command(BaseCommand):
                 where = ", ".join(p for p in (error.file, f"row {error.row}" if error.row else "",
                                               f"column {error.column!r}" if error.column else "") if p)
                 self.stdout.write(f"  {where}: {error.reason}")
+        for example in (job.result or {}).get("cross_split_texts") or []:
+            splits = "; ".join(f"{split}: {', '.join(ids[:3])}" for split, ids in example["splits"].items())
+            self.stdout.write(self.style.WARNING(f"  the same text in more than one split ({splits}): "
+                                                 f"{example['text'][:60]!r}"))
         notes = (job.result or {}).get("notes") or []
         if notes:
             self.stdout.write(f"{counts.get('duplicates', 0)} duplicate(s) skipped; the first {min(5, len(notes))}:")
