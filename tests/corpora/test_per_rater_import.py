@@ -236,3 +236,21 @@ def emotion_labels_multi(db):  # type: ignore[no-untyped-def]
 
     return label_schema_create(name="Multi", slug="multi", questions=[
         {"key": "emotions", "type": "multi_label", "labels": ["anger", "fear", "joy"]}])
+
+
+def test_utterances_imported_before_splits_were_identity_are_still_found(corpus, run_import):
+    from corpora.importing.validation import content_hash
+    from corpora.languages import language_get_or_create
+
+    # As an import before this change stored it: the split in the metadata, not in the content hash.
+    old = Utterance.objects.create(
+        corpus=corpus, text="नमस्कार", language=language_get_or_create("mr"), metadata={"split": "validation"},
+        content_hash=content_hash(language="mr", conversation="", turn_index=None, speaker="", text="नमस्कार",
+                                  audio_digest="", external_id=""))
+    job = run_import(corpus, {"validation.csv": "Tweet,Label\nनमस्कार,Anger\n".encode()}, {"preset": "mahaemotions"})
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert job.counts["created"] == 0 and job.counts["labels_attached"] == 1
+    assert old.annotations.get().value == {"emotion": "Anger"}
+    # The same text in another split is another item.
+    test = run_import(corpus, {"test.csv": "Tweet,Label\nनमस्कार,Anger\n".encode()}, {"preset": "mahaemotions"})
+    assert test.counts["created"] == 1 and test.counts["cross_split_texts"] == 1

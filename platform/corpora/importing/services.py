@@ -53,7 +53,7 @@ from corpora.importing.readers import (
     raw_rows,
     rows_read,
 )
-from corpora.importing.validation import LabelDraft, RowInvalid, RowValidator, UtteranceDraft
+from corpora.importing.validation import LabelDraft, RowInvalid, RowValidator, UtteranceDraft, content_hash
 from corpora.importing.writer import Spool, SpoolChunk, spool_write
 from corpora.languages import UnknownLanguageError, normalise_language_tag
 from corpora.models import Corpus, Utterance
@@ -683,7 +683,8 @@ class _ImportRun:
                 # Labels of rows whose utterance was met before (another rater's): written after the chunk.
                 attached = SpoolChunk(origin=provenance.origin, model_version=provenance.model_version,
                                       perspective=perspective)
-                self._accept_fast(name, rows, compact, errors, id_column, attached)
+                self._accept_fast(name, rows, compact, errors, id_column, attached,
+                                  split=str(plan.constant_metadata.get("split") or ""))
                 self._errors(errors)
                 if not self.stop_writing and len(compact):
                     spool.append(SpoolChunk(origin=provenance.origin, model_version=provenance.model_version,
@@ -696,15 +697,14 @@ class _ImportRun:
             self.counts["blank_cells"] = self.blank_cells
 
     def _accept_fast(self, name: str, rows: list[FastRow], out: CompactRows, errors: list[RowError],
-                     id_column: str, labels: SpoolChunk) -> None:
+                     id_column: str, labels: SpoolChunk, split: str = "") -> None:
         """``_accept_utterances`` for the fast path's rows: the same duplicate, label and external id rules."""
         if not rows:
             return
         in_corpus_hashes: dict[str, int] = {}
         in_corpus_ids: dict[str, str] = {}
         if self.corpus_had_rows:
-            in_corpus_hashes = dict(Utterance.objects.filter(corpus=self.corpus, content_hash__in=[r[7] for r in rows])
-                                    .values_list("content_hash", "pk"))
+            in_corpus_hashes = self._in_corpus([(r[7], _unsplit_hash(r) if split else "", split) for r in rows])
             ext_ids = [r[1] for r in rows if r[1]]
             if ext_ids:
                 in_corpus_ids = dict(Utterance.objects.filter(corpus=self.corpus, external_id__in=ext_ids)
@@ -789,6 +789,21 @@ class _ImportRun:
         self.languages.update(languages)
         return True
 
+    def _in_corpus(self, rows: list[tuple[str, str, str]]) -> dict[str, int]:
+        """The corpus utterances these rows (content hash, hash without the split, split) already are: by content
+        hash, or, for utterances imported before the split was part of an utterance's identity, by the hash
+        without it when the stored split is the row's."""
+        wanted = {digest for digest, _, _ in rows} | {base for _, base, split in rows if split}
+        found = {digest: (pk, split) for digest, pk, split in Utterance.objects.filter(
+            corpus=self.corpus, content_hash__in=list(wanted)).values_list("content_hash", "pk", "metadata__split")}
+        out: dict[str, int] = {}
+        for digest, base, split in rows:
+            if digest in found:
+                out[digest] = found[digest][0]
+            elif split and base in found and found[base][1] == split:
+                out[digest] = found[base][0]
+        return out
+
     def _existing_label_keys(self, utterance_ids: list[int]) -> set[tuple[Any, ...]]:
         """(kind, utterance, rater, perspective) of the imported labels these corpus utterances already carry."""
         if not utterance_ids or self.schema_version is None:
@@ -827,9 +842,7 @@ class _ImportRun:
         in_corpus_hashes: dict[str, int] = {}
         in_corpus_ids: dict[str, str] = {}
         if self.corpus_had_rows:
-            hashes = [d.content_hash for d in drafts]
-            in_corpus_hashes = dict(Utterance.objects.filter(corpus=self.corpus, content_hash__in=hashes)
-                                    .values_list("content_hash", "pk"))
+            in_corpus_hashes = self._in_corpus([(d.content_hash, d.base_hash, d.split) for d in drafts])
             ext_ids = [d.external_id for d in drafts if d.external_id]
             if ext_ids:
                 in_corpus_ids = dict(Utterance.objects.filter(corpus=self.corpus, external_id__in=ext_ids)
@@ -1003,6 +1016,13 @@ class _ImportRun:
 
 
 CROSS_SPLIT_EXAMPLES = 20
+
+
+def _unsplit_hash(row: FastRow) -> str:
+    """A fast-path row's content hash without its split (see ``_ImportRun._in_corpus``)."""
+    _, external_id, conversation, turn, speaker, language, text, _, _ = row
+    return content_hash(language=language, conversation=conversation, turn_index=turn, speaker=speaker, text=text,
+                        audio_digest="", external_id=external_id)
 
 
 def _cross_split_texts(corpus: Corpus) -> dict[str, Any]:

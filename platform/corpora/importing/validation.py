@@ -56,6 +56,7 @@ class UtteranceDraft:
     rater: str
     content_hash: str = ""
     split: str = ""
+    base_hash: str = ""  # the content hash without the split: how utterances imported before splits counted
     # Answers of further raters of the same row (per-rater columns): (rater, answers).
     more_labels: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -501,6 +502,9 @@ class RowValidator:
             content_hash=content_hash(language=language, conversation=conversation, turn_index=turn_index,
                                       speaker=speaker, text=text, audio_digest=digest, external_id=external_id,
                                       split=split),
+            base_hash=content_hash(language=language, conversation=conversation, turn_index=turn_index,
+                                   speaker=speaker, text=text, audio_digest=digest, external_id=external_id)
+            if split else "",
         )
 
     def _seconds(self, values: dict[str, Any], name: str, row: int, errors: list[RowError]) -> float | None:
