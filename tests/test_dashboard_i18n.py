@@ -44,8 +44,14 @@ def test_the_dashboard_keys_are_translated_not_copied() -> None:
 
 
 def test_every_review_and_export_string_is_in_every_catalog() -> None:
-    source = "".join((FRONTEND / name).read_text(encoding="utf-8") for name in ("review.ts", "exports.ts", "widgets.ts"))
-    used = set(re.findall(r'"((?:review|export|form|help)\.[a-z_]+)"', source))
+    source = "".join((FRONTEND / name).read_text(encoding="utf-8")
+                     for name in ("review.ts", "exports.ts", "widgets.ts", "imports.ts", "projects.ts"))
+    used = set(re.findall(r'"((?:review|export|form|help|import|projects)\.[a-z_]+)"', source))
+    used |= {f"import.status_{s}" for s in ("pending", "running", "succeeded", "failed", "cancelled")}
+    used |= {f"import.count_{c}" for c in ("created", "annotations", "labels_attached", "blank_cells", "duplicates",
+                                            "cross_split_texts", "rejected_rows")}
+    used |= {f"import.preset_{p}" for p in ("brighter_raters", "brighter", "mahaemotions", "meld", "emobank",
+                                             "emobank_ratings")}
     used |= {f"review.reason_{r}" for r in ("flagged", "tie", "low_agreement")}
     used |= {f"review.origin_{o}" for o in ("human", "llm", "model")}
     assert "review.decide" in used and "form.none_of_these" in used

@@ -3,6 +3,7 @@
 import { api, apiList, errorText } from "./api";
 import { $, el, clear } from "./dom";
 import { t, formatNumber, onLanguageChange } from "./i18n";
+import { importPanel } from "./imports";
 
 interface Project {
   id: number;
@@ -15,6 +16,7 @@ interface Project {
 
 export function mountProjects(): void {
   const root = $("#projects");
+  const importer = importPanel(); // kept across re-renders: it holds the upload in progress
   let rows: { project: Project; mine: number; progress: { items: number; complete: number } | null }[] = [];
   let corpora: { id: number; name: string }[] = [];
   const corpusList = (): HTMLElement | null => {
@@ -38,6 +40,7 @@ export function mountProjects(): void {
     if (!rows.length) {
       root.append(el("p", { class: "muted", text: t("projects.none") }));
       if (corpusSection) root.append(corpusSection);
+      root.append(importer);
       return;
     }
     const list = el("ul", { class: "project-list" });
@@ -71,6 +74,7 @@ export function mountProjects(): void {
     }
     root.append(list);
     if (corpusSection) root.append(corpusSection);
+    root.append(importer);
   };
   onLanguageChange(render);
   void (async () => {

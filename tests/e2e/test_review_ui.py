@@ -170,3 +170,41 @@ def test_lead_reads_the_agreement_of_a_corpus_imported_ratings(page, browser_log
     expect(page.locator("#progress, #quality-policy")).to_have_count(0)  # a corpus has no progress or policy
     assert not browser_log.errors, browser_log.errors
     assert not browser_log.csp_violations(), browser_log.csp_violations()
+
+
+def test_lead_imports_a_per_rater_corpus_in_one_browser_upload(page, browser_log, lead, settings, tmp_path,
+                                                               monkeypatch):  # type: ignore[no-untyped-def]
+    from corpora.importing.services import import_run
+    from jobs import dispatch
+    from tests.corpora.test_per_rater_import import long_per_rater_file
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    queued: list[int] = []
+    monkeypatch.setattr(dispatch, "task_send", lambda task, job_id: queued.append(job_id))
+    data, levels = long_per_rater_file(seed=5, items=12)
+    csv_path = tmp_path / "mar.csv"
+    csv_path.write_text(data, encoding="utf-8")
+
+    sign_in(page, lead.username)
+    form = page.locator("#import-form")
+    form.locator('input[name="name"]').fill("BRIGHTER Marathi")
+    form.locator('input[name="license"]').fill("CC-BY-4.0")
+    form.locator('input[name="files"]').set_input_files(str(csv_path))
+    form.locator('select[name="preset"]').select_option("brighter_raters")
+    form.locator('input[name="intensity"]').check()
+    form.locator('button[data-action="import"]').click()
+    status = page.locator(".import-status")
+    expect(status).to_have_attribute("data-status", "pending")
+    assert len(queued) == 1
+    import_run(job_id=queued[0])
+    expect(status).to_have_attribute("data-status", "succeeded", timeout=15_000)
+    expect(status.locator('[data-count="created"]')).to_have_text("12 utterances")
+    expect(status.locator('[data-count="annotations"]')).to_have_text(f"{len(levels)} labels")
+    expect(status.locator('[data-count="blank_cells"]')).to_contain_text("blank cells")
+    status.locator('a[data-link="ratings"]').click()
+    corpus = Corpus.objects.get(name="BRIGHTER Marathi")
+    page.wait_for_url(f"**/corpora/{corpus.pk}/quality/")
+    expect(page.locator("#alpha-headline")).to_contain_text("MASI")
+    expect(page.locator("#alpha-headline .alpha-value")).not_to_have_text("—")
+    assert not browser_log.errors, browser_log.errors
+    assert not browser_log.csp_violations(), browser_log.csp_violations()
