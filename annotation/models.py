@@ -378,6 +378,13 @@ class TiePolicy(models.TextChoices):
     RANDOM = "random", "a seeded random choice"
 
 
+class MultiLabelRule(models.TextChoices):
+    SHARE = "share", "more than a share of the raters chose the label"
+    MEAN_INTENSITY = "mean_intensity", "the mean intensity reaches a threshold"
+    DAWID_SKENE = "dawid_skene", "Dawid–Skene per label"
+    MACE = "mace", "MACE per label"
+
+
 class ProjectQualityPolicy(models.Model):
     """How a project turns ratings into gold and what its reviewers see; absent means the defaults."""
 
@@ -387,11 +394,28 @@ class ProjectQualityPolicy(models.Model):
     )
     aggregation_method = models.CharField(
         max_length=20, choices=AggregationMethod.choices, default=AggregationMethod.MAJORITY,
-        help_text="For single-choice questions; multi-label and numeric questions use per-label majority and the mean",
+        help_text="For single-choice questions (multi-label questions follow multi_label_rule; numbers: the mean)",
     )
     tie_policy = models.CharField(max_length=20, choices=TiePolicy.choices, default=TiePolicy.ABSTAIN)
     review_confidence_below = models.FloatField(
         default=0.6, help_text="Items whose aggregated label has a lower confidence go to the review queue"
+    )
+    multi_label_rule = models.CharField(
+        max_length=20, choices=MultiLabelRule.choices, default=MultiLabelRule.SHARE,
+        help_text="How a multi-label question's ratings become its gold, label by label",
+    )
+    multi_label_share = models.FloatField(
+        default=0.5, help_text="Rule 'share': a label is gold when more than this share of its raters chose it"
+    )
+    intensity_threshold = models.FloatField(
+        default=0.5, help_text="Rule 'mean_intensity': a label is gold when its mean level reaches this"
+    )
+    intensity_threshold_inclusive = models.BooleanField(
+        default=True, help_text="Rule 'mean_intensity': true means mean ≥ threshold, false mean > threshold"
+    )
+    include_imported_ratings = models.BooleanField(
+        default=False,
+        help_text="Count the ratings imported with the corpus (same schema version) as raters of this project",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -400,7 +424,15 @@ class ProjectQualityPolicy(models.Model):
             models.CheckConstraint(
                 condition=Q(review_confidence_below__gte=0) & Q(review_confidence_below__lte=1),
                 name="quality_policy_review_threshold_0_1",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(multi_label_share__gte=0) & Q(multi_label_share__lt=1),
+                name="quality_policy_multi_label_share_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(intensity_threshold__gte=0) & Q(intensity_threshold__lte=3),
+                name="quality_policy_intensity_threshold_0_3",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -461,6 +493,9 @@ class AggregatedLabel(models.Model):
         default=dict, blank=True, help_text="Label shares (soft label), or n/mean/median/std/min/max for numbers"
     )
     n_ratings = models.PositiveIntegerField()
+    tied = models.BooleanField(
+        default=False, help_text="The rule's decision sat on a tie: left open (value null) or settled by the tie policy"
+    )
     computed_at = models.DateTimeField()
 
     class Meta:

@@ -3,8 +3,12 @@
 A schema version holds a list of questions, each a JSON object with a ``key`` and a ``type``:
 
 - ``single_choice``: ``labels`` (list); answer: one label.
-- ``multi_label``: ``labels``; optional ``intensity: true`` (0–3, as in BRIGHTER);
-  answer: a list of labels, or with intensity a mapping label → 0..3.
+- ``multi_label``: ``labels``; optional ``intensity: true`` (0–3, as in BRIGHTER) and ``allow_empty`` (default
+  true): an empty answer (``[]``, ``{}`` or every level 0) is the answer "none of these" / "no emotion", which is
+  not the same as leaving the question unanswered (key absent or null). Answer: a list of labels, or with
+  intensity a mapping label → 0..3. Either form may also be a mapping label → level (0/1, or 0–3) where ``null``
+  marks a label this rater gave no answer for (a blank cell of an imported file): such a label is *missing*, not
+  absent, for agreement and aggregation. A label not mentioned at all is absent (level 0).
 - ``numeric``: ``min``, ``max``, ``step`` (e.g. valence 1–5 by 0.1, as in EmoBank); answer: a number.
 - ``text``: optional ``max_length``; answer: a string (a free-text rationale).
 - ``segments``: ``labels``; answer: a list of ``{"start": s, "end": s, "label": l}`` in seconds.
@@ -46,6 +50,7 @@ class Question:
     title: str = ""
     labels: tuple[str, ...] = ()
     intensity: bool = False
+    allow_empty: bool = False  # multi_label: an empty answer means "none of these"
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
@@ -109,7 +114,11 @@ def parse_questions(raw_questions: Any) -> list[Question]:
             intensity = raw.get("intensity", False)
             if not isinstance(intensity, bool):
                 errors[f"{where}.intensity"] = "must be true or false"
-            questions.append(Question(**common, labels=_labels(raw, where, errors), intensity=bool(intensity)))
+            allow_empty = raw.get("allow_empty", True)
+            if not isinstance(allow_empty, bool):
+                errors[f"{where}.allow_empty"] = "must be true (an empty answer means 'none of these') or false"
+            questions.append(Question(**common, labels=_labels(raw, where, errors), intensity=bool(intensity),
+                                      allow_empty=bool(allow_empty)))
         elif qtype == "numeric":
             lo, hi, step = raw.get("min"), raw.get("max"), raw.get("step", None)
             if not _is_number(lo) or not _is_number(hi) or lo >= hi:
@@ -157,23 +166,7 @@ def _check_answer(q: Question, answer: Any) -> Any:
             raise ValueError(f"{answer!r} is not one of the labels {list(q.labels)}")
         return answer
     if q.type == "multi_label":
-        if q.intensity:
-            if not isinstance(answer, dict):
-                raise ValueError("must map each chosen label to an intensity from 0 to 3")
-            for label, level in answer.items():
-                if label not in q.labels:
-                    raise ValueError(f"{label!r} is not one of the labels {list(q.labels)}")
-                if not isinstance(level, int) or isinstance(level, bool) or not INTENSITY_MIN <= level <= INTENSITY_MAX:
-                    raise ValueError(f"intensity of {label!r} must be an integer from 0 to 3, got {level!r}")
-            return {label: answer[label] for label in q.labels if label in answer}
-        if not isinstance(answer, list):
-            raise ValueError("must be a list of labels")
-        unknown = [label for label in answer if label not in q.labels]
-        if unknown:
-            raise ValueError(f"{unknown[0]!r} is not one of the labels {list(q.labels)}")
-        if len(set(answer)) != len(answer):
-            raise ValueError("lists a label twice")
-        return [label for label in q.labels if label in answer]
+        return _check_multi_label(q, answer)
     if q.type == "numeric":
         if not _is_number(answer):
             raise ValueError(f"must be a number, got {answer!r}")
@@ -206,7 +199,63 @@ def _check_answer(q: Question, answer: Any) -> Any:
     raise ValueError(f"unknown question type {q.type}")  # pragma: no cover - parse_questions forbids it
 
 
-def is_empty_answer(answer: Any) -> bool:
+def _check_multi_label(q: Question, answer: Any) -> Any:
+    top = INTENSITY_MAX if q.intensity else 1
+    if isinstance(answer, dict):
+        levels: dict[str, int | None] = {}
+        for label, level in answer.items():
+            if label not in q.labels:
+                raise ValueError(f"{label!r} is not one of the labels {list(q.labels)}")
+            if level is not None and (not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= top):
+                what = "intensity" if q.intensity else "level (1 chosen, 0 not, null no answer)"
+                raise ValueError(f"{what} of {label!r} must be an integer from 0 to {top} or null, got {level!r}")
+            levels[label] = level
+        ordered = {label: levels[label] for label in q.labels if label in levels}
+        if not q.intensity and None not in ordered.values():
+            ordered_list: Any = [label for label, level in ordered.items() if level]
+            answer_out: Any = ordered_list
+        elif not q.intensity:
+            answer_out = {label: level for label, level in ordered.items() if level != 0}  # absent = not mentioned
+        else:
+            answer_out = ordered
+        present = any(level for level in ordered.values())
+    elif q.intensity and answer == []:
+        answer_out, present = {}, False
+    elif q.intensity:
+        raise ValueError("must map each chosen label to an intensity from 0 to 3")
+    elif isinstance(answer, list):
+        unknown = [label for label in answer if label not in q.labels]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not one of the labels {list(q.labels)}")
+        if len(set(answer)) != len(answer):
+            raise ValueError("lists a label twice")
+        answer_out = [label for label in q.labels if label in answer]
+        present = bool(answer_out)
+    else:
+        raise ValueError("must be a list of labels")
+    if not present and not q.allow_empty:
+        raise ValueError("choose at least one label (this question does not take 'none of these')")
+    return answer_out
+
+
+def multi_label_levels(answer: Any) -> tuple[dict[str, int], frozenset[str]]:
+    """(chosen labels with their level, labels left unanswered) of a validated multi-label answer.
+
+    A list chooses its labels at level 1; in a mapping, level 0 is absent and ``null`` unanswered (missing).
+    """
+    if isinstance(answer, dict):
+        return ({str(label): int(level) for label, level in answer.items() if level},
+                frozenset(str(label) for label, level in answer.items() if level is None))
+    return {str(label): 1 for label in answer or ()}, frozenset()
+
+
+def is_empty_answer(answer: Any, question: Question | None = None) -> bool:
+    """Whether an answer leaves the question unanswered. An empty multi-label answer ([] or {}) is "none of
+    these" for a question that allows it; a mapping whose every label is null answers nothing."""
+    if isinstance(answer, dict) and answer and all(level is None for level in answer.values()):
+        return True
+    if question is not None and question.type == "multi_label" and question.allow_empty and answer in ([], {}):
+        return False
     return answer is None or answer == "" or answer == [] or answer == {}
 
 
@@ -222,7 +271,7 @@ def validate_answers(questions: list[Question], value: Any) -> dict[str, Any]:
             errors[str(key)] = f"no such question in this schema (questions: {', '.join(by_key)})"
     for q in questions:
         answer = value.get(q.key)
-        if is_empty_answer(answer):
+        if is_empty_answer(answer, q):
             if q.required:
                 errors[q.key] = "this question is required"
             continue

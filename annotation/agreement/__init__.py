@@ -41,16 +41,20 @@ from annotation.agreement.ratings import (
     ratings_from_matrix,
 )
 from annotation.agreement.sets import (
+    UNANSWERED,
     alpha_per_label,
+    label_level_ratings,
     label_set_ratings,
     masi_alpha,
     masi_distance,
     masi_matrix,
+    masi_usable,
     per_label_alpha,
 )
 
 __all__ = [
     "LEVELS",
+    "UNANSWERED",
     "AgreementInputError",
     "AlphaResult",
     "ClassificationReport",
@@ -72,12 +76,14 @@ __all__ = [
     "fleiss_kappa",
     "fleiss_kappa_from_counts",
     "krippendorff_alpha",
+    "label_level_ratings",
     "label_set_ratings",
     "mace",
     "majority_vote",
     "masi_alpha",
     "masi_distance",
     "masi_matrix",
+    "masi_usable",
     "metric_for_level",
     "metric_from_matrix",
     "observed_agreement",

@@ -6,7 +6,10 @@
 - Dawid & Skene (1979): EM over one confusion matrix per rater and class priors; confidence = posterior;
 - MACE (Hovy et al. 2013): EM over a competence (probability of not spamming) and a spam distribution per
   rater, uniform prior over true labels; confidence = posterior;
-- dimensions: mean, median, standard deviation, standard error per unit.
+- dimensions: mean, median, standard deviation, standard error per unit;
+- multi-label answers label by label (``multi_label_decide``): more than a share of the raters who answered the
+  label chose it, a mean level at or above a threshold, or a binary Dawid–Skene / MACE per label; an unanswered
+  label is missing (it counts for neither side) and decisions exactly on the boundary are reported as ties.
 
 All EM steps are ``numpy.bincount`` sums over the encoded ratings; nothing loops over units or ratings.
 """
@@ -270,3 +273,143 @@ def mace(
         "mace", ratings, rated, posterior, iteration, converged, log_likelihood,
         {"raters": list(ratings.raters), "competence": competence, "spam_distribution": spam},
     )
+
+
+# --- multi-label answers, label by label ------------------------------------------------------------------------
+
+MULTI_LABEL_RULES = ("share", "mean_intensity", "dawid_skene", "mace")
+_TIE_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class MultiLabelDecision:
+    """Per unit (rows, in unit index order) and label (columns): whether the label is in the aggregated answer.
+
+    ``answered`` counts the ratings that answered the label (an unanswered label is missing, not absent), ``share``
+    is the share of those that chose it (NaN when none answered), ``mean`` their mean level (absent = 0),
+    ``posterior`` the EM posterior of "present" (Dawid–Skene, MACE; else None), ``intensity`` the level of a
+    present label, ``tied`` the decisions that sat exactly on the rule's boundary (left absent here; the caller's
+    tie policy settles them) and ``confidence`` per unit the weakest decision.
+    """
+
+    rule: str
+    present: npt.NDArray[np.bool_]
+    tied: npt.NDArray[np.bool_]
+    answered: IntArray
+    share: FloatArray
+    mean: FloatArray
+    intensity: IntArray
+    confidence: FloatArray
+    posterior: FloatArray | None = None
+
+
+def _lower_median_levels(unit_idx: IntArray, levels: FloatArray, n_units: int) -> IntArray:
+    """Per unit and label, the lower median of the levels > 0 given to it (0 where nobody chose it)."""
+    rows, labels = np.nonzero(np.nan_to_num(levels, nan=0.0) > 0)
+    out = np.zeros((n_units, levels.shape[1]), dtype=np.int64)
+    if not rows.size:
+        return out
+    unit, given = unit_idx[rows], levels[rows, labels]
+    order = np.lexsort((given, labels, unit))
+    unit, labels, given = unit[order], labels[order], given[order]
+    starts = np.flatnonzero(np.r_[True, (unit[1:] != unit[:-1]) | (labels[1:] != labels[:-1])])
+    counts = np.diff(np.r_[starts, unit.size])
+    pick = starts + (counts - 1) // 2
+    out[unit[starts], labels[starts]] = given[pick].astype(np.int64)
+    return out
+
+
+def multi_label_decide(
+    unit_idx: IntArray,
+    rater_idx: IntArray,
+    levels: FloatArray,
+    n_units: int,
+    *,
+    rule: str = "share",
+    share_above: float = 0.5,
+    threshold: float = 0.5,
+    inclusive: bool = True,
+) -> MultiLabelDecision:
+    """Decide each label of each unit from per-rating levels (ratings × labels; 0 absent, NaN unanswered).
+
+    - ``share``: present when more than ``share_above`` of the raters who answered the label chose it (level > 0);
+      exactly ``share_above`` is a tie; intensity = lower median of the levels of those who chose it;
+    - ``mean_intensity``: present when the mean level over the raters who answered it is ≥ ``threshold``
+      (``inclusive``) or > it, the rule multi-label intensity corpora publish; intensity = the mean rounded half up;
+    - ``dawid_skene`` / ``mace``: one binary (chosen / not) EM per label over the raters who answered it; present
+      when the posterior of "chosen" is above 0.5, exactly 0.5 is a tie; intensity as for ``share``.
+    A label nobody answered is not present. Confidence per unit: the weakest decision, min over answered labels
+    of max(share, 1 − share) (``share``, ``mean_intensity``) or of the posterior of the side taken (EM).
+    """
+    if rule not in MULTI_LABEL_RULES:
+        raise AgreementInputError(f"multi-label rule must be one of {', '.join(MULTI_LABEL_RULES)}, got {rule!r}")
+    if not 0.0 <= share_above < 1.0:
+        raise AgreementInputError(f"share_above must be from 0 to below 1, got {share_above}")
+    n_labels = levels.shape[1]
+    answered_mask = ~np.isnan(levels)
+    given = np.where(answered_mask, levels, 0.0)
+
+    def per_unit(weights: FloatArray) -> FloatArray:
+        return np.column_stack(
+            [np.bincount(unit_idx, weights=weights[:, j], minlength=n_units) for j in range(n_labels)]
+        ) if n_labels else np.zeros((n_units, 0))
+
+    answered = per_unit(answered_mask.astype(np.float64)).astype(np.int64)
+    chosen = per_unit((given > 0).astype(np.float64))
+    total = per_unit(given)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(answered > 0, chosen / np.maximum(answered, 1), np.nan)
+        mean = np.where(answered > 0, total / np.maximum(answered, 1), np.nan)
+    has = answered > 0
+    posterior: FloatArray | None = None
+    intensity = _lower_median_levels(unit_idx, levels, n_units)
+    if rule == "share":
+        tied = has & (np.abs(share - share_above) <= _TIE_TOLERANCE)
+        present = has & ~tied & (share > share_above)
+        decision = np.where(has, np.maximum(share, 1.0 - share), np.nan)
+    elif rule == "mean_intensity":
+        tied = np.zeros_like(has)
+        present = has & ((mean >= threshold - _TIE_TOLERANCE) if inclusive else (mean > threshold + _TIE_TOLERANCE))
+        intensity = np.where(present, np.maximum(np.floor(np.nan_to_num(mean) + 0.5), 1), 0).astype(np.int64)
+        decision = np.where(has, np.maximum(share, 1.0 - share), np.nan)
+    else:
+        posterior = np.full((n_units, n_labels), np.nan)
+        for j in range(n_labels):
+            rows = np.flatnonzero(answered_mask[:, j])
+            if not rows.size:
+                continue
+            binary = Ratings(unit_idx=unit_idx[rows], rater_idx=rater_idx[rows],
+                             value_idx=(given[rows, j] > 0).astype(np.int64), units=np.arange(n_units),
+                             raters=np.arange(int(rater_idx.max()) + 1 if rater_idx.size else 0),
+                             values=np.array([0, 1]))
+            crowd = dawid_skene(binary) if rule == "dawid_skene" else mace(binary)
+            rated, _ = _rated_units(binary)
+            posterior[rated, j] = crowd.posteriors.to_numpy()[:, 1]
+        tied = has & (np.abs(posterior - 0.5) <= _TIE_TOLERANCE)
+        present = has & ~tied & (posterior > 0.5)
+        decision = np.where(has, np.maximum(posterior, 1.0 - posterior), np.nan)
+    intensity = np.where(present, np.maximum(intensity, 1), 0)
+    with np.errstate(invalid="ignore"):
+        confidence = np.where(has.any(axis=1), np.nanmin(np.where(has, decision, np.inf), axis=1), np.nan) \
+            if n_labels else np.full(n_units, np.nan)
+    return MultiLabelDecision(rule=rule, present=present, tied=tied, answered=answered, share=share, mean=mean,
+                              intensity=intensity.astype(np.int64), confidence=confidence, posterior=posterior)
+
+
+def tied_winners(counts: FloatArray, *, tie_policy: TiePolicy, preference: FloatArray | None = None,
+                 seed: int | None = 0) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Per row of scores (units × values), the index of the top value and whether the top was shared.
+
+    A shared top goes to the highest ``preference`` (``prefer_order``), a seeded random one (``random``), or
+    the first (``abstain``: the caller leaves it open)."""
+    top = counts.max(axis=1, keepdims=True) if counts.size else np.zeros((counts.shape[0], 1))
+    is_top = np.abs(counts - top) <= _TIE_TOLERANCE * np.maximum(1.0, np.abs(top))
+    tied = is_top.sum(axis=1) > 1
+    if tie_policy == "prefer_order" and preference is not None:
+        score = np.broadcast_to(preference, counts.shape)
+    elif tie_policy == "random":
+        score = np.random.default_rng(seed).random(counts.shape)
+    else:
+        score = np.zeros(counts.shape)
+    winner = np.argmax(np.where(is_top, score, -np.inf), axis=1)
+    return winner.astype(np.int64), tied

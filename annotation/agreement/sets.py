@@ -4,6 +4,11 @@ MASI (Passonneau 2006, "Measuring Agreement on Set-valued Items (MASI) for Seman
 Annotation", LREC): similarity = Jaccard(A, B) * M(A, B) with M = 1 if A = B, 2/3 if one set contains the
 other, 1/3 if they overlap otherwise, 0 if disjoint; the distance is 1 - similarity. Two empty sets are
 identical (distance 0). NLTK's ``masi_distance`` rounds the weights to 0.67 and 0.33; these are exact.
+
+An empty answer is the label set "none of these" (a real value). In a label → level mapping, ``None`` marks a label
+the rater gave no answer for (missing, not absent): per-label alpha leaves that rating out for that label, and MASI
+leaves out a rating whose set is unknown because another rating of its unit answered a label it left unanswered
+(``masi_usable``). A label every rating of a unit left unanswered (a column the source lacks) does not matter there.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from annotation.agreement.alpha import (
 from annotation.agreement.ratings import AgreementInputError, FloatArray, Ratings, ratings_from_long
 
 _MAX_DISTINCT_SETS = 10_000
+UNANSWERED = -1.0  # the level of a label left unanswered in an answer key (NaN would make every key distinct)
 
 
 def masi_distance(first: Iterable[Hashable], second: Iterable[Hashable]) -> float:
@@ -54,6 +60,31 @@ def _as_label_set(answer: Any, where: int) -> tuple[str, ...] | None:
     return tuple(sorted({str(label) for label in answer}))
 
 
+def _unanswered(answer: Any) -> frozenset[str]:
+    """Labels a label → level mapping leaves unanswered (``None``); a list answers every label."""
+    if isinstance(answer, Mapping):
+        return frozenset(str(label) for label, level in answer.items() if level is None)
+    return frozenset()
+
+
+def masi_usable(units: Sequence[Hashable] | np.ndarray | pd.Series, unanswered: Sequence[frozenset[str]]) -> np.ndarray:
+    """Which ratings have a known label set for MASI: those whose unanswered labels no other rating of the unit
+    answered, i.e. whose unanswered set equals the intersection of the unit's unanswered sets."""
+    unit_col = np.asarray(units, dtype=object)
+    keep = np.ones(len(unanswered), dtype=bool)
+    partial = [row for row, labels in enumerate(unanswered) if labels]
+    if not partial:
+        return keep
+    affected = set(unit_col[partial].tolist())
+    common: dict[Any, frozenset[str]] = {}
+    for row in np.flatnonzero(pd.Series(unit_col).isin(affected).to_numpy()):
+        unit = unit_col[row]
+        common[unit] = common[unit] & unanswered[row] if unit in common else unanswered[row]
+    for row in partial:
+        keep[row] = unanswered[row] == common[unit_col[row]]
+    return keep
+
+
 def masi_matrix(label_sets: Sequence[tuple[str, ...]]) -> FloatArray:
     """MASI distances between every two of the given label sets (vectorised over a label-incidence matrix)."""
     vocabulary = sorted({label for labels in label_sets for label in labels})
@@ -80,8 +111,13 @@ def label_set_ratings(
     raters: Sequence[Hashable] | np.ndarray | pd.Series,
     answers: Sequence[Any] | pd.Series,
 ) -> Ratings:
-    """Encode multi-label answers; each distinct label set becomes one value (a sorted tuple of labels)."""
+    """Encode multi-label answers; each distinct label set becomes one value (a sorted tuple of labels).
+
+    A rating whose set is unknown (see ``masi_usable``) is left out, like a missing value."""
+    answers = list(answers)
     canonical = [_as_label_set(answer, row) for row, answer in enumerate(answers)]
+    usable = masi_usable(units, [_unanswered(answer) for answer in answers])
+    canonical = [value if ok else None for value, ok in zip(canonical, usable)]
     return ratings_from_long(units, raters, pd.Series(canonical, dtype=object))
 
 
@@ -102,12 +138,16 @@ def masi_alpha(
 
 
 def _answer_key(answer: Any, where: int) -> tuple[tuple[str, float], ...] | None:
-    """(label, level) pairs of an answer: level 1 for a label list, the intensity for a mapping."""
+    """(label, level) pairs of an answer: level 1 for a label list, the intensity for a mapping; UNANSWERED for a
+    label left unanswered."""
     if answer is None or (isinstance(answer, float) and np.isnan(answer)):
         return None
     if isinstance(answer, Mapping):
         pairs = []
         for label, level in answer.items():
+            if level is None:
+                pairs.append((str(label), UNANSWERED))
+                continue
             if not isinstance(level, (int, float)) or isinstance(level, bool) or not np.isfinite(level):
                 raise AgreementInputError(f"row {where}: intensity of {label!r} must be a number, got {level!r}")
             if level:
@@ -130,8 +170,9 @@ def per_label_alpha(
 ) -> dict[str, AlphaResult]:
     """Alpha per label: binary present/absent (nominal) for label lists, or intensity (ordinal) for mappings.
 
-    An absent label counts as "no" (intensity 0) for every rater who answered; a missing answer is skipped.
-    Each distinct answer is parsed once, so the cost per label is a few array operations.
+    An absent label counts as "no" (intensity 0) for every rater who answered; a missing answer is skipped, and so
+    is a rating for a label it left unanswered (``None``). An empty answer ("none of these") says "no" to every
+    label. Each distinct answer is parsed once, so the cost per label is a few array operations.
     """
     answers = list(answers)
     intensity = any(isinstance(answer, Mapping) for answer in answers)
@@ -140,12 +181,16 @@ def per_label_alpha(
     encoded = ratings_from_long(units, raters, keys)
     distinct: list[dict[str, float]] = [dict(value) for value in encoded.values]
     if labels is None:
-        labels = sorted({label for value in distinct for label in value})
-    levels = np.array([[value.get(label, 0.0) for label in labels] for value in distinct], dtype=np.float64)
-    return alpha_per_label(
-        encoded, levels.reshape(len(distinct), len(labels)), labels, level,
-        n_resamples=n_resamples, confidence_level=confidence_level, seed=seed,
-    )
+        labels = sorted({label for value in distinct for label, level in value.items() if level != UNANSWERED})
+    results: dict[str, AlphaResult] = {}
+    for label in labels:
+        level_of_value = np.array([value.get(label, 0.0) for value in distinct], dtype=np.float64)
+        level_of_value[level_of_value == UNANSWERED] = np.nan
+        ratings = label_level_ratings(encoded, level_of_value)
+        results[label] = krippendorff_alpha(
+            ratings, level, n_resamples=n_resamples, confidence_level=confidence_level, seed=seed
+        )
+    return results
 
 
 def alpha_per_label(
@@ -181,3 +226,19 @@ def alpha_per_label(
         metric = Metric("nominal", "nominal") if level == "nominal" else Metric("ordinal", "ordinal", numeric_values=domain)
         results[label] = _alpha_of_pairable(pairs, metric, encoded.n_units, n_resamples, confidence_level, seed)
     return results
+
+
+def label_level_ratings(encoded: Ratings, level_of_value: np.ndarray) -> Ratings:
+    """Ratings of one label's level, from ratings encoded by answer: ``level_of_value[v]`` is the label's level in
+    answer value ``v`` (NaN: left unanswered, so that rating is left out)."""
+    levels = level_of_value[encoded.value_idx]
+    answered = ~np.isnan(levels)
+    domain, value_idx = np.unique(levels[answered], return_inverse=True)
+    return Ratings(
+        unit_idx=encoded.unit_idx[answered],
+        rater_idx=encoded.rater_idx[answered],
+        value_idx=value_idx.astype(np.int64).reshape(-1),
+        units=encoded.units,
+        raters=encoded.raters,
+        values=domain,
+    )

@@ -7,7 +7,13 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 
-from annotation.distribution.services import LeadOnlyError, NotFoundError, gold_answer_is_correct, membership_is_lead
+from annotation.distribution.services import (
+    LeadOnlyError,
+    NotFoundError,
+    gold_answer_is_correct,
+    membership_is_lead,
+    project_prediction_versions,
+)
 from annotation.models import (
     Annotation,
     Flag,
@@ -59,9 +65,9 @@ def _audio_url(utterance: Utterance) -> str | None:
 def _suggestion(project: Project, utterance_id: int) -> dict[str, Any] | None:
     if project.suggestion_policy == SuggestionPolicy.HIDDEN:
         return None
-    predictions = Prediction.objects.filter(utterance_id=utterance_id)
-    if project.prediction_model_version:
-        predictions = predictions.filter(model_version=project.prediction_model_version)
+    # Only models registered on this project for one of its questions (see project_prediction_versions).
+    predictions = Prediction.objects.filter(utterance_id=utterance_id,
+                                            model_version__in=project_prediction_versions(project))
     prediction = predictions.order_by("-created_at", "-id").first()
     if prediction is None:
         return None

@@ -33,6 +33,7 @@ from annotation.models import (
     Prediction,
     Project,
     ProjectItem,
+    ProjectModel,
     Reservation,
     ReservationStatus,
     Role,
@@ -153,11 +154,20 @@ def _project_items_insert_missing(project: Project) -> int:
         return max(cursor.rowcount, 0)
 
 
-def project_items_uncertainty_refresh(project: Project) -> int:
-    """Copy the uncertainty of the project's model predictions (or the newest prediction) onto its items."""
-    predictions = Prediction.objects.filter(utterance_id=OuterRef("utterance_id"), uncertainty__isnull=False)
+def project_prediction_versions(project: Project) -> QuerySet[ProjectModel, Any]:
+    """The model versions whose predictions may reach the project's annotators: those registered on this project
+    for one of its questions (registration checks the question against the project's schema); never another
+    project's, however the utterances are shared. A chosen ``prediction_model_version`` narrows it to that one."""
+    models = ProjectModel.objects.filter(project=project).exclude(task="asr")
     if project.prediction_model_version:
-        predictions = predictions.filter(model_version=project.prediction_model_version)
+        models = models.filter(model_version=project.prediction_model_version)
+    return models.values("model_version")
+
+
+def project_items_uncertainty_refresh(project: Project) -> int:
+    """Copy the uncertainty of the project's model predictions (the newest one) onto its items."""
+    predictions = Prediction.objects.filter(utterance_id=OuterRef("utterance_id"), uncertainty__isnull=False,
+                                            model_version__in=project_prediction_versions(project))
     newest = predictions.order_by("-created_at", "-id").values("uncertainty")[:1]
     return ProjectItem.objects.filter(project=project).update(uncertainty=Subquery(newest))
 

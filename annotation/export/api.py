@@ -1,7 +1,8 @@
 """JSON API for gold-split exports of a project: start one, watch it, download its files.
 
-Views are thin: explicit serializers, ``annotation.export`` services and selectors do the work. Everything here is
-for the project's leads (and staff): outsiders get 404 (the project does not exist for them), other members 403.
+Views are thin: explicit serializers, ``annotation.export`` services and selectors do the work. The project's leads
+(and staff) start exports; its reviewers read them and download their files (what the reviewers decided is in
+them); outsiders get 404 (the project does not exist for them), other members 403.
 The export runs as a background job (``workers.tasks.run_export_job``) that writes to the configured storage;
 a download streams the file (local storage) or redirects to a short-lived presigned URL (S3). Only the names the
 job recorded are served. Routes are in ``urlpatterns`` below, included by ``config.api_urls``.
@@ -32,13 +33,13 @@ from annotation.export.jobs import (
     export_job_of_project,
     export_jobs_of_project,
 )
-from annotation.export.options import FORMATS, MAX_BOOTSTRAP_RESAMPLES, ExportOptionsError
+from annotation.export.options import FORMATS, MAX_BOOTSTRAP_RESAMPLES, MAX_MIN_ANNOTATIONS, ExportOptionsError
 from annotation.export.services import export_job_create
 from annotation.export.splits import GROUPINGS
-from annotation.models import Project
+from annotation.models import Project, Role
 from annotation.permissions import project_can_manage
 from annotation.quality.api import ErrorSerializer
-from annotation.selectors import projects_visible_to
+from annotation.selectors import membership_role, projects_visible_to
 from jobs.api import JobSerializer
 from jobs.models import Job
 
@@ -75,6 +76,19 @@ class ExportOptionsInSerializer(serializers.Serializer):
         help_text="Bootstrap resamples for the agreement interval in the data card (default 1000)")
     perspective = serializers.CharField(max_length=20, required=False, allow_null=True,
                                         help_text="Only annotations of this perspective (default: all)")
+    min_annotations = serializers.IntegerField(
+        min_value=1, max_value=MAX_MIN_ANNOTATIONS, required=False,
+        help_text="Human gold needs at least this many human annotations on the item (default 1); "
+                  "adjudicated items always qualify")
+    complete_only = serializers.BooleanField(
+        required=False, help_text="Only complete items: human gold needs as many human annotations as the project's "
+                                  "overlap (default false)")
+    heldout_min_annotations = serializers.IntegerField(
+        min_value=1, max_value=MAX_MIN_ANNOTATIONS, required=False, allow_null=True,
+        help_text="Dev and test hold human gold only with at least this many human annotations (default: the "
+                  "project's overlap; 1 lets them hold single-annotated items). Items below go to train")
+    group_same_text = serializers.BooleanField(
+        required=False, help_text="Keep utterances with the same text (audio-less ones) in one split (default true)")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(getattr(self, "initial_data", {}) or {}) - set(self.fields))
@@ -91,7 +105,8 @@ class ExportFileSerializer(serializers.Serializer):
     rows = serializers.IntegerField(required=False)
     size = serializers.IntegerField(help_text="Bytes")
     download_url = serializers.CharField(
-        help_text=f"The API download (leads): streams the file, or redirects to a link valid {DOWNLOAD_LINK_SECONDS} s")
+        help_text=f"The API download (leads, reviewers): streams the file, or redirects to a link valid "
+                  f"{DOWNLOAD_LINK_SECONDS} s")
 
 
 
@@ -165,7 +180,7 @@ class ExportJobPageSerializer(serializers.Serializer):
 
 
 _NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Not a member of the project, or no such export or file")
-_FORBIDDEN = OpenApiResponse(ErrorSerializer, description="A member, but not a lead of the project")
+_FORBIDDEN = OpenApiResponse(ErrorSerializer, description="A member, but not a lead (start) or reviewer (read)")
 _BAD = OpenApiResponse(description="Names each bad option and why, e.g. {\"splits\": [\"the train ratio must be positive\"]}")
 
 
@@ -173,11 +188,19 @@ _BAD = OpenApiResponse(description="Names each bad option and why, e.g. {\"split
 
 
 def _lead_project(request: Request, project_id: int) -> Project:
+    project = _reader_project(request, project_id)
+    if not project_can_manage(request.user, project):
+        raise PermissionDenied("Only the project's leads can export it.")
+    return project
+
+
+def _reader_project(request: Request, project_id: int) -> Project:
+    """The project for its leads and reviewers (and staff): they read exports and download their files."""
     project = projects_visible_to(request.user).select_related("schema_version", "corpus").filter(pk=project_id).first()
     if project is None:
         raise NotFound("No such project.")
-    if not project_can_manage(request.user, project):
-        raise PermissionDenied("Only the project's leads can export it.")
+    if not project_can_manage(request.user, project) and membership_role(request.user, project) != Role.REVIEWER:
+        raise PermissionDenied("Only the project's leads and reviewers can read its exports.")
     return project
 
 
@@ -193,11 +216,11 @@ def _export_job(project: Project, job_id: int) -> Job:
 
 class ExportsView(APIView):
     @extend_schema(tags=[_TAG], operation_id="project_exports",
-                   summary="The project's export jobs, newest first (leads): status, progress, counts, files",
+                   summary="The project's export jobs, newest first (leads, reviewers): status, progress, counts, files",
                    parameters=[OpenApiParameter("page", int)],
                    responses={200: ExportJobPageSerializer, 403: _FORBIDDEN, 404: _NOT_FOUND})
     def get(self, request: Request, project_id: int) -> Response:
-        project = _lead_project(request, project_id)
+        project = _reader_project(request, project_id)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(export_jobs_of_project(project=project), request, view=self)
         data = ExportJobSerializer(page, many=True, context={"request": request}).data
@@ -219,10 +242,10 @@ class ExportsView(APIView):
 
 class ExportDetailView(APIView):
     @extend_schema(tags=[_TAG], operation_id="project_export",
-                   summary="One export job (leads): poll it for progress; once it succeeded, its files with links",
+                   summary="One export job (leads, reviewers): poll it for progress; once it succeeded, its files",
                    responses={200: ExportJobSerializer, 403: _FORBIDDEN, 404: _NOT_FOUND})
     def get(self, request: Request, project_id: int, job_id: int) -> Response:
-        job = _export_job(_lead_project(request, project_id), job_id)
+        job = _export_job(_reader_project(request, project_id), job_id)
         return Response(ExportJobSerializer(job, context={"request": request}).data)
 
 
@@ -241,7 +264,7 @@ class ExportFileView(APIView):
 
     @extend_schema(
         tags=[_TAG], operation_id="project_export_file",
-        summary="Download one file of a finished export (leads)",
+        summary="Download one file of a finished export (leads, reviewers)",
         description=("Only names listed in the export's `files` are served. With local storage the file is streamed "
                      "as an attachment; with S3 storage the answer is a 302 to a presigned URL valid "
                      f"{DOWNLOAD_LINK_SECONDS} seconds."),
@@ -254,7 +277,7 @@ class ExportFileView(APIView):
         },
     )
     def get(self, request: Request, project_id: int, job_id: int, name: str) -> Any:
-        job = _export_job(_lead_project(request, project_id), job_id)
+        job = _export_job(_reader_project(request, project_id), job_id)
         entry = export_file_entry(job=job, name=name)
         if entry is None:
             raise NotFound("No such file in this export.")

@@ -74,6 +74,12 @@ class CardFacts:
     items_without_gold: int
     agreement: list[AgreementFacts] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
+    source_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (split, label source) -> items
+    aggregation: dict[str, str] = field(default_factory=dict)  # question -> the rule in words
+    open_ties: int = 0
+    min_annotations: int = 1
+    heldout_min_annotations: int = 1
+    below_minimum: int = 0
 
 
 def _cell(value: Any) -> str:
@@ -113,9 +119,11 @@ def render_card(facts: CardFacts) -> str:
         "conversation+speaker means connected components of the conversation–speaker graph)",
         f"- stratified by: {_cell(facts.stratified_on)}" + (" and language" if o.stratify_language else ""),
         "- provenance rule: " + "; ".join(f"{name} from {', '.join(o.provenance[name])} labels" for name in SPLIT_NAMES),
-        "- gold label: annotations of the highest-precedence allowed origin (human, then LLM, then model), "
-        "aggregated by majority (single choice; ties to the label listed first in the schema), "
-        "strict majority per label (multi-label; intensity: lower median) and mean (numeric)",
+        "- gold label: a reviewer's adjudication where there is one; otherwise the annotations of the "
+        "highest-precedence allowed origin (human, then LLM, then model) aggregated by the project's rule: "
+        + "; ".join(f"{_cell(k)}: {_cell(v)}" for k, v in facts.aggregation.items()),
+        f"- human gold needs at least {facts.min_annotations} human annotation(s) in train and "
+        f"{facts.heldout_min_annotations} in dev and test (adjudicated items always qualify)",
         "- algorithm: annotation/export/README.md in the Sentio source",
         "",
     ]
@@ -128,7 +136,9 @@ def render_card(facts: CardFacts) -> str:
     lines += [f"Utterances left out because the provenance rule of their group's split forbids their only labels: "
               f"{left_out}" + (" (" + ", ".join(f"{k} {v}" for k, v in facts.left_out_by_provenance.items() if v) + ")"
                                if left_out else "") + ".",
-              f"Annotated utterances with no usable gold answer: {facts.items_without_gold}.", ""]
+              f"Annotated utterances with no usable gold answer: {facts.items_without_gold} "
+              f"(ties left open for review: {facts.open_ties}; below the minimum of human annotations: "
+              f"{facts.below_minimum}).", ""]
 
     lines += ["## Label distribution per split and language", ""]
     questions = sorted({q for q, _, _, _ in facts.label_counts})
@@ -154,6 +164,10 @@ def render_card(facts: CardFacts) -> str:
     origins = ["human", "llm", "model"]
     lines += _table(["split"] + [f"gold from {o}" for o in origins],
                     [[s] + [facts.origin_counts.get((s, org), 0) for org in origins] for s in SPLIT_NAMES])
+    sources = ["adjudicated", "tie_broken", "aggregated", "single_annotation"]
+    lines += ["", "What each gold label rests on (column `label_source`):", ""]
+    lines += _table(["split"] + sources, [[s] + [facts.source_counts.get((s, k), 0) for k in sources]
+                                          for s in SPLIT_NAMES])
     lines += ["", "Annotations read: " + ", ".join(f"{org} {facts.annotations_by_origin.get(org, 0)}" for org in origins)
               + ".",
               f"Human annotators: {facts.n_human_annotators}.",

@@ -20,6 +20,7 @@ READ_BATCH_SIZE = 16_384
 # Spreadsheet programs run a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 LIST_SEPARATOR = ";"
+EMPTY_LIST = "[]"  # an empty multi-label answer ("none of these") in CSV, apart from an empty cell (no gold)
 
 BASE_FIELDS: list[tuple[str, pa.DataType]] = [
     ("utterance_id", pa.int64()),
@@ -34,7 +35,9 @@ BASE_FIELDS: list[tuple[str, pa.DataType]] = [
     ("audio_duration_s", pa.float64()),
     ("split", pa.string()),
     ("label_origin", pa.string()),
+    ("label_source", pa.string()),
     ("n_annotations", pa.int64()),
+    ("n_human_annotations", pa.int64()),
 ]
 
 
@@ -116,15 +119,16 @@ def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, list):
-        # "joy;fear": the list form Sentio's importer (and most spreadsheet users) read back.
-        return neutralise_cell(LIST_SEPARATOR.join(str(item) for item in value))
+        # "joy;fear": the list form Sentio's importer (and most spreadsheet users) read back; "[]" for none.
+        return neutralise_cell(LIST_SEPARATOR.join(str(item) for item in value)) if value else EMPTY_LIST
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return neutralise_cell(value)
 
 
 def write_csv(parquet_path: Path, csv_path: Path, columns: Sequence[str]) -> int:
-    """CSV (UTF-8, header row); lists are joined with ";"; formula-like text cells are neutralised."""
+    """CSV (UTF-8, header row); lists are joined with ";" ("[]": an empty list, an empty cell: none);
+    formula-like text cells are neutralised."""
     rows = 0
     with csv_path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)

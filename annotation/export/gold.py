@@ -1,85 +1,47 @@
-"""Gold labels: aggregate the answers of several annotations of one utterance into one answer per question.
+"""Gold labels for the export, from the one source of truth: an adjudication overrides, then the aggregation rule.
 
-``majority_aggregate`` is the simple rule (see README.md); it is one ``ItemAggregator`` and the streaming
-``GoldBuilder`` takes any other, so a Dawid–Skene aggregator (which needs every rating before it can answer)
-replaces it by building the same ``GoldTable`` from its posteriors. ``majority_gold_table`` applies the same
-rule as ``majority_aggregate`` to whole numpy arrays, which is what the export runs.
+The rule is the quality package's (``annotation.quality.aggregate``), with the project's policy: the export never
+aggregates on its own. Per origin (human, llm, model) every item gets one answer per gold question, and a source
+saying what that answer rests on: ``adjudicated`` (a reviewer's decision), ``single_annotation``, ``aggregated``
+or ``tie_broken`` (a tie settled by the tie policy; a tie left open gives no answer). ``gold_table_build`` does
+this on whole numpy arrays (one entry per annotation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from annotation.schema import Question
+from annotation.quality.aggregate import (
+    SOURCE_ADJUDICATED,
+    SOURCE_AGGREGATED,
+    SOURCE_SINGLE,
+    SOURCE_TIE_BROKEN,
+    SOURCE_TIE_OPEN,
+    AggregationPolicy,
+    QuestionAggregate,
+    aggregate_question,
+)
+from annotation.quality.columns import QuestionRatings
+from annotation.schema import Question, multi_label_levels
 
 # Precedence when an item has labels of several origins: human-verified labels win over synthetic ones.
 ORIGIN_PRECEDENCE = ("human", "llm", "model")
 GOLD_QUESTION_TYPES = ("single_choice", "multi_label", "numeric")
+LABEL_SOURCES = (SOURCE_ADJUDICATED, SOURCE_TIE_BROKEN, SOURCE_AGGREGATED, SOURCE_SINGLE)
 
 # Gold answers of one item: single_choice -> label index (int); multi_label -> tuple of label indices, or of
 # (index, intensity) pairs when the question has intensities; numeric -> float. None: nobody answered.
 GoldValue = int | float | tuple[int, ...] | tuple[tuple[int, int], ...] | None
-ItemAggregator = Callable[[Sequence[Question], Sequence[Mapping[str, Any]]], list[GoldValue]]
 
 
 def gold_questions(questions: Sequence[Question]) -> list[Question]:
     """Questions that get a gold answer; free text and time segments are not aggregated."""
     return [q for q in questions if q.type in GOLD_QUESTION_TYPES]
-
-
-def majority_aggregate(questions: Sequence[Question], answers: Sequence[Mapping[str, Any]]) -> list[GoldValue]:
-    """Gold per question from the answers of several annotations (each a validated value mapping).
-
-    - single choice: the most frequent label; a tie goes to the label listed first in the schema;
-    - multi-label: each label chosen by more than half of the annotations that answered the question;
-      with intensities, the lower median of the intensities given to a kept label;
-    - numeric: the mean.
-    Annotations that left a question empty do not count for it.
-    """
-    gold: list[GoldValue] = []
-    for q in questions:
-        given = [a[q.key] for a in answers if a.get(q.key) not in (None, "", [], {})]
-        if not given:
-            gold.append(None)
-            continue
-        if q.type == "single_choice":
-            if len(given) == 1:
-                gold.append(q.labels.index(given[0]))
-                continue
-            counts = [0] * len(q.labels)
-            for label in given:
-                counts[q.labels.index(label)] += 1
-            gold.append(counts.index(max(counts)))
-        elif q.type == "multi_label":
-            gold.append(_multi_label_majority(q, given))
-        else:
-            gold.append(float(sum(given)) / len(given))
-    return gold
-
-
-def _multi_label_majority(q: Question, given: list[Any]) -> GoldValue:
-    half = len(given) / 2.0
-    if q.intensity:
-        levels: dict[int, list[int]] = {}
-        for answer in given:
-            for label, level in answer.items():
-                levels.setdefault(q.labels.index(label), []).append(int(level))
-        kept_levels: list[tuple[int, int]] = []
-        for index in sorted(levels):
-            chosen = levels[index]
-            if len(chosen) > half:
-                ordered = sorted(chosen)
-                kept_levels.append((index, ordered[(len(ordered) - 1) // 2]))
-        return tuple(kept_levels)
-    votes = [0] * len(q.labels)
-    for answer in given:
-        for label in answer:
-            votes[q.labels.index(label)] += 1
-    return tuple(i for i, v in enumerate(votes) if v > half)
 
 
 NO_ANSWER = -1
@@ -97,6 +59,7 @@ class OriginGold:
     utterance_ids: np.ndarray
     n_annotations: np.ndarray
     columns: list[np.ndarray]
+    sources: np.ndarray | None = None  # per row: index into LABEL_SOURCES
 
 
 @dataclass
@@ -110,6 +73,7 @@ class GoldTable:
     questions: list[Question]
     by_origin: dict[str, OriginGold]
     choices: list[list[GoldValue]]
+    open_ties: int = 0  # human items with a tie left open (and no adjudication): they wait for review
 
     def value(self, origin: str, question_index: int, row: int) -> GoldValue:
         """One gold answer in GoldValue form (None: nobody answered)."""
@@ -144,123 +108,6 @@ def _encode(question: Question, values: list[GoldValue], interned: _ChoiceCodes,
     return np.array([NO_ANSWER if v is None else interned.code(index, v) for v in values], dtype=np.int64)
 
 
-class GoldBuilder:
-    """Feed annotations grouped by utterance (in utterance order) to any ItemAggregator; collects gold per origin.
-
-    The export itself uses ``majority_gold_table`` (the same rule as ``majority_aggregate``, on whole arrays);
-    this builder is the seam for aggregators that work item by item.
-    """
-
-    def __init__(self, questions: Sequence[Question], origins: Sequence[str],
-                 aggregator: ItemAggregator = majority_aggregate) -> None:
-        self.questions = gold_questions(questions)
-        self.aggregator = aggregator
-        self._rows: dict[str, tuple[list[int], list[int], list[list[GoldValue]]]] = {
-            o: ([], [], [[] for _ in self.questions]) for o in origins}
-
-    def add_item(self, utterance_id: int, origin: str, values: Sequence[Mapping[str, Any]]) -> None:
-        rows = self._rows.get(origin)
-        if rows is None or not values:
-            return
-        gold = self.aggregator(self.questions, values)
-        if all(g is None for g in gold):
-            return
-        rows[0].append(utterance_id)
-        rows[1].append(len(values))
-        for column, value in zip(rows[2], gold):
-            column.append(value)
-
-    def table(self) -> GoldTable:
-        interned = _ChoiceCodes(len(self.questions))
-        by_origin = {
-            origin: OriginGold(
-                utterance_ids=np.array(ids, dtype=np.int64), n_annotations=np.array(counts, dtype=np.int64),
-                columns=[_encode(q, column, interned, i) for i, (q, column) in enumerate(zip(self.questions, columns))],
-            )
-            for origin, (ids, counts, columns) in self._rows.items()
-        }
-        return GoldTable(questions=self.questions, by_origin=by_origin, choices=interned.choices())
-
-
-def majority_gold_table(questions: Sequence[Question], origins: Sequence[str], utterance_ids: np.ndarray,
-                        origin_codes: np.ndarray, answers: list[np.ndarray],
-                        multi_label_answers: list[list[Any]]) -> GoldTable:
-    """``majority_aggregate`` over every item at once.
-
-    One entry per annotation, sorted by utterance: ``origin_codes`` index ``origins`` (NO_ANSWER: an origin
-    that is not exported); ``answers[i]`` encodes the answers to gold question i like OriginGold columns, except
-    that multi-label entries index ``multi_label_answers[i]`` (the distinct answers, as lists or label ->
-    intensity mappings). Items whose annotations answer one question once (the usual case) take that answer
-    without aggregation; the rest are counted with bincount (single choice, numeric) or aggregated item by
-    item (multi-label).
-    """
-    gold_qs = gold_questions(questions)
-    interned = _ChoiceCodes(len(gold_qs))
-    by_origin: dict[str, OriginGold] = {}
-    for code, origin in enumerate(origins):
-        selected = np.flatnonzero(origin_codes == code)
-        uids = utterance_ids[selected]
-        if not uids.size:
-            by_origin[origin] = OriginGold(np.zeros(0, np.int64), np.zeros(0, np.int64),
-                                           [_encode(q, [], interned, i) for i, q in enumerate(gold_qs)])
-            continue
-        starts = np.flatnonzero(np.r_[True, uids[1:] != uids[:-1]])
-        item = np.cumsum(np.r_[True, uids[1:] != uids[:-1]]) - 1
-        n_items = starts.size
-        columns = [
-            _majority_column(q, i, answers[i][selected], item, n_items, multi_label_answers[i], interned)
-            for i, q in enumerate(gold_qs)
-        ]
-        answered = np.zeros(n_items, dtype=bool)
-        for q, column in zip(gold_qs, columns):
-            answered |= ~np.isnan(column) if q.type == "numeric" else column != NO_ANSWER
-        n_annotations = np.diff(np.r_[starts, uids.size])
-        by_origin[origin] = OriginGold(uids[starts][answered], n_annotations[answered],
-                                       [column[answered] for column in columns])
-    return GoldTable(questions=gold_qs, by_origin=by_origin, choices=interned.choices())
-
-
-def _majority_column(q: Question, index: int, answer: np.ndarray, item: np.ndarray, n_items: int,
-                     distinct: list[Any], interned: _ChoiceCodes) -> np.ndarray:
-    if q.type == "numeric":
-        given = ~np.isnan(answer)
-        # bincount adds in annotation order, as majority_aggregate's sum() does.
-        total = np.bincount(item[given], weights=answer[given], minlength=n_items)
-        count = np.bincount(item[given], minlength=n_items)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    given = answer != NO_ANSWER
-    count = np.bincount(item[given], minlength=n_items)
-    gold = np.full(n_items, NO_ANSWER, dtype=np.int64)
-    if q.type == "single_choice":
-        if count.max(initial=0) <= 1:
-            gold[item[given]] = answer[given]
-            return gold
-        n_labels = len(q.labels)
-        votes = np.bincount(item[given] * n_labels + answer[given], minlength=n_items * n_labels)
-        # argmax takes the first of equal counts: a tie goes to the label listed first.
-        gold = np.argmax(votes.reshape(n_items, n_labels), axis=1).astype(np.int64)
-        gold[count == 0] = NO_ANSWER
-        return gold
-    single = given & (count[item] == 1)
-    alone: dict[int, int] = {}
-    codes = answer[single]
-    for distinct_code in np.unique(codes).tolist():
-        alone[distinct_code] = interned.code(index, _multi_label_majority(q, [distinct[distinct_code]]))
-    if alone:
-        lookup = np.zeros(max(alone) + 1, dtype=np.int64)
-        lookup[list(alone)] = list(alone.values())
-        gold[item[single]] = lookup[codes]
-    several = given & (count[item] > 1)
-    if several.any():
-        rows = np.flatnonzero(several)
-        group_starts = np.flatnonzero(np.r_[True, item[rows][1:] != item[rows][:-1]])
-        for group in np.split(rows, group_starts[1:]):
-            value = _multi_label_majority(q, [distinct[c] for c in answer[group].tolist()])
-            gold[item[group[0]]] = interned.code(index, value)
-    return gold
-
-
 def gold_decode(question: Question, value: GoldValue) -> Any:
     """The gold value in the schema's own words (label names), as the export files hold it."""
     if value is None:
@@ -281,3 +128,121 @@ def gold_intensities(question: Question, value: GoldValue) -> list[int] | None:
         return None
     chosen: Any = value
     return [level for _, level in chosen]
+
+
+def gold_value(question: Question, answer: Any) -> GoldValue:
+    """An answer in the schema's own words (a label, a list or mapping of labels, a number) as a GoldValue."""
+    if answer is None:
+        return None
+    if question.type == "single_choice":
+        return question.labels.index(answer) if answer in question.labels else None
+    if question.type == "multi_label":
+        chosen, _ = multi_label_levels(answer)
+        if question.intensity:
+            return tuple((question.labels.index(label), int(chosen[label])) for label in question.labels
+                         if label in chosen)
+        return tuple(question.labels.index(label) for label in question.labels if label in chosen)
+    return float(answer)
+
+
+@dataclass
+class Ratings:
+    """The annotations the export read, one entry per annotation sorted by utterance (as ``_collect`` keeps them)."""
+
+    utterance_ids: np.ndarray
+    origin_codes: np.ndarray  # index into the exported origins; -1: an origin no split takes
+    raters: np.ndarray  # int code per (rater, perspective)
+    answers: list[np.ndarray]  # per gold question: the answer objects (None: left unanswered)
+
+
+def _origin_aggregates(questions: Sequence[Question], ratings: Ratings, selected: np.ndarray,
+                       policy: AggregationPolicy) -> list[QuestionAggregate | None]:
+    out: list[QuestionAggregate | None] = []
+    for q, answers in zip(questions, ratings.answers):
+        answered = selected & pd.notna(answers)
+        rows = np.flatnonzero(answered)
+        # A rater's later annotation of an item replaces an earlier one, as in the agreement report.
+        frame = pd.DataFrame({"unit": ratings.utterance_ids[rows], "rater": ratings.raters[rows]})
+        keep = rows[~frame.duplicated(["unit", "rater"], keep="last").to_numpy()]
+        language = np.empty(keep.size, dtype=object)
+        question_ratings = QuestionRatings(
+            unit=ratings.utterance_ids[keep], rater=ratings.raters[keep].astype(object), answer=answers[keep],
+            language=language, n_duplicates_dropped=int(rows.size - keep.size))
+        out.append(aggregate_question(q, question_ratings, policy))
+    return out
+
+
+def _encode_aggregate(question: Question, aggregate: QuestionAggregate, interned: _ChoiceCodes,
+                      index: int) -> np.ndarray:
+    """Encoded gold of one question, per unit of the aggregate (answer objects are shared: each is encoded once)."""
+    values = aggregate.values
+    if question.type == "numeric":
+        return np.array([np.nan if v is None else v for v in values.tolist()], dtype=np.float64)
+    if question.type == "single_choice":
+        codes, labels = pd.factorize(pd.Series(values, dtype=object))
+        lookup = np.array([question.labels.index(label) if label in question.labels else NO_ANSWER
+                           for label in labels] + [NO_ANSWER], dtype=np.int64)
+        return lookup[codes]  # -1 (no value) picks the trailing NO_ANSWER
+    ids = pd.factorize(pd.Series([id(v) for v in values], dtype=np.int64))[0] if values.size else np.zeros(0, np.int64)
+    first = {code: row for row, code in reversed(list(enumerate(ids.tolist())))}
+    distinct: list[GoldValue] = [None] * len(first)
+    for code, row in first.items():
+        distinct[code] = gold_value(question, values[row])
+    return _encode(question, [distinct[code] for code in ids.tolist()], interned, index)
+
+
+def gold_table_build(questions: Sequence[Question], origins: Sequence[str], ratings: Ratings,
+                     policy: AggregationPolicy, adjudications: Mapping[int, Mapping[str, Any]] | None = None,
+                     ) -> GoldTable:
+    """Per origin, every item's gold by the aggregation rule, with its source; human gold is overridden by
+    ``adjudications`` (utterance id -> the reviewer's answers), which also give gold to items whose tie stayed
+    open. An item with no answer to any gold question gets no row."""
+    gold_qs = gold_questions(questions)
+    interned = _ChoiceCodes(len(gold_qs))
+    by_origin: dict[str, OriginGold] = {}
+    source_code = {name: i for i, name in enumerate(LABEL_SOURCES)}
+    open_ties: set[int] = set()
+    for code, origin in enumerate(origins):
+        selected = ratings.origin_codes == code
+        aggregates = _origin_aggregates(gold_qs, ratings, selected, policy)
+        adjudicated = dict(adjudications or {}) if origin == "human" else {}
+        units = np.unique(np.concatenate([a.units for a in aggregates if a is not None]
+                                         + [np.array(sorted(adjudicated), dtype=np.int64)]).astype(np.int64))
+        columns: list[np.ndarray] = []
+        answered = np.zeros(units.size, dtype=bool)
+        rank = np.full(units.size, len(LABEL_SOURCES) - 1, dtype=np.int64)  # the strongest source wins per item
+        any_aggregated = np.zeros(units.size, dtype=bool)
+        for i, (q, aggregate) in enumerate(zip(gold_qs, aggregates)):
+            column = _encode(q, [None] * units.size, interned, i)
+            if aggregate is not None and aggregate.size:
+                position = np.searchsorted(units, aggregate.units)
+                column[position] = _encode_aggregate(q, aggregate, interned, i)
+                sources = aggregate.sources()
+                has_value = ~aggregate.missing()
+                for name in (SOURCE_TIE_BROKEN, SOURCE_AGGREGATED):
+                    hit = position[(sources == name) & has_value]
+                    rank[hit] = np.minimum(rank[hit], source_code[name])
+                any_aggregated[position[has_value]] = True
+                if origin == "human":
+                    open_ties.update(aggregate.units[sources == SOURCE_TIE_OPEN].tolist())
+            columns.append(column)
+        for uid, value in adjudicated.items():
+            row = int(np.searchsorted(units, uid))
+            for i, q in enumerate(gold_qs):
+                if q.key in value:
+                    columns[i][row:row + 1] = _encode(q, [gold_value(q, value[q.key])], interned, i)
+            rank[row] = source_code[SOURCE_ADJUDICATED]
+            any_aggregated[row] = True
+        for q, column in zip(gold_qs, columns):
+            answered |= ~np.isnan(column) if q.type == "numeric" else column != NO_ANSWER
+        answered &= any_aggregated
+        origin_uids = ratings.utterance_ids[selected]
+        counts = np.zeros(units.size, dtype=np.int64)
+        if origin_uids.size:
+            present, n = np.unique(origin_uids, return_counts=True)
+            known = np.isin(present, units)
+            counts[np.searchsorted(units, present[known])] = n[known]
+        by_origin[origin] = OriginGold(units[answered], counts[answered], [c[answered] for c in columns],
+                                       rank[answered])
+    return GoldTable(questions=gold_qs, by_origin=by_origin, choices=interned.choices(),
+                     open_ties=len(open_ties - set(adjudications or {})))

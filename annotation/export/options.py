@@ -37,6 +37,10 @@ class ExportOptions:
     formats: tuple[str, ...]
     bootstrap_resamples: int
     perspective: str | None = None
+    min_annotations: int = 1
+    complete_only: bool = False
+    heldout_min_annotations: int | None = None  # None: the project's overlap (1 for imported labels)
+    group_same_text: bool = True
 
     def as_params(self) -> dict[str, Any]:
         return {
@@ -49,11 +53,17 @@ class ExportOptions:
             "formats": list(self.formats),
             "bootstrap_resamples": self.bootstrap_resamples,
             "perspective": self.perspective,
+            "min_annotations": self.min_annotations,
+            "complete_only": self.complete_only,
+            "heldout_min_annotations": self.heldout_min_annotations,
+            "group_same_text": self.group_same_text,
         }
 
 
 _KNOWN = {"splits", "seed", "grouping", "stratify_on", "stratify_language", "provenance", "formats",
-          "bootstrap_resamples", "perspective"}
+          "bootstrap_resamples", "perspective", "min_annotations", "complete_only", "heldout_min_annotations",
+          "group_same_text"}
+MAX_MIN_ANNOTATIONS = 50
 
 
 def _int(value: Any) -> bool:
@@ -134,11 +144,24 @@ def export_options_parse(raw: Any, *, question_keys: dict[str, str] | None = Non
     if perspective is not None and (not isinstance(perspective, str) or len(perspective) > 20):
         errors["perspective"] = "must be a perspective name of the schema, or null for annotations of every perspective"
 
+    min_annotations = raw.get("min_annotations", 1)
+    if not _int(min_annotations) or not 1 <= min_annotations <= MAX_MIN_ANNOTATIONS:
+        errors["min_annotations"] = f"must be an integer from 1 to {MAX_MIN_ANNOTATIONS}"
+        min_annotations = 1
+    heldout = raw.get("heldout_min_annotations")
+    if heldout is not None and (not _int(heldout) or not 1 <= heldout <= MAX_MIN_ANNOTATIONS):
+        errors["heldout_min_annotations"] = (f"must be an integer from 1 to {MAX_MIN_ANNOTATIONS}, or null for the "
+                                             "project's overlap")
+    for flag in ("complete_only", "group_same_text"):
+        if flag in raw and not isinstance(raw[flag], bool):
+            errors[flag] = "must be true or false"
+
     if errors:
         raise ExportOptionsError(errors)
     return ExportOptions(
         ratios=ratios, seed=int(seed), grouping=str(grouping), stratify_on=stratify_on,
         stratify_language=bool(stratify_language), provenance=provenance,
         formats=tuple(f for f in FORMATS if f in formats), bootstrap_resamples=int(resamples),
-        perspective=perspective,
+        perspective=perspective, min_annotations=int(min_annotations), complete_only=bool(raw.get("complete_only", False)),
+        heldout_min_annotations=heldout, group_same_text=bool(raw.get("group_same_text", True)),
     )

@@ -17,10 +17,11 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import MD5, Lower, Trim
 
-from annotation.models import Annotation
+from annotation.models import Adjudication, Annotation, Project
 from annotation.schema import Question
 from corpora.models import Language, Utterance
 
@@ -36,7 +37,11 @@ ANNOTATION_COLUMNS: list[tuple[str, str, pa.DataType]] = [
     ("annotator_id", "annotator_id", pa.int64()),
     ("external_rater", "external_rater", pa.string()),
     ("model_version", "model_version", pa.string()),
+    ("perspective", "perspective", pa.string()),
 ]
+# With ``same_text``: the md5 of an audio-less utterance's trimmed, lower-cased text (NULL for audio), so that
+# identical texts can be kept in one split.
+TEXT_KEY_COLUMN = ("text_key", "text_key", pa.string())
 ANSWER_PREFIX = "answer_"
 UTTERANCE_COLUMNS: list[tuple[str, str, pa.DataType]] = [
     ("utterance_id", "id", pa.int64()),
@@ -73,23 +78,42 @@ _ANSWER_TYPES = {"single_choice": pa.string(), "numeric": pa.float64(), "multi_l
 
 def export_annotations(*, schema_version_id: int, project_id: int | None = None,
                        corpus_id: int | None = None) -> QuerySet[Annotation]:
-    """A project's annotations, or a corpus's imported ones (no project), for one schema version."""
-    annotations = Annotation.objects.filter(schema_version_id=schema_version_id)
+    """A project's annotations (with the corpus's imported ones when its quality policy counts them, as the
+    agreement report does), or a corpus's imported ones (no project), for one schema version."""
+    from annotation.quality.selectors import QualitySource, quality_annotations, quality_source_for_project
+
     if project_id is not None:
-        return annotations.filter(project_id=project_id)
+        project = Project.objects.get(pk=project_id)
+        return quality_annotations(quality_source_for_project(project))
     if corpus_id is None:
         raise ValueError("give a project or a corpus")
-    return annotations.filter(project__isnull=True, utterance__corpus_id=corpus_id)
+    return quality_annotations(QualitySource(schema_version_id=schema_version_id, corpus_id=corpus_id))
 
 
-def export_annotation_batches(annotations: QuerySet[Annotation],
-                              questions: Sequence[Question]) -> Iterator[pa.RecordBatch]:
-    """Batches of ANNOTATION_COLUMNS plus ``answer_<i>`` for each gold question, in (utterance, id) order."""
+def export_adjudications(*, project_id: int, perspective: str | None) -> dict[int, dict[str, Any]]:
+    """utterance id -> the reviewers' final answers; without a perspective, the no-perspective decision first."""
+    decisions = Adjudication.objects.filter(project_id=project_id)
+    if perspective is not None:
+        decisions = decisions.filter(perspective=perspective)
+    out: dict[int, dict[str, Any]] = {}
+    for uid, value in decisions.order_by("utterance_id", "perspective").values_list("utterance_id", "value"):
+        out.setdefault(uid, value if isinstance(value, dict) else {})
+    return out
+
+
+def export_annotation_batches(annotations: QuerySet[Annotation], questions: Sequence[Question], *,
+                              same_text: bool = False) -> Iterator[pa.RecordBatch]:
+    """Batches of ANNOTATION_COLUMNS (and TEXT_KEY_COLUMN with ``same_text``) plus ``answer_<i>`` for each gold
+    question, in (utterance, id) order."""
     vendor = connection.vendor
     if vendor not in _ANSWER_SQL:
         raise NotImplementedError(f"the export reads PostgreSQL or SQLite, not {vendor}")
-    answers: dict[str, RawSQL] = {}
+    answers: dict[str, Any] = {}
     columns = list(ANNOTATION_COLUMNS)
+    if same_text:
+        answers["text_key"] = Case(When(utterance__audio="", then=MD5(Lower(Trim("utterance__text")))),
+                                   default=Value(None), output_field=CharField())
+        columns.append(TEXT_KEY_COLUMN)
     for index, q in enumerate(questions):
         template, uses = _ANSWER_SQL[vendor][q.type]
         key = q.key if vendor == "postgresql" else f'$."{q.key}"'

@@ -34,18 +34,21 @@ from annotation.export.formats import (
     write_jsonl,
 )
 from annotation.export.gold import (
+    LABEL_SOURCES,
     NO_ANSWER,
     ORIGIN_PRECEDENCE,
     GoldTable,
     gold_decode,
     gold_intensities,
     gold_questions,
-    majority_gold_table,
+    gold_table_build,
 )
+from annotation.export.gold import Ratings as GoldRatings
 from annotation.export.label_studio import annotation_result, label_config, label_studio_validate
 from annotation.export.options import SPLIT_NAMES, ExportOptions, ExportOptionsError, export_options_parse
 from annotation.export.selectors import (
     ANSWER_PREFIX,
+    export_adjudications,
     export_annotation_batches,
     export_annotations,
     export_label_studio_rows,
@@ -61,7 +64,8 @@ from annotation.export.splits import (
     ratios_min_count,
 )
 from annotation.models import LabelSchemaVersion, Project
-from annotation.schema import Question, parse_questions
+from annotation.quality.aggregate import SOURCE_ADJUDICATED, AggregationPolicy
+from annotation.schema import Question, is_empty_answer, parse_questions
 from corpora.models import Corpus
 from jobs.dispatch import Task, task_send_on_commit
 from jobs.models import Job, JobKind
@@ -162,15 +166,18 @@ class _Collected:
     language: np.ndarray
     conversation: np.ndarray
     speaker: np.ndarray
+    text: np.ndarray  # same-text group code (MISSING: audio or no text key read)
+    n_human: np.ndarray  # human annotations of the utterance
     gold: GoldTable
     annotations_by_origin: Counter[str]
     model_versions: set[str]
     human_raters: int
     ratings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    open_ties: int = 0
 
 
 class _AnswerCodes:
-    """Turns the answer columns that SQL extracted into the integer/float codes ``majority_gold_table`` takes.
+    """Turns the answer columns that SQL extracted into integer/float codes, and back into answer objects.
 
     Distinct answer texts are few (labels, label sets), so each is looked at once, per question."""
 
@@ -191,6 +198,17 @@ class _AnswerCodes:
         codes[column.is_null().to_numpy(zero_copy_only=False)] = NO_ANSWER
         return codes
 
+    def decode(self, index: int, codes: np.ndarray) -> np.ndarray:
+        """Answer objects (None where unanswered): labels, the distinct multi-label answers, or the numbers."""
+        q = self.questions[index]
+        if q.type == "numeric":
+            return codes
+        answers = list(q.labels) if q.type == "single_choice" else self.multi_label_answers[index]
+        table = np.empty(len(answers) + 1, dtype=object)
+        table[:-1] = answers
+        table[-1] = None  # NO_ANSWER (-1) picks it
+        return table[codes]
+
     def _code(self, index: int, text: str | None) -> int:
         codes = self._codes[index]
         if text in codes:
@@ -205,7 +223,7 @@ class _AnswerCodes:
                 code = UNKNOWN_ANSWER
         else:
             value = None if text is None else json.loads(text)
-            if value in (None, "", [], {}):
+            if is_empty_answer(value, q):  # an empty multi-label answer is "none of these" where allowed
                 code = NO_ANSWER
             elif isinstance(value, (list, dict)) and all(isinstance(label, str) and label in q.labels
                                                          for label in value):
@@ -217,9 +235,10 @@ class _AnswerCodes:
         return code
 
 
-def _collect(job: Job, annotations: Any, questions: list[Question], origins: tuple[str, ...],
-             total: int) -> _Collected:
-    """The annotation pass: per annotation only integer/float codes are kept, then gold is made on the arrays."""
+def _collect(job: Job, annotations: Any, questions: list[Question], origins: tuple[str, ...], total: int,
+             policy: AggregationPolicy, adjudications: dict[int, dict[str, Any]], same_text: bool) -> _Collected:
+    """The annotation pass: per annotation only integer/float codes are kept, then gold is made on the arrays by
+    the aggregation rule (``gold_table_build``), adjudications first."""
     gold_qs = gold_questions(questions)
     answer_codes = _AnswerCodes(gold_qs)
     origin_names = pa.array(origins, type=pa.string())
@@ -227,21 +246,24 @@ def _collect(job: Job, annotations: Any, questions: list[Question], origins: tup
         name: [] for name in ("annotation_uid", "origin", "id", "language", "conversation", "speaker", "human_row")}
     answer_parts: list[list[np.ndarray]] = [[] for _ in gold_qs]
     rater_keys: list[pa.Array] = []
+    text_keys: list[pa.Array] = []
     by_origin: Counter[str] = Counter()
     model_versions: set[str] = set()
     last_uid: int | None = None
     done = 0
-    for batch in export_annotation_batches(annotations, gold_qs):
+    for batch in export_annotation_batches(annotations, gold_qs, same_text=same_text):
         uid = batch.column("utterance_id").to_numpy()
         origin = batch.column("origin")
         parts["annotation_uid"].append(uid)
-        # Per utterance (its first annotation): language, conversation, speaker.
+        # Per utterance (its first annotation): language, conversation, speaker, text key.
         first = np.r_[uid[:1] != last_uid, uid[1:] != uid[:-1]]
         last_uid = int(uid[-1])
         parts["id"].append(uid[first])
         parts["language"].append(batch.column("language_id").to_numpy()[first])
         for name in ("conversation", "speaker"):
             parts[name].append(batch.column(f"{name}_id").fill_null(MISSING).to_numpy()[first])
+        if same_text:
+            text_keys.append(batch.column("text_key").filter(pa.array(first)))
         parts["origin"].append(pc.index_in(origin, value_set=origin_names).fill_null(NO_ANSWER)
                                .to_numpy(zero_copy_only=False).astype(np.int8))
         for i in range(len(gold_qs)):
@@ -251,10 +273,12 @@ def _collect(job: Job, annotations: Any, questions: list[Question], origins: tup
         is_human = pc.equal(origin, "human")
         machine_versions = pc.filter(batch.column("model_version"), pc.invert(is_human))
         model_versions.update(v for v in pc.unique(machine_versions).to_pylist() if v)
-        human = batch.filter(is_human)
-        rater_keys.append(pc.if_else(pc.is_null(human.column("annotator_id")),
-                                     pc.binary_join_element_wise("x:", human.column("external_rater"), ""),
-                                     pc.cast(human.column("annotator_id"), pa.string())))
+        # Raters: accounts, imported rater names and model versions apart, and each perspective apart.
+        person = pc.if_else(pc.is_null(batch.column("annotator_id")),
+                            pc.binary_join_element_wise("x:", batch.column("external_rater"), ""),
+                            pc.cast(batch.column("annotator_id"), pa.string()))
+        rater = pc.if_else(is_human, person, pc.binary_join_element_wise("m:", batch.column("model_version"), ""))
+        rater_keys.append(pc.binary_join_element_wise(rater, batch.column("perspective"), "|"))
         parts["human_row"].append(np.flatnonzero(is_human.to_numpy(zero_copy_only=False)) + done)
         before, done = done, done + batch.num_rows
         if done // PROGRESS_EVERY > before // PROGRESS_EVERY:
@@ -272,26 +296,37 @@ def _collect(job: Job, annotations: Any, questions: list[Question], origins: tup
         if unknown.size:
             raise ExportError(f"an annotation of utterance {int(annotation_uid[unknown[0]])} answers question "
                               f"{q.key!r} with something that is not among its labels {list(q.labels)}")
-    gold = majority_gold_table(gold_qs, origins, annotation_uid, origin_code, answers,
-                               answer_codes.multi_label_answers)
-
-    # Human single-choice ratings for the agreement figures; raters numbered by first appearance, accounts
-    # apart from external rater names.
-    human_row = joined("human_row")
     raters = (pc.dictionary_encode(pa.concat_arrays(rater_keys)).indices.to_numpy(zero_copy_only=False)
               .astype(np.int64) if rater_keys else np.zeros(0, np.int64))
-    n_raters = int(raters.max()) + 1 if raters.size else 0
+    decoded = [answer_codes.decode(i, answer) for i, answer in enumerate(answers)]
+    gold = gold_table_build(gold_qs, origins, GoldRatings(annotation_uid, origin_code, raters, decoded), policy,
+                            adjudications)
+    utterance_ids = joined("id")
+    human_row = joined("human_row")
+    n_human = np.zeros(utterance_ids.size, dtype=np.int64)
+    if human_row.size:
+        present, counted = np.unique(annotation_uid[human_row], return_counts=True)
+        n_human[np.searchsorted(utterance_ids, present)] = counted
+    text = np.full(utterance_ids.size, MISSING, dtype=np.int64)
+    if text_keys:
+        keys = pa.concat_arrays(text_keys)
+        codes = pc.dictionary_encode(keys).indices.fill_null(MISSING).to_numpy(zero_copy_only=False)
+        text = codes.astype(np.int64)
+
+    # Human single-choice ratings for the agreement figures; raters numbered by first appearance.
+    human_raters = raters[human_row]
+    n_raters = int(np.unique(human_raters).size)
     ratings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for q, answer in zip(gold_qs, answers):
         if q.type != "single_choice":
             continue
         human_answer = answer[human_row]
         valid = human_answer >= 0
-        ratings[q.key] = (annotation_uid[human_row][valid], raters[valid], human_answer[valid])
+        ratings[q.key] = (annotation_uid[human_row][valid], human_raters[valid], human_answer[valid])
     return _Collected(
-        utterance_ids=joined("id"), language=joined("language"), conversation=joined("conversation"),
-        speaker=joined("speaker"), gold=gold, annotations_by_origin=by_origin, model_versions=model_versions,
-        human_raters=n_raters, ratings=ratings,
+        utterance_ids=utterance_ids, language=joined("language"), conversation=joined("conversation"),
+        speaker=joined("speaker"), text=text, n_human=n_human, gold=gold, annotations_by_origin=by_origin,
+        model_versions=model_versions, human_raters=n_raters, ratings=ratings, open_ties=gold.open_ties,
     )
 
 
@@ -321,6 +356,32 @@ def _gold_gather(gold: GoldTable, origins: tuple[str, ...], origin: np.ndarray, 
         source = table.n_annotations if question_index is None else table.columns[question_index]
         out[chosen] = source[row[chosen]]
     return out
+
+
+def _source_gather(gold: GoldTable, origins: tuple[str, ...], origin: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Per item, the index into LABEL_SOURCES of what its gold rests on."""
+    out = np.zeros(row.size, dtype=np.int64)
+    for code, name in enumerate(origins):
+        chosen = origin == code
+        sources = gold.by_origin[name].sources
+        if sources is not None:
+            out[chosen] = sources[row[chosen]]
+    return out
+
+
+def _aggregation_policy(source: _Source) -> AggregationPolicy:
+    """The project's quality policy as an aggregation rule (the defaults for imported labels); seed 0, as the
+    agreement report's stored aggregation uses by default."""
+    if source.project is None:
+        return AggregationPolicy()
+    from annotation.quality.selectors import quality_policy_get
+
+    policy = quality_policy_get(source.project)
+    return AggregationPolicy(
+        method=policy.aggregation_method, tie_policy=policy.tie_policy, multi_label_rule=policy.multi_label_rule,
+        share_above=policy.multi_label_share, intensity_threshold=policy.intensity_threshold,
+        intensity_inclusive=policy.intensity_threshold_inclusive,
+    )
 
 
 def _stratify_question(questions: list[Question], key: str | None) -> Question | None:
@@ -372,18 +433,42 @@ def _export(job: Job) -> tuple[dict[str, Any], dict[str, int]]:
         raise ExportError(f"{source.description} has no annotations for schema {source.version}")
     job_progress(job=job, done=0, total=total_annotations)
 
-    collected = _collect(job, annotations, questions, origins, total_annotations)
+    policy = _aggregation_policy(source)
+    adjudications = (export_adjudications(project_id=source.project.pk, perspective=options.perspective)
+                     if source.project is not None else {})
+    collected = _collect(job, annotations, questions, origins, total_annotations, policy, adjudications,
+                         options.group_same_text)
     gold_qs = collected.gold.questions
     if not gold_qs:
         raise ExportError("the schema has no single-choice, multi-label or numeric question to take gold labels from")
 
-    # Which splits each utterance's labels may go to, and the gold (origin, row) used to stratify it.
+    # Which splits each utterance's labels may go to, and the gold (origin, row) used to stratify it. Human gold
+    # needs min_annotations human annotations (held-out splits: heldout_min_annotations), unless adjudicated.
     origin_rows = _origin_rows(collected)
     n_annotated = collected.utterance_ids.size
+    overlap = source.project.overlap if source.project is not None else 1
+    minimum = max(options.min_annotations, overlap if options.complete_only else 1)
+    heldout_minimum = max(minimum, options.heldout_min_annotations if options.heldout_min_annotations is not None
+                          else overlap)
+    human_rows = origin_rows.get("human")
+    adjudicated = np.zeros(n_annotated, dtype=bool)
+    if human_rows is not None:
+        sources = collected.gold.by_origin["human"].sources
+        has_human = human_rows >= 0
+        if sources is not None:
+            adjudicated[has_human] = sources[human_rows[has_human]] == LABEL_SOURCES.index(SOURCE_ADJUDICATED)
     eligible = np.zeros((n_annotated, len(SPLIT_NAMES)), dtype=bool)
+    below_minimum = 0
     for s, name in enumerate(SPLIT_NAMES):
         for origin in options.provenance[name]:
-            eligible[:, s] |= origin_rows[origin] >= 0
+            usable = origin_rows[origin] >= 0
+            if origin == "human":
+                needed = minimum if name == "train" else heldout_minimum
+                enough = (collected.n_human >= needed) | adjudicated
+                if name == "train":
+                    below_minimum = int((usable & ~enough).sum())
+                usable &= enough
+            eligible[:, s] |= usable
     keep = eligible.any(axis=1)
     items_without_gold = int(n_annotated - keep.sum())
     if not keep.any():
@@ -394,9 +479,11 @@ def _export(job: Job) -> tuple[dict[str, Any], dict[str, int]]:
     primary_origin = np.argmax(rows_by_origin >= 0, axis=0)
     primary_row = rows_by_origin[primary_origin, np.arange(uids.size)]
     collected.language = collected.language[keep]
+    collected.n_human = collected.n_human[keep]
     stratify_q = _stratify_question(gold_qs, options.stratify_on)
     stratum = _strata(collected, stratify_q, primary_origin, primary_row, origins, options)
-    group = group_components(collected.conversation[keep], collected.speaker[keep], options.grouping)
+    group = group_components(collected.conversation[keep], collected.speaker[keep], options.grouping,
+                             same_text=collected.text[keep] if options.group_same_text else None)
     split = assign_splits(item_ids=uids, group=group, stratum=stratum, eligible=eligible_kept, ratios=options.ratios,
                           seed=options.seed)
 
@@ -422,7 +509,7 @@ def _export(job: Job) -> tuple[dict[str, Any], dict[str, int]]:
     with tempfile.TemporaryDirectory(prefix=f"sentio-export-{job.pk}-") as tmp:
         work = Path(tmp)
         writer = _RowWriter(job, work, source, gold_qs, stratify_q, origins, collected, total_annotations, total)
-        writer.write(ex_uids, ex_split, ex_origin, ex_row, collected.language[exported])
+        writer.write(ex_uids, ex_split, ex_origin, ex_row, collected.language[exported], collected.n_human[exported])
         done = total_annotations + n_exported
         files: list[dict[str, Any]] = []
         parquet_paths = writer.paths
@@ -468,7 +555,9 @@ def _export(job: Job) -> tuple[dict[str, Any], dict[str, int]]:
             origin_counts=writer.origin_counts, annotations_by_origin=collected.annotations_by_origin,
             n_human_annotators=collected.human_raters, model_versions=sorted(collected.model_versions),
             left_out_by_provenance=left_out_by_split, items_without_gold=items_without_gold,
-            agreement=agreement, files=files,
+            agreement=agreement, files=files, source_counts=writer.source_counts,
+            aggregation={q.key: policy.describe(q) for q in gold_qs}, open_ties=collected.open_ties,
+            min_annotations=minimum, heldout_min_annotations=heldout_minimum, below_minimum=below_minimum,
         )
         card_path = work / "README.md"
         card_path.write_text(render_card(facts), encoding="utf-8")
@@ -480,6 +569,10 @@ def _export(job: Job) -> tuple[dict[str, Any], dict[str, int]]:
         "utterances_exported": n_exported,
         "left_out_by_provenance": int(sum(left_out_by_split.values())),
         "without_gold": items_without_gold,
+        "open_ties": collected.open_ties,
+        "below_min_annotations": below_minimum,
+        **{f"label_source_{name}": int(sum(c for (_, k), c in writer.source_counts.items() if k == name))
+           for name in LABEL_SOURCES},
         **{f"{name}_utterances": int(writer.rows[name]) for name in SPLIT_NAMES},
     }
     result = {
@@ -509,13 +602,14 @@ class _RowWriter:
         self.label_counts: Counter[tuple[str, str, str, str]] = Counter()
         self.numeric_values: dict[tuple[str, str], list[float]] = {}
         self.origin_counts: Counter[tuple[str, str]] = Counter()
+        self.source_counts: Counter[tuple[str, str]] = Counter()
 
     def write(self, uids: np.ndarray, split: np.ndarray, origin: np.ndarray, row: np.ndarray,
-              language: np.ndarray) -> None:
+              language: np.ndarray, n_human: np.ndarray) -> None:
         writers = {name: ParquetSplitWriter(path, self.schema) for name, path in self.paths.items()}
         try:
             if uids.size:
-                columns = self._gold_columns(split, origin, row)
+                columns = self._gold_columns(split, origin, row, n_human)
                 stream = export_utterance_batches(corpus_id=self.source.corpus.pk, first_id=int(uids[0]),
                                                   last_id=int(uids[-1]))
                 self._write_rows(stream, writers, uids, split, columns)
@@ -524,13 +618,18 @@ class _RowWriter:
                 w.close()
         self._count(split, origin, row, language)
 
-    def _gold_columns(self, split: np.ndarray, origin: np.ndarray, row: np.ndarray) -> dict[str, pa.Array]:
-        """split, label_origin, n_annotations and the gold columns of every exported item, as Arrow arrays."""
+    def _gold_columns(self, split: np.ndarray, origin: np.ndarray, row: np.ndarray,
+                      n_human: np.ndarray) -> dict[str, pa.Array]:
+        """split, label_origin, label_source, n_annotations, n_human_annotations and the gold columns of every
+        exported item, as Arrow arrays."""
         gold = self.collected.gold
+        sources = _source_gather(gold, self.origins, origin, row)
         columns: dict[str, pa.Array] = {
             "split": pc.take(pa.array(SPLIT_NAMES, pa.string()), split),
             "label_origin": pc.take(pa.array(self.origins, pa.string()), origin),
+            "label_source": pc.take(pa.array(LABEL_SOURCES, pa.string()), sources),
             "n_annotations": pa.array(_gold_gather(gold, self.origins, origin, row, None), pa.int64()),
+            "n_human_annotations": pa.array(n_human, pa.int64()),
         }
         for index, q in enumerate(self.questions):
             values = _gold_gather(gold, self.origins, origin, row, index)
@@ -628,6 +727,11 @@ class _RowWriter:
         for pair, count in zip(pairs.tolist(), counts.tolist()):
             s, o = divmod(pair, len(self.origins))
             self.origin_counts[(SPLIT_NAMES[s], self.origins[o])] += count
+        sources = _source_gather(gold, self.origins, origin, row)
+        pairs, counts = np.unique(split.astype(np.int64) * len(LABEL_SOURCES) + sources, return_counts=True)
+        for pair, count in zip(pairs.tolist(), counts.tolist()):
+            s, k = divmod(pair, len(LABEL_SOURCES))
+            self.source_counts[(SPLIT_NAMES[s], LABEL_SOURCES[k])] += count
 
 
 def _label_studio(job: Job, work: Path, questions: list[Question], annotations: Any, uids: np.ndarray,

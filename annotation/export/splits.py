@@ -32,12 +32,15 @@ def splitmix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         return (z ^ (z >> np.uint64(31))) & _MASK64
 
 
-def group_components(conversation: IntArray, speaker: IntArray, grouping: str) -> IntArray:
+def group_components(conversation: IntArray, speaker: IntArray, grouping: str,
+                     same_text: IntArray | None = None) -> IntArray:
     """Group id per item such that no conversation and/or speaker spans two groups.
 
     ``conversation+speaker``: connected components of the bipartite graph whose edges are items joining their
     conversation and their speaker, so a speaker who appears in two conversations pulls both into one group.
-    Items without a conversation (or speaker) only join through the other id, or stand alone.
+    Items without a conversation (or speaker) only join through the other id, or stand alone. ``same_text``
+    (a code per item, MISSING for none) joins items with the same text too, whatever the grouping, so one text
+    never sits in two splits.
     """
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping must be one of {', '.join(GROUPINGS)}, got {grouping!r}")
@@ -49,7 +52,8 @@ def group_components(conversation: IntArray, speaker: IntArray, grouping: str) -
     rows: list[IntArray] = []
     cols: list[IntArray] = []
     offset = n
-    for ids, used in ((conversation, use_conversation), (speaker, use_speaker)):
+    text = same_text if same_text is not None else np.full(n, MISSING, dtype=np.int64)
+    for ids, used in ((conversation, use_conversation), (speaker, use_speaker), (text, same_text is not None)):
         if not used:
             continue
         present = np.flatnonzero(ids != MISSING)

@@ -1,17 +1,28 @@
-"""Aggregating the human ratings of one question into one answer per unit, with a confidence and a distribution.
+"""Aggregating the ratings of one question into one answer per unit: the single implementation of the gold rules.
 
-- single choice: majority vote with the project's tie policy (confidence = the winner's share of the votes), or
-  Dawid–Skene / MACE (confidence = posterior of the chosen label); the distribution is the vote shares (soft label);
-- multi-label: a label is in the answer when more than half of the unit's raters chose it; with intensities its
-  level is the lower median of the levels given by those who chose it; confidence = the weakest label decision,
-  min over labels of max(share, 1 - share); the distribution is the share choosing each label;
-- numeric: the mean, with n, mean, median, std, sem, min and max as the distribution; no confidence.
+The quality report stores these answers (``AggregatedLabel``) and the gold export takes its labels from the same
+functions, so a label in an export is always "adjudicated" or "this rule on these ratings".
+
+- single choice: the policy's ``method`` — majority vote (confidence = the winner's share of the votes), or
+  Dawid–Skene / MACE (confidence = posterior of the chosen label); a shared top is a **tie**, settled by the
+  ``tie_policy`` (``abstain`` leaves the value None so the item goes to review, ``prefer_order`` takes the label
+  listed first in the schema, ``random`` a seeded choice) and always marked; distribution = the vote shares;
+- multi-label: label by label with the policy's ``multi_label_rule`` (``annotation.agreement.multi_label_decide``):
+  ``share`` (more than ``share_above`` of the raters who answered the label chose it; intensity = lower median of
+  their levels), ``mean_intensity`` (the mean level ≥ or > ``intensity_threshold``; intensity = the mean rounded),
+  or Dawid–Skene / MACE per label. An empty answer ("none of these") says no to every label; a label a rater left
+  unanswered (null) counts for neither side. A label exactly on the boundary is a tie: ``abstain`` leaves the
+  whole value None (to review), ``random`` draws it, ``prefer_order`` leaves the label out; marked either way.
+  Confidence = the weakest label decision; distribution = the share choosing each label (``_tied``: tied labels,
+  ``_unanswered``: labels no rater answered);
+- numeric: the mean, with n, mean, median, std, sem, min and max as the distribution; no confidence, no ties.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,17 +33,58 @@ from annotation.agreement import (
     dawid_skene,
     dimension_summary,
     mace,
-    majority_vote,
     ratings_from_long,
     soft_labels,
 )
-from annotation.quality.columns import QuestionRatings, keyed_answers
-from annotation.schema import Question
+from annotation.agreement.aggregation import MULTI_LABEL_RULES, multi_label_decide, tied_winners, vote_counts
+from annotation.quality.columns import QuestionRatings
+from annotation.schema import Question, multi_label_levels
 
 METHODS = ("majority", "dawid_skene", "mace")
+TIE_POLICIES = ("abstain", "prefer_order", "random")
+# What an item's label rests on, as the export's ``label_source`` column names it.
+SOURCE_SINGLE = "single_annotation"
+SOURCE_AGGREGATED = "aggregated"
+SOURCE_TIE_BROKEN = "tie_broken"
+SOURCE_TIE_OPEN = "tie_open"
+SOURCE_ADJUDICATED = "adjudicated"
 
 
 @dataclass(frozen=True)
+class AggregationPolicy:
+    """How ratings become one answer; a project's ``ProjectQualityPolicy`` fills it (defaults otherwise)."""
+
+    method: str = "majority"
+    tie_policy: str = "abstain"
+    multi_label_rule: str = "share"
+    share_above: float = 0.5
+    intensity_threshold: float = 0.5
+    intensity_inclusive: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"aggregation method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.tie_policy not in TIE_POLICIES:
+            raise ValueError(f"tie policy must be one of {', '.join(TIE_POLICIES)}, got {self.tie_policy!r}")
+        if self.multi_label_rule not in MULTI_LABEL_RULES:
+            raise ValueError(f"multi-label rule must be one of {', '.join(MULTI_LABEL_RULES)}")
+
+    def describe(self, question: Question) -> str:
+        """The rule in words, for the data card."""
+        if question.type == "single_choice":
+            return f"{self.method}, ties: {self.tie_policy}"
+        if question.type == "multi_label":
+            if self.multi_label_rule == "share":
+                return f"a label when more than {self.share_above:g} of its raters chose it, ties: {self.tie_policy}"
+            if self.multi_label_rule == "mean_intensity":
+                sign = "≥" if self.intensity_inclusive else ">"
+                return f"a label when its mean level {sign} {self.intensity_threshold:g}"
+            return f"{self.multi_label_rule} per label, ties: {self.tie_policy}"
+        return "mean"
+
+
+@dataclass
 class AggregateRow:
     unit: int
     value: Any
@@ -40,160 +92,250 @@ class AggregateRow:
     distribution: dict[str, Any]
     n_ratings: int
     method: str
+    tied: bool = False
 
 
-def aggregate_single_choice(
-    question: Question, ratings: QuestionRatings, *, method: str, tie_policy: str, seed: int = 0,
-    encoded: Ratings | None = None,
-) -> list[AggregateRow]:
+@dataclass
+class QuestionAggregate:
+    """One question's aggregated answers, column-wise, units sorted by id.
+
+    ``values[i]`` is the answer in the schema's own form (None: a tie left open); ``tied[i]`` says the decision
+    sat on a tie (open, or settled by the tie policy). ``distribution(i)`` builds the i-th distribution lazily.
+    """
+
+    units: np.ndarray
+    values: np.ndarray
+    confidence: np.ndarray
+    n_ratings: np.ndarray
+    tied: np.ndarray
+    method: str
+    distribution: Callable[[int], dict[str, Any]] = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return int(self.units.size)
+
+    def sources(self) -> np.ndarray:
+        """Per unit: single_annotation, aggregated, tie_broken or tie_open."""
+        out = np.full(self.size, SOURCE_AGGREGATED, dtype=object)
+        out[self.n_ratings == 1] = SOURCE_SINGLE
+        out[self.tied] = SOURCE_TIE_BROKEN
+        out[self.tied & self.missing()] = SOURCE_TIE_OPEN
+        return out
+
+    def missing(self) -> np.ndarray:
+        """Which units have no value (a tie left open)."""
+        return np.asarray(pd.isna(self.values), dtype=bool) if self.size else np.zeros(0, dtype=bool)
+
+    def rows(self) -> list[AggregateRow]:
+        return [
+            AggregateRow(unit=int(unit), value=value, confidence=_finite(confidence), distribution=self.distribution(i),
+                         n_ratings=int(n), method=self.method, tied=bool(tied))
+            for i, (unit, value, confidence, n, tied) in enumerate(zip(
+                self.units.tolist(), self.values.tolist(), self.confidence.tolist(), self.n_ratings.tolist(),
+                self.tied.tolist()))
+        ]
+
+
+def _finite(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _sorted(aggregate: QuestionAggregate) -> QuestionAggregate:
+    order = np.argsort(aggregate.units, kind="stable")
+    if (order == np.arange(order.size)).all():
+        return aggregate
+    inner = aggregate.distribution
+    return QuestionAggregate(
+        units=aggregate.units[order], values=aggregate.values[order], confidence=aggregate.confidence[order],
+        n_ratings=aggregate.n_ratings[order], tied=aggregate.tied[order], method=aggregate.method,
+        distribution=lambda i: inner(int(order[i])),
+    )
+
+
+def aggregate_single_choice(question: Question, ratings: QuestionRatings, policy: AggregationPolicy, *,
+                            encoded: Ratings | None = None) -> QuestionAggregate:
     """``encoded``: the same ratings already encoded with string values (saves encoding them twice)."""
     if encoded is None:
         encoded = ratings_from_long(ratings.unit, ratings.rater, ratings.answer.astype(str))
-    # soft_labels, majority_vote and the EM methods all list the rated units in the same (unit index) order.
-    shares = soft_labels(encoded)
-    n_ratings: np.ndarray
-    if method == "majority":
-        seen = [str(value) for value in encoded.values.tolist()]
-        label_order = list(question.labels) + sorted(set(seen) - set(question.labels))
-        votes = majority_vote(encoded, tie_policy=tie_policy, label_order=label_order, seed=seed)  # type: ignore[arg-type]
-        labels, confidences, n_ratings = votes["label"], votes["confidence"], votes["n_ratings"].to_numpy()
-        method_name = f"majority/{tie_policy}"
-    elif method in ("dawid_skene", "mace"):
-        crowd = dawid_skene(encoded) if method == "dawid_skene" else mace(encoded)
-        labels, confidences = crowd.labels["label"], crowd.labels["confidence"]
-        n_ratings = np.bincount(encoded.unit_idx, minlength=encoded.n_units)[np.bincount(encoded.unit_idx) > 0]
-        method_name = method
+    values = [str(v) for v in encoded.values.tolist()]
+    order = list(question.labels) + sorted(set(values) - set(question.labels))
+    preference = -np.array([order.index(v) for v in values], dtype=np.float64)
+    rated, counts = vote_counts(encoded)
+    n_ratings = counts.sum(axis=1).astype(np.int64)
+    if policy.method == "majority":
+        scores = counts
+        confidence_of = counts / n_ratings[:, None]
+        method = f"majority/{policy.tie_policy}"
     else:
-        raise ValueError(f"aggregation method must be one of {', '.join(METHODS)}, got {method!r}")
-    share_labels = [str(label) for label in shares.columns]
-    share_matrix = shares.to_numpy()
-    rows_nonzero, cols_nonzero = np.nonzero(share_matrix)
-    bounds = np.searchsorted(rows_nonzero, np.arange(share_matrix.shape[0] + 1))
-    share_values = share_matrix[rows_nonzero, cols_nonzero].tolist()
-    col_names = [share_labels[c] for c in cols_nonzero.tolist()]
-    starts, counts = bounds.tolist(), np.asarray(n_ratings, dtype=np.int64).tolist()
-    rows = []
-    for row, (unit, label, confidence) in enumerate(zip(labels.index.tolist(), labels.tolist(), confidences.tolist())):
-        lo, hi = starts[row], starts[row + 1]
-        rows.append(AggregateRow(
-            int(unit),
-            None if label is None else str(label),
-            None if confidence is None or not math.isfinite(confidence) else float(confidence),
-            dict(zip(col_names[lo:hi], share_values[lo:hi])),
-            counts[row],
-            method_name,
-        ))
-    return rows
+        crowd = dawid_skene(encoded) if policy.method == "dawid_skene" else mace(encoded)
+        scores = confidence_of = crowd.posteriors.to_numpy()
+        method = policy.method
+    winner, tied = tied_winners(scores, tie_policy=policy.tie_policy, preference=preference,  # type: ignore[arg-type]
+                                seed=policy.seed)
+    labels = np.asarray(encoded.values, dtype=object)[winner].astype(object)
+    confidence = confidence_of[np.arange(winner.size), winner].astype(np.float64)
+    if policy.tie_policy == "abstain":
+        labels[tied] = None
+        confidence[tied] = np.nan
+    shares: list[np.ndarray] = []  # the vote shares, made when a distribution is first asked for (the export never)
+
+    def distribution(i: int) -> dict[str, Any]:
+        if not shares:
+            shares.append(soft_labels(encoded).to_numpy())
+        row = shares[0][i]
+        return {values[j]: float(row[j]) for j in np.flatnonzero(row)}
+
+    return _sorted(QuestionAggregate(
+        units=np.asarray(encoded.units[rated], dtype=np.int64), values=labels,
+        confidence=confidence, n_ratings=n_ratings, tied=tied, method=method, distribution=distribution,
+    ))
 
 
-def aggregate_multi_label(question: Question, ratings: QuestionRatings, keyed: Ratings | None = None) -> list[AggregateRow]:
-    """``keyed``: the same ratings encoded by distinct (label, level) answer (``keyed_answers``), made when not given."""
-    keyed = keyed if keyed is not None else keyed_answers(ratings)
+def _levels_matrix(question: Question, answers: np.ndarray) -> np.ndarray:
+    """Ratings × labels: the level given (0 absent), NaN where the rating left the label unanswered.
+
+    Each distinct answer is parsed once."""
+    column = {label: j for j, label in enumerate(question.labels)}
+    keys = pd.Series([_answer_text(a) for a in answers], dtype=object)
+    codes, uniques = pd.factorize(keys)
+    distinct = np.zeros((len(uniques), len(question.labels)), dtype=np.float64)
+    first = {code: row for row, code in reversed(list(enumerate(codes.tolist())))}
+    for code, row in first.items():
+        chosen, unanswered = multi_label_levels(answers[row])
+        for label, level in chosen.items():
+            if label in column:
+                distinct[code, column[label]] = level
+        for label in unanswered:
+            if label in column:
+                distinct[code, column[label]] = np.nan
+    return distinct[codes]
+
+
+def _answer_text(answer: Any) -> str:
+    if isinstance(answer, dict):
+        return "d" + repr(sorted(answer.items(), key=lambda kv: kv[0]))
+    return "l" + repr(list(answer))
+
+
+def aggregate_multi_label(question: Question, ratings: QuestionRatings, policy: AggregationPolicy) -> QuestionAggregate:
     labels = list(question.labels)
-    level_of_key = np.array(
-        [[dict(key).get(label, 0.0) for label in labels] for key in keyed.values], dtype=np.float64
-    ).reshape(keyed.n_values, len(labels))
-    levels = level_of_key[keyed.value_idx]  # ratings × labels
-    n = np.bincount(keyed.unit_idx, minlength=keyed.n_units).astype(np.float64)
-    chosen = np.column_stack(
-        [np.bincount(keyed.unit_idx, weights=(levels[:, j] > 0).astype(np.float64), minlength=keyed.n_units)
-         for j in range(len(labels))]
-    ) if labels else np.zeros((keyed.n_units, 0))
-    share = chosen / n[:, None]
-    in_answer = share > 0.5
-    confidence = np.min(np.maximum(share, 1.0 - share), axis=1) if labels else np.ones(keyed.n_units)
-    median = np.zeros((keyed.n_units, len(labels)), dtype=np.int64)
-    if question.intensity:
-        for j in range(len(labels)):  # lower median of the levels given by those who chose the label
-            choosers = np.flatnonzero(levels[:, j] > 0)
-            order = np.lexsort((levels[choosers, j], keyed.unit_idx[choosers]))
-            given = levels[choosers[order], j]
-            starts = np.concatenate([[0], np.cumsum(chosen[:, j].astype(np.int64))[:-1]])
-            has = chosen[:, j] > 0
-            median[has, j] = given[starts[has] + (chosen[has, j].astype(np.int64) - 1) // 2]
-    order = np.argsort(keyed.units, kind="stable")  # rows by utterance id
-    names = np.array(labels, dtype=object)
-    # Only the non-zero entries become Python objects: the labels in each answer and the shares above zero.
-    share_unit, share_label = np.nonzero(share[order])
-    share_values, share_names = share[order][share_unit, share_label].tolist(), names[share_label].tolist()
-    share_bounds = np.searchsorted(share_unit, np.arange(order.size + 1)).tolist()
-    picked_unit, picked_label = np.nonzero(in_answer[order])
-    picked_names, picked_levels = names[picked_label].tolist(), median[order][picked_unit, picked_label].tolist()
-    picked_bounds = np.searchsorted(picked_unit, np.arange(order.size + 1)).tolist()
-    units, confidences, counts = keyed.units[order].tolist(), confidence[order].tolist(), n[order].astype(np.int64).tolist()
-    rows = []
-    for row in range(order.size):
-        lo, hi = picked_bounds[row], picked_bounds[row + 1]
-        value: Any = dict(zip(picked_names[lo:hi], picked_levels[lo:hi])) if question.intensity else picked_names[lo:hi]
-        distribution = dict(zip(share_names[share_bounds[row] : share_bounds[row + 1]],
-                                share_values[share_bounds[row] : share_bounds[row + 1]]))
-        rows.append(AggregateRow(int(units[row]), value, confidences[row], distribution, counts[row], "majority_per_label"))
-    return rows
+    units, unit_idx = np.unique(ratings.unit, return_inverse=True)
+    unit_idx = unit_idx.reshape(-1).astype(np.int64)
+    _, rater_idx = np.unique(ratings.rater.astype(str), return_inverse=True)
+    levels = _levels_matrix(question, ratings.answer)
+    decision = multi_label_decide(
+        unit_idx, rater_idx.reshape(-1).astype(np.int64), levels, units.size, rule=policy.multi_label_rule,
+        share_above=policy.share_above, threshold=policy.intensity_threshold, inclusive=policy.intensity_inclusive,
+    )
+    present = decision.present.copy()
+    tied_cells = decision.tied
+    if policy.tie_policy == "random" and tied_cells.any():
+        draw = np.random.default_rng(policy.seed).random(tied_cells.shape) < 0.5
+        present |= tied_cells & draw
+    tied = np.asarray(tied_cells.any(axis=1) if labels else np.zeros(units.size, dtype=bool), dtype=bool)
+    intensity = np.where(present, np.maximum(decision.intensity, 1), 0) if question.intensity else present.astype(np.int64)
+    # Units with the same answer share one value object (a million units hold a few hundred answers).
+    distinct, inverse = np.unique(intensity, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+
+    def value_of(row: np.ndarray) -> Any:
+        if question.intensity:
+            return {labels[j]: int(row[j]) for j in np.flatnonzero(row)}
+        return [labels[j] for j in np.flatnonzero(row)]
+
+    shared = [value_of(row) for row in distinct]
+    values = _objects([shared[k] for k in inverse.tolist()])
+    if policy.tie_policy == "abstain":
+        values[tied] = None
+    n_ratings = np.bincount(unit_idx, minlength=units.size).astype(np.int64)
+    share = decision.share
+    method = {"share": f"share>{policy.share_above:g}",
+              "mean_intensity": f"mean{'>=' if policy.intensity_inclusive else '>'}{policy.intensity_threshold:g}",
+              }.get(policy.multi_label_rule, f"{policy.multi_label_rule}_per_label")
+
+    def distribution(i: int) -> dict[str, Any]:
+        out: dict[str, Any] = {labels[j]: float(share[i, j]) for j in range(len(labels))
+                               if not np.isnan(share[i, j]) and share[i, j] > 0}
+        if tied_cells[i].any():
+            out["_tied"] = [labels[j] for j in np.flatnonzero(tied_cells[i])]
+        unanswered = [labels[j] for j in np.flatnonzero(decision.answered[i] == 0)]
+        if unanswered:
+            out["_unanswered"] = unanswered
+        return out
+
+    return QuestionAggregate(units=units.astype(np.int64), values=values, confidence=decision.confidence,
+                             n_ratings=n_ratings, tied=tied, method=method, distribution=distribution)
 
 
-def aggregate_numeric(ratings: QuestionRatings, encoded: Ratings | None = None) -> list[AggregateRow]:
-    """``encoded``: the same ratings already encoded with their numbers as values."""
-    if encoded is None:
-        encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
+def aggregate_numeric(ratings: QuestionRatings) -> QuestionAggregate:
+    encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
     summary = dimension_summary(encoded)
-    names = [str(name) for name in summary.columns]
-    columns = [summary[name].to_numpy(dtype=np.float64).tolist() for name in summary.columns]
-    rows = []
-    for unit, record in zip(summary.index.tolist(), zip(*columns)):
-        distribution: dict[str, Any] = dict(zip(names, record))
-        n = distribution["n"] = int(distribution["n"])
-        if n < 2:  # one rating: no spread (NaN in the summary)
-            distribution["std"] = distribution["sem"] = None
-        rows.append(AggregateRow(int(unit), distribution["mean"], None, distribution, n, "mean"))
-    return rows
+    records = summary.to_dict(orient="records")
+
+    def distribution(i: int) -> dict[str, Any]:
+        out: dict[str, Any] = {str(name): _finite(float(value)) for name, value in records[i].items()}
+        out["n"] = int(records[i]["n"])
+        return out
+
+    return _sorted(QuestionAggregate(
+        units=np.asarray(summary.index, dtype=np.int64), values=_objects(summary["mean"].astype(float).tolist()),
+        confidence=np.full(len(summary), np.nan), n_ratings=summary["n"].to_numpy(dtype=np.int64),
+        tied=np.zeros(len(summary), dtype=bool), method="mean", distribution=distribution,
+    ))
 
 
-def aggregate_question(
-    question: Question, ratings: QuestionRatings, *, method: str = "majority", tie_policy: str = "abstain", seed: int = 0,
-    encoded: Ratings | None = None,
-) -> list[AggregateRow]:
-    """Aggregated rows for every unit with at least one rating; questions without a gold rule give none.
-
-    ``encoded``: the ratings already encoded (as the report encodes them: labels for single choice, distinct
-    (label, level) answers for multi-label, numbers for numeric), which saves encoding them again.
-    """
-    if ratings.size == 0:
-        return []
+def aggregate_question(question: Question, ratings: QuestionRatings, policy: AggregationPolicy | None = None, *,
+                       encoded: Ratings | None = None) -> QuestionAggregate | None:
+    """The aggregated answers of every unit with at least one rating; None for questions without a gold rule."""
+    policy = policy or AggregationPolicy()
     if question.type == "single_choice":
-        return aggregate_single_choice(question, ratings, method=method, tie_policy=tie_policy, seed=seed, encoded=encoded)
+        if ratings.size == 0:
+            return _empty("majority")
+        return aggregate_single_choice(question, ratings, policy, encoded=encoded)
     if question.type == "multi_label":
-        return aggregate_multi_label(question, ratings, encoded)
+        return aggregate_multi_label(question, ratings, policy) if ratings.size else _empty(policy.multi_label_rule)
     if question.type == "numeric":
-        return aggregate_numeric(ratings, encoded)
-    return []
+        return aggregate_numeric(ratings) if ratings.size else _empty("mean")
+    return None
+
+
+def _empty(method: str) -> QuestionAggregate:
+    return QuestionAggregate(units=np.zeros(0, np.int64), values=_objects([]), confidence=np.zeros(0),
+                             n_ratings=np.zeros(0, np.int64), tied=np.zeros(0, bool), method=method,
+                             distribution=lambda i: {})
 
 
 def aggregation_summary(rows: list[AggregateRow], review_confidence_below: float) -> dict[str, Any]:
     """What the report says about an aggregation: coverage, ties, confidence, items under the review threshold."""
-    confidence_sum, n_confident, open_ties, below, two_or_more = 0.0, 0, 0, 0, 0
+    confidences = np.array([r.confidence for r in rows if r.confidence is not None], dtype=np.float64)
+    open_ties = sum(1 for r in rows if r.value is None)
+    below = sum(
+        1 for r in rows if r.n_ratings >= 2 and (r.value is None or (r.confidence is not None and r.confidence < review_confidence_below))
+    )
     counts: dict[str, int] = {}
+    empty = 0
     for r in rows:
-        value, confidence = r.value, r.confidence
-        if confidence is not None:
-            confidence_sum += confidence
-            n_confident += 1
-        if r.n_ratings >= 2:
-            two_or_more += 1
-            if value is None or (confidence is not None and confidence < review_confidence_below):
-                below += 1
-        if value is None:
-            open_ties += 1
-        elif isinstance(value, str):
-            counts[value] = counts.get(value, 0) + 1
-        elif isinstance(value, (list, dict)):
-            for label in value:
+        if isinstance(r.value, str):
+            counts[r.value] = counts.get(r.value, 0) + 1
+        elif isinstance(r.value, (list, dict)):
+            empty += not r.value
+            for label in r.value:
                 counts[str(label)] = counts.get(str(label), 0) + 1
     return {
         "method": rows[0].method if rows else None,
         "n_units": len(rows),
-        "n_units_with_two_or_more": two_or_more,
+        "n_units_with_two_or_more": sum(1 for r in rows if r.n_ratings >= 2),
         "n_open_ties": open_ties,
-        "mean_confidence": confidence_sum / n_confident if n_confident else None,
+        "n_broken_ties": sum(1 for r in rows if r.tied and r.value is not None),
+        "n_none_of_these": empty,
+        "mean_confidence": float(confidences.mean()) if confidences.size else None,
         "n_below_review_threshold": below,
         "review_confidence_below": review_confidence_below,
         "label_counts": dict(sorted(counts.items())),

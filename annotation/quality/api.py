@@ -18,11 +18,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.models import Adjudication, AggregationMethod, Project, ProjectQualityPolicy, Role, TiePolicy
+from annotation.models import (
+    Adjudication,
+    AggregationMethod,
+    MultiLabelRule,
+    Project,
+    ProjectQualityPolicy,
+    Role,
+    TiePolicy,
+)
 from annotation.quality.selectors import (
     QualityForbidden,
     QualityNotFound,
+    QualitySource,
     agreement_report_for_viewer,
+    corpus_for_quality_get,
+    corpus_rating_versions,
     names_visible,
     project_for_reviewer_get,
     quality_policy_get,
@@ -30,6 +41,7 @@ from annotation.quality.selectors import (
     review_queue,
 )
 from annotation.quality.services import (
+    POLICY_FIELDS,
     agreement_params_clean,
     agreement_report_request,
     item_adjudicate,
@@ -64,18 +76,62 @@ class AgreementOutSerializer(serializers.Serializer):
     job = JobSerializer(allow_null=True, help_text="The agreement job computing a fresh report, if one is queued or running")
 
 
+class RatingVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Schema version id: pass it as schema_version")
+    schema = serializers.CharField(help_text="Schema slug")
+    version = serializers.IntegerField()
+    name = serializers.CharField()
+    annotations = serializers.IntegerField(help_text="Imported ratings that answer this version")
+
+
+class CorpusAgreementOutSerializer(serializers.Serializer):
+    corpus_id = serializers.IntegerField()
+    schema_version = serializers.IntegerField(allow_null=True, help_text="The version this report is about")
+    schema_versions = RatingVersionSerializer(many=True, help_text="Every version the imported ratings answer")
+    stale = serializers.BooleanField(help_text="Ratings changed since the report was computed")
+    computed_now = serializers.BooleanField(help_text="Computed in this request (small corpora)")
+    computed_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    report_annotation_count = serializers.IntegerField(allow_null=True)
+    current_annotation_count = serializers.IntegerField()
+    params = serializers.JSONField(allow_null=True)
+    report = serializers.JSONField(
+        allow_null=True, help_text="As the project report: per question and perspective, alpha with interval (MASI "
+                                   "and per label for multi-label questions), per language and per label by language")
+    job = JobSerializer(allow_null=True)
+
+
 class QualityPolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = ProjectQualityPolicy
-        fields = ["show_annotator_names_to_reviewers", "aggregation_method", "tie_policy", "review_confidence_below", "updated_at"]
+        fields = [*POLICY_FIELDS, "updated_at"]
         read_only_fields = ["updated_at"]
 
 
 class QualityPolicyInSerializer(serializers.Serializer):
     show_annotator_names_to_reviewers = serializers.BooleanField(required=False)
-    aggregation_method = serializers.ChoiceField(choices=AggregationMethod.choices, required=False)
-    tie_policy = serializers.ChoiceField(choices=TiePolicy.choices, required=False)
+    aggregation_method = serializers.ChoiceField(
+        choices=AggregationMethod.choices, required=False,
+        help_text="Single-choice gold: majority vote, Dawid–Skene or MACE")
+    tie_policy = serializers.ChoiceField(
+        choices=TiePolicy.choices, required=False,
+        help_text="A tie (shared top, or a label exactly on the multi-label rule's boundary): abstain leaves it open "
+                  "for review; prefer_order / random settle it. Either way the item is marked as tied")
     review_confidence_below = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    multi_label_rule = serializers.ChoiceField(
+        choices=MultiLabelRule.choices, required=False,
+        help_text="Multi-label gold, label by label: share (more than multi_label_share of the raters who answered "
+                  "the label chose it), mean_intensity (the mean level reaches intensity_threshold), dawid_skene or "
+                  "mace (a binary EM per label)")
+    multi_label_share = serializers.FloatField(min_value=0.0, max_value=0.999, required=False,
+                                               help_text="Rule share: the fraction of raters to exceed (0.5: more than half)")
+    intensity_threshold = serializers.FloatField(min_value=0.0, max_value=3.0, required=False,
+                                                 help_text="Rule mean_intensity: the threshold on the mean level (0–3)")
+    intensity_threshold_inclusive = serializers.BooleanField(
+        required=False, help_text="Rule mean_intensity: true for mean ≥ threshold, false for mean > threshold")
+    include_imported_ratings = serializers.BooleanField(
+        required=False, help_text="Count the corpus's imported ratings of the project's schema version as raters "
+                                  "(agreement, aggregation, export)")
 
 
 class ReviewQueueEntrySerializer(serializers.Serializer):
@@ -240,7 +296,8 @@ class AgreementView(_ReviewerView):
         except SchemaError as exc:
             raise _schema_error(exc) from None
         refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
-        outcome = agreement_report_request(project=project, user=request.user, refresh=refresh, **params)
+        outcome = agreement_report_request(project=project, user=request.user, refresh=refresh,
+                                           n_resamples=params["n_resamples"], seed=params["seed"])
         report = outcome.state.report
         show = names_visible(project=project, user=request.user, role=role)
         body = {
@@ -257,6 +314,65 @@ class AgreementView(_ReviewerView):
         }
         accepted = outcome.job is not None and (refresh or report is None)
         return Response(AgreementOutSerializer(body).data, status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK)
+
+
+class CorpusAgreementView(APIView):
+    @extend_schema(
+        tags=[_TAG], operation_id="quality_corpus_agreement",
+        summary="Agreement of the ratings imported with a corpus (project = none), per schema version",
+        description=("For the corpus's creator, the leads of its projects and staff. Without schema_version the version "
+                     "with the most imported ratings is reported; schema_versions lists them all. Cached, recomputed "
+                     "like the project report (small corpora at once, large ones by a job)."),
+        parameters=[
+            OpenApiParameter("schema_version", int, description="Which schema version's ratings (see schema_versions)"),
+            OpenApiParameter("refresh", bool, description="1: enqueue a recomputation job and answer 202 with it"),
+            OpenApiParameter("n_resamples", int, description="Bootstrap resamples for a recomputation (default 1000)"),
+            OpenApiParameter("seed", int, description="Bootstrap seed for a recomputation (default 0)"),
+        ],
+        responses={200: CorpusAgreementOutSerializer, 202: CorpusAgreementOutSerializer, 400: _BAD, 403: _FORBIDDEN,
+                   404: _NOT_FOUND},
+    )
+    def get(self, request: Request, corpus_id: int) -> Response:
+        try:
+            corpus = corpus_for_quality_get(corpus_id=corpus_id, user=request.user)
+        except QualityNotFound as exc:
+            raise NotFound(str(exc)) from None
+        except QualityForbidden as exc:
+            raise PermissionDenied(str(exc)) from None
+        try:
+            params = agreement_params_clean(request.query_params)
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
+        versions = corpus_rating_versions(corpus)
+        raw_version = request.query_params.get("schema_version")
+        version_id: int | None = versions[0]["id"] if versions else None
+        if raw_version not in (None, ""):
+            if not str(raw_version).isdigit() or int(str(raw_version)) not in {v["id"] for v in versions}:
+                raise ValidationError({"schema_version": [
+                    f"no imported ratings answer schema version {raw_version!r} "
+                    f"(versions: {', '.join(str(v['id']) for v in versions) or 'none'})"]})
+            version_id = int(str(raw_version))
+        body: dict[str, Any] = {"corpus_id": corpus.pk, "schema_version": version_id, "schema_versions": versions,
+                                "stale": False, "computed_now": False, "computed_at": None, "duration_ms": None,
+                                "report_annotation_count": None, "current_annotation_count": 0, "params": None,
+                                "report": None, "job": None}
+        if version_id is None:
+            return Response(CorpusAgreementOutSerializer(body).data)
+        refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
+        source = QualitySource(schema_version_id=version_id, corpus_id=corpus.pk)
+        outcome = agreement_report_request(source=source, user=request.user, refresh=refresh,
+                                           n_resamples=params["n_resamples"], seed=params["seed"])
+        report = outcome.state.report
+        body.update(
+            stale=outcome.state.stale, computed_now=outcome.computed_now,
+            computed_at=report.computed_at if report else None, duration_ms=report.duration_ms if report else None,
+            report_annotation_count=report.annotation_count if report else None,
+            current_annotation_count=outcome.state.watermark.count, params=report.params if report else None,
+            report=agreement_report_for_viewer(report.result, show_names=True) if report else None, job=outcome.job,
+        )
+        accepted = outcome.job is not None and (refresh or report is None)
+        return Response(CorpusAgreementOutSerializer(body).data,
+                        status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK)
 
 
 class QualityPolicyView(_ReviewerView):
@@ -344,6 +460,7 @@ class AdjudicateView(_ReviewerView):
 
 urlpatterns = [
     path("projects/<int:project_id>/agreement/", AgreementView.as_view(), name="quality-agreement"),
+    path("corpora/<int:corpus_id>/agreement/", CorpusAgreementView.as_view(), name="quality-corpus-agreement"),
     path("projects/<int:project_id>/quality-policy/", QualityPolicyView.as_view(), name="quality-policy"),
     path("projects/<int:project_id>/review-queue/", ReviewQueueView.as_view(), name="quality-review-queue"),
     path(

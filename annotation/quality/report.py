@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from annotation.agreement import (
     AgreementInputError,
@@ -23,32 +22,29 @@ from annotation.agreement import (
     Metric,
     Ratings,
     alpha_by_group,
-    alpha_per_label,
     annotator_agreement,
     classification_report,
     cohen_kappa_for_raters,
-    cohen_kappa_from_table,
     concordance_correlation,
     fleiss_kappa,
     krippendorff_alpha,
+    label_level_ratings,
     masi_matrix,
+    masi_usable,
     metric_from_matrix,
     observed_agreement,
     pairwise_alpha,
     rating_counts,
+    ratings_from_long,
 )
-from annotation.agreement.breakdown import pairwise_tables
-from annotation.quality.aggregate import AggregateRow, aggregate_question, aggregation_summary
-from annotation.quality.columns import (
-    AnnotationColumns,
-    QuestionRatings,
-    encoded_ratings,
-    keyed_answers,
-    question_ratings,
-)
+from annotation.agreement.sets import UNANSWERED
+from annotation.quality.aggregate import AggregationPolicy, QuestionAggregate, aggregate_question, aggregation_summary
+from annotation.quality.columns import AnnotationColumns, QuestionRatings, question_ratings
 from annotation.schema import Question
 
-REPORT_VERSION = 2  # 2: confusion between annotators, label distribution per language, alpha per week
+# 2: confusion between annotators, label distribution per language, alpha per week;
+# 3: "none of these" answers, unanswered labels, per-label alpha by language, multi-label aggregation rules.
+REPORT_VERSION = 3
 RELIABILITY_MINIMA = (0.667, 0.8)  # Krippendorff's (2004) thresholds for tentative and firm conclusions
 
 SKIP_REASONS = {
@@ -69,12 +65,23 @@ class ReportParams:
     aggregation_method: str = "majority"
     tie_policy: str = "abstain"
     review_confidence_below: float = 0.6
+    multi_label_rule: str = "share"
+    share_above: float = 0.5
+    intensity_threshold: float = 0.5
+    intensity_inclusive: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def policy(self) -> AggregationPolicy:
+        return AggregationPolicy(
+            method=self.aggregation_method, tie_policy=self.tie_policy, multi_label_rule=self.multi_label_rule,
+            share_above=self.share_above, intensity_threshold=self.intensity_threshold,
+            intensity_inclusive=self.intensity_inclusive, seed=self.seed,
+        )
 
-AggregatesByQuestion = dict[tuple[str, str], list[AggregateRow]]
+
+AggregatesByQuestion = dict[tuple[str, str], QuestionAggregate]
 
 
 def jsonable(value: Any) -> Any:
@@ -114,14 +121,12 @@ def _pairwise(
     raters = [str(r) for r in alphas.index]
     out: dict[str, Any] = {"raters": raters, "alpha": alphas.to_numpy(), "shared_units": shared.to_numpy()}
     if nominal and encoded.n_raters <= params.max_pairwise_kappa_raters:
-        # Each pair's Cohen's kappa from its contingency table (rows: the first rater's label), all from one bincount.
-        tables = pairwise_tables(encoded)
         kappa = np.full((len(raters), len(raters)), np.nan)
         shared_counts = shared.to_numpy()
         for a in range(len(raters)):
             for b in range(a + 1, len(raters)):
                 if shared_counts[a, b] > 0:
-                    kappa[a, b] = kappa[b, a] = cohen_kappa_from_table(tables[a, b]).kappa
+                    kappa[a, b] = kappa[b, a] = cohen_kappa_for_raters(encoded, alphas.index[a], alphas.index[b]).kappa
         out["cohen_kappa"] = kappa
     return out
 
@@ -133,15 +138,59 @@ def _annotators(encoded: Ratings, level: str, metric: Metric | None, params: Rep
 
 
 def _label_lists(answers: np.ndarray) -> list[list[str]]:
+    """The chosen labels of each answer (levels > 0; unanswered labels are not chosen)."""
     return [sorted(str(k) for k, v in a.items() if v) if isinstance(a, Mapping) else [str(x) for x in a] for a in answers]
 
 
+def _answer_key(answer: Any) -> tuple[tuple[str, float], ...]:
+    """(label, level) pairs of a stored multi-label answer: level 1 for a list, the intensity for a mapping, and
+    UNANSWERED for a label left unanswered (null). An empty answer ("none of these") is the empty tuple.
+
+    Stored answers were validated (annotation.schema), so a type check per answer is all the parsing needed.
+    """
+    if type(answer) is dict:
+        return tuple(sorted((str(label), UNANSWERED if level is None else float(level))
+                            for label, level in answer.items() if level is None or level))
+    return tuple(sorted((str(label), 1.0) for label in answer))
+
+
+def _label_levels(levels_of_values: list[dict[str, float]], label: str, binary: bool) -> np.ndarray:
+    """One label's level in each distinct answer; NaN where the answer left it unanswered."""
+    levels = np.array([value.get(label, 0.0) for value in levels_of_values], dtype=np.float64)
+    missing = levels == UNANSWERED
+    if binary:
+        levels = (levels > 0).astype(np.float64)
+    levels[missing] = np.nan
+    return levels
+
+
 def _per_label(
-    encoded: Ratings, levels: np.ndarray, labels: tuple[str, ...], level: str, resample: dict[str, Any]
+    encoded: Ratings, levels_of_values: list[dict[str, float]], labels: tuple[str, ...], level: str, binary: bool,
+    resample: dict[str, Any],
 ) -> dict[str, Any]:
-    """Alpha per label from ratings encoded once (``levels``: values × labels); the numbers of ``per_label_alpha``."""
-    results = alpha_per_label(encoded, levels, labels, level, **resample)
-    return {label: _alpha_dict(result) for label, result in results.items()}
+    """Alpha per label from ratings encoded once (the same numbers as ``per_label_alpha``, without re-parsing)."""
+    out = {}
+    for label in labels:
+        levels = _label_levels(levels_of_values, label, binary)
+        out[label] = _alpha_dict(krippendorff_alpha(label_level_ratings(encoded, levels), level, **resample))
+    return out
+
+
+def _per_label_by_language(
+    encoded: Ratings, levels_of_values: list[dict[str, float]], labels: tuple[str, ...], level: str, binary: bool,
+    languages: np.ndarray, resample: dict[str, Any],
+) -> dict[str, Any]:
+    """Per label, alpha (with interval) per language of the rated utterances."""
+    out: dict[str, Any] = {}
+    for label in labels:
+        levels = _label_levels(levels_of_values, label, binary)
+        answered = ~np.isnan(levels[encoded.value_idx])
+        ratings = label_level_ratings(encoded, levels)
+        if ratings.n_ratings == 0:
+            out[label] = []
+            continue
+        out[label] = _frame_records(alpha_by_group(ratings, languages[answered], level, **resample), "language")
+    return out
 
 
 @dataclass(frozen=True)
@@ -152,34 +201,29 @@ class EncodedQuestion:
     level: str
     metric: Metric | None = None
     keyed: Ratings | None = None  # multi-label: one value per distinct (label, level) answer
+    n_unknown_sets: int = 0  # multi-label: ratings left out of MASI because a label they left unanswered matters
+    kept: np.ndarray | None = None  # multi-label: which of the question's ratings ``ratings`` holds
 
 
 def encode_question(question: Question, ratings: QuestionRatings) -> EncodedQuestion:
     if question.type == "single_choice":
-        value_idx, values = pd.factorize(ratings.answer.astype(str))
-        return EncodedQuestion(encoded_ratings(ratings, value_idx, np.asarray(values, dtype=object)), "nominal")
+        return EncodedQuestion(ratings_from_long(ratings.unit, ratings.rater, ratings.answer.astype(str)), "nominal")
     if question.type == "multi_label":
-        keyed = keyed_answers(ratings)
-        # Label sets in the first-appearance order label_set_ratings gives them (the bootstrap depends on it): keys are
-        # numbered by first appearance, so a set first appears with the first key that has it.
+        keys = np.empty(ratings.size, dtype=object)
+        keys[:] = [_answer_key(answer) for answer in ratings.answer]
+        keyed = ratings_from_long(ratings.unit, ratings.rater, pd.Series(keys, dtype=object))
+        # Label sets, in the first-appearance order label_set_ratings gives them (the bootstrap depends on it).
         set_of_key = np.empty(keyed.n_values, dtype=object)
-        set_of_key[:] = [tuple(sorted({label for label, _ in key})) for key in keyed.values]
-        set_code, sets = pd.factorize(set_of_key)
-        set_values = np.empty(len(sets), dtype=object)
-        set_values[:] = list(sets)
-        encoded = Ratings(keyed.unit_idx, keyed.rater_idx, set_code.astype(np.int64)[keyed.value_idx], keyed.units,
-                          keyed.raters, set_values)
-        metric = metric_from_matrix("masi", masi_matrix([tuple(v) for v in set_values]))
-        return EncodedQuestion(encoded, "nominal", metric, keyed)
-    numbers, number_idx = np.unique(ratings.answer.astype(np.float64), return_inverse=True)
-    return EncodedQuestion(encoded_ratings(ratings, number_idx.reshape(-1), numbers), "interval")
-
-
-def _levels(values: np.ndarray, labels: tuple[str, ...], binary: bool) -> np.ndarray:
-    """values × labels: each label's level in each distinct (label, level) key (0 when absent; 1/0 when binary)."""
-    levels = np.array([[dict(key).get(label, 0.0) for label in labels] for key in values], dtype=np.float64)
-    levels = levels.reshape(len(values), len(labels))
-    return (levels > 0).astype(np.float64) if binary else levels
+        set_of_key[:] = [tuple(sorted({label for label, level in key if level != UNANSWERED})) for key in keyed.values]
+        unanswered_of_key = [frozenset(label for label, level in key if level == UNANSWERED) for key in keyed.values]
+        usable = masi_usable(ratings.unit, [unanswered_of_key[v] for v in keyed.value_idx.tolist()])
+        label_sets = set_of_key[keyed.value_idx]
+        label_sets[~usable] = None
+        sets = ratings_from_long(ratings.unit, ratings.rater, pd.Series(label_sets, dtype=object))
+        metric = metric_from_matrix("masi", masi_matrix([tuple(v) for v in sets.values]))
+        return EncodedQuestion(sets, "nominal", metric, keyed, n_unknown_sets=int((~usable).sum()), kept=usable)
+    numbers = pd.Series(ratings.answer.astype(np.float64))
+    return EncodedQuestion(ratings_from_long(ratings.unit, ratings.rater, numbers), "interval")
 
 
 def annotator_confusion(encoded: Ratings, labels: tuple[str, ...]) -> dict[str, Any]:
@@ -204,40 +248,32 @@ def annotator_confusion(encoded: Ratings, labels: tuple[str, ...]) -> dict[str, 
     return {"labels": order, "pairs": pairs.round().astype(np.int64), "coincidences": coincidences}
 
 
-def label_distribution(
-    question: Question, ratings: QuestionRatings, encoded: EncodedQuestion | None = None
-) -> dict[str, Any] | None:
+def label_distribution(question: Question, ratings: QuestionRatings) -> dict[str, Any] | None:
     """Human ratings per language and label: the chosen label (single choice) or each label chosen (multi-label).
 
-    ``n_ratings`` per language is the denominator for shares (multi-label ratings may choose several labels).
-    Counted over the distinct answers (``encoded``, made here when not given): one bincount of (language, answer)
-    pairs, times which labels each answer chooses.
+    ``n_ratings`` per language is the denominator for shares (multi-label ratings may choose several labels);
+    ``n_none`` counts the multi-label ratings that chose no label ("none of these").
     """
-    if question.type not in ("single_choice", "multi_label"):
-        return None
-    encoded = encoded or encode_question(question, ratings)
-    answers = encoded.keyed if encoded.keyed is not None else encoded.ratings
     if question.type == "single_choice":
-        chosen_per_answer = [[str(value)] for value in answers.values]
+        chosen = [[str(answer)] for answer in ratings.answer]
+    elif question.type == "multi_label":
+        chosen = _label_lists(ratings.answer)
     else:
-        chosen_per_answer = [[label for label, _ in key] for key in answers.values]
-    seen = {label for labels in chosen_per_answer for label in labels}
-    order = list(question.labels) + sorted(seen - set(question.labels))
+        return None
+    order = list(question.labels) + sorted({label for labels in chosen for label in labels} - set(question.labels))
     position = {label: i for i, label in enumerate(order)}
-    chooses = np.zeros((answers.n_values, len(order)), dtype=np.int64)
-    for row, labels in enumerate(chosen_per_answer):
+    counts: dict[str, np.ndarray] = {}
+    for language, labels in zip(ratings.language.tolist(), chosen):
+        row = counts.setdefault(str(language), np.zeros(len(order) + 2, dtype=np.int64))
+        row[-1] += 1
+        row[-2] += not labels
         for label in labels:
-            chooses[row, position[label]] += 1
-    language_idx, languages = pd.factorize(ratings.language.astype(str), sort=True)
-    per_answer = np.bincount(
-        language_idx * answers.n_values + answers.value_idx, minlength=len(languages) * answers.n_values
-    ).reshape(len(languages), answers.n_values)
-    counts = per_answer @ chooses
-    totals = per_answer.sum(axis=1)
+            row[position[label]] += 1
     return {
         "labels": order,
         "languages": [
-            {"language": str(language), "n_ratings": totals[i], "counts": counts[i]} for i, language in enumerate(languages)
+            {"language": language, "n_ratings": row[-1], "n_none": row[-2], "counts": row[:-2]}
+            for language, row in sorted(counts.items())
         ],
     }
 
@@ -258,20 +294,15 @@ def alpha_over_time(
     so every week's alpha is over whole units and the weeks partition the units."""
     if ratings.created_at is None or ratings.size == 0:
         return None
-    # encoded.unit_idx follows the rating order of ``ratings`` (it is encoded in that order), so weeks line up.
-    week = week_starts(ratings.created_at)
-    latest = np.full(encoded.n_units, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(latest, encoded.unit_idx, week)
-    unit_week = latest[encoded.unit_idx]
+    frame = pd.DataFrame({"unit": ratings.unit, "week": week_starts(ratings.created_at)})
+    unit_week = frame.groupby("unit")["week"].transform("max").to_numpy()
+    # encoded.unit_idx follows the rating order of ``ratings`` (ratings_from_long keeps it), so weeks line up.
     table = alpha_by_group(encoded, unit_week, level, metric=metric, **resample)
-    weeks_of_units, units_per_week = np.unique(latest[np.bincount(encoded.unit_idx, minlength=encoded.n_units) > 0],
-                                               return_counts=True)
-    n_units = dict(zip(weeks_of_units.tolist(), units_per_week.tolist()))
     weeks = []
-    for week_start, row in zip(table.index.tolist(), table.to_dict(orient="records")):
+    for week, row in zip(table.index.tolist(), table.to_dict(orient="records")):
         weeks.append({
-            "week_start": str(np.datetime64(int(week_start), "D")),
-            "n_units": int(n_units[int(week_start)]),
+            "week_start": str(np.datetime64(int(week), "D")),
+            "n_units": int(np.unique(ratings.unit[unit_week == week]).size),
             **row,
         })
     return {"period": "week", "rule": "units by the ISO week (UTC) of their latest human rating", "weeks": weeks}
@@ -288,10 +319,10 @@ def _human_block(
     alpha = krippendorff_alpha(encoded, level, metric=metric, **resample)
     if question.type == "single_choice":
         block["observed_agreement"] = observed_agreement(encoded)
-        one_hot = np.array([[float(str(value) == label) for label in question.labels] for value in encoded.values])
-        block["by_label"] = _per_label(
-            encoded, one_hot.reshape(encoded.n_values, len(question.labels)), question.labels, "nominal", resample
-        )
+        one_hot = [{str(value): 1.0} for value in encoded.values]
+        block["by_label"] = _per_label(encoded, one_hot, question.labels, "nominal", True, resample)
+        block["by_label_language"] = _per_label_by_language(encoded, one_hot, question.labels, "nominal", True,
+                                                            ratings.language, resample)
         fleiss = fleiss_kappa(encoded).as_dict()
         if encoded.n_raters == 2:
             cohen = cohen_kappa_for_raters(encoded, encoded.raters[0], encoded.raters[1]).as_dict()
@@ -304,35 +335,43 @@ def _human_block(
         assert keyed is not None
         block["observed_agreement"] = 1.0 - alpha.observed_disagreement if alpha.n_pairable_values else None
         block["exact_match_agreement"] = observed_agreement(encoded)
-        by_label: dict[str, Any] = {
-            "binary": _per_label(keyed, _levels(keyed.values, question.labels, True), question.labels, "nominal", resample)
-        }
+        levels_of_values = [dict(key) for key in keyed.values]
+        by_label: dict[str, Any] = {"binary": _per_label(keyed, levels_of_values, question.labels, "nominal", True, resample)}
         if question.intensity:
-            by_label["intensity"] = _per_label(
-                keyed, _levels(keyed.values, question.labels, False), question.labels, "ordinal", resample
-            )
+            by_label["intensity"] = _per_label(keyed, levels_of_values, question.labels, "ordinal", False, resample)
         block["by_label"] = by_label
+        block["by_label_language"] = _per_label_by_language(keyed, levels_of_values, question.labels, "nominal", True,
+                                                            ratings.language, resample)
         block["kappa"] = {"applicable": False, "reason": "kappas need one category per rating; see MASI and per-label alpha"}
     else:
         block["observed_agreement"] = None
         block["kappa"] = {"applicable": False, "reason": "numeric answers: interval alpha is the agreement measure"}
     block["alpha"] = _alpha_dict(alpha)
     block["counts"] = {**rating_counts(encoded).as_dict(), "n_duplicates_dropped": ratings.n_duplicates_dropped}
+    if question.type == "multi_label":
+        block["counts"]["n_ratings_all"] = ratings.size
+        block["counts"]["n_unknown_label_sets"] = encoded_question.n_unknown_sets
+    # Per-rating columns of the ratings alpha is computed on (MASI leaves unknown label sets out).
+    kept = encoded_question.kept
+    alpha_ratings = ratings if kept is None else replace(
+        ratings, unit=ratings.unit[kept], rater=ratings.rater[kept], answer=ratings.answer[kept],
+        language=ratings.language[kept], created_at=None if ratings.created_at is None else ratings.created_at[kept])
     block["by_language"] = _frame_records(
-        alpha_by_group(encoded, ratings.language, level, metric=metric, **resample), "language"
+        alpha_by_group(encoded, alpha_ratings.language, level, metric=metric, **resample), "language"
     )
     block["annotators"] = _annotators(encoded, level, metric, params)
     block["pairwise"] = _pairwise(encoded, level, metric, params, nominal=question.type == "single_choice")
     if question.type == "single_choice":
         block["confusion"] = annotator_confusion(encoded, question.labels)
-    block["label_distribution"] = label_distribution(question, ratings, encoded_question)
-    block["over_time"] = alpha_over_time(ratings, encoded, level, metric, resample)
+    block["label_distribution"] = label_distribution(question, ratings)
+    block["over_time"] = alpha_over_time(alpha_ratings, encoded, level, metric, resample)
     return block
 
 
-def _model_block(question: Question, machine: QuestionRatings, gold: list[AggregateRow]) -> list[dict[str, Any]]:
+def _model_block(question: Question, machine: QuestionRatings, gold: QuestionAggregate | None) -> list[dict[str, Any]]:
     """Each model or LLM version against the aggregated human answer on the units both have."""
-    gold_by_unit = {row.unit: row.value for row in gold if row.value is not None}
+    gold_by_unit = ({} if gold is None else
+                    {u: v for u, v in zip(gold.units.tolist(), gold.values.tolist()) if v is not None})
     out = []
     for version in sorted(set(machine.rater.tolist())):
         mine = machine.rater == version
@@ -378,7 +417,7 @@ def _question_report(
     for perspective in columns.perspectives_of(question.key):
         human = question_ratings(columns, question.key, perspective, human=True)
         block: dict[str, Any] = {"perspective": perspective}
-        gold: list[AggregateRow] = []
+        gold: QuestionAggregate | None = None
         if human.size == 0:
             block["skipped"] = "no human ratings"
         else:
@@ -389,13 +428,15 @@ def _question_report(
             except AgreementInputError as exc:
                 block["error"] = str(exc)
             gold = aggregate_question(
-                question, human, method=params.aggregation_method, tie_policy=params.tie_policy, seed=params.seed,
-                encoded=None if encoded is None else encoded.keyed if question.type == "multi_label" else encoded.ratings,
+                question, human, params.policy(),
+                encoded=encoded.ratings if encoded is not None and question.type == "single_choice" else None,
             )
+            assert gold is not None
             aggregates[(question.key, perspective)] = gold
-            summary = aggregation_summary(gold, params.review_confidence_below)
+            rows = gold.rows()
+            summary = aggregation_summary(rows, params.review_confidence_below)
             if question.type == "numeric":
-                spreads = [row.distribution.get("std") for row in gold]
+                spreads = [row.distribution.get("std") for row in rows]
                 finite = [s for s in spreads if s is not None]
                 summary["mean_within_unit_std"] = float(np.mean(finite)) if finite else None
             block["aggregation"] = summary
@@ -414,16 +455,6 @@ def agreement_report_build(
 
     ``on_question(done, total)`` is called after each question (job progress).
     """
-    # Every matrix product here is small (profiles × a few features): BLAS threads only add contention, which on a
-    # shared 2-core machine cost a third of the report's time (benchmarks/agreement_bench.py --only report).
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _report_build(columns, questions, params, on_question)
-
-
-def _report_build(
-    columns: AnnotationColumns, questions: list[Question], params: ReportParams,
-    on_question: Callable[[int, int], None] | None,
-) -> tuple[dict[str, Any], AggregatesByQuestion]:
     aggregates: AggregatesByQuestion = {}
     reports = []
     for done, question in enumerate(questions, start=1):

@@ -54,6 +54,7 @@ class QualitySource:
     schema_version_id: int
     project_id: int | None = None
     corpus_id: int | None = None
+    include_imported: bool = False  # a project source that also counts the corpus's imported ratings
 
     @property
     def imported_corpus_id(self) -> int:
@@ -69,7 +70,9 @@ class QualitySource:
 
 
 def quality_source_for_project(project: Project) -> QualitySource:
-    return QualitySource(schema_version_id=project.schema_version_id, project_id=project.pk)
+    include = ProjectQualityPolicy.objects.filter(project_id=project.pk, include_imported_ratings=True).exists()
+    return QualitySource(schema_version_id=project.schema_version_id, project_id=project.pk,
+                         corpus_id=project.corpus_id if include else None, include_imported=include)
 
 
 def quality_source_for_corpus(corpus: Corpus, schema_version: LabelSchemaVersion) -> QualitySource:
@@ -79,7 +82,7 @@ def quality_source_for_corpus(corpus: Corpus, schema_version: LabelSchemaVersion
 def quality_source_from_params(params: dict[str, Any]) -> QualitySource | None:
     """The source a job's params name, or None when its project, corpus or schema version is gone."""
     if "project" in params:
-        project = Project.objects.filter(pk=params["project"]).only("pk", "schema_version_id").first()
+        project = Project.objects.filter(pk=params["project"]).only("pk", "schema_version_id", "corpus_id").first()
         return quality_source_for_project(project) if project is not None else None
     corpus_id, version_id = params.get("corpus"), params.get("schema_version")
     if not isinstance(corpus_id, int) or not isinstance(version_id, int):
@@ -95,6 +98,9 @@ def quality_questions(source: QualitySource) -> list[Question]:
 
 def quality_annotations(source: QualitySource) -> QuerySet[Annotation]:
     annotations = Annotation.objects.filter(schema_version_id=source.schema_version_id)
+    if source.project_id is not None and source.include_imported:
+        return annotations.filter(Q(project_id=source.project_id)
+                                  | Q(project__isnull=True, utterance__corpus_id=source.imported_corpus_id))
     if source.project_id is not None:
         return annotations.filter(project_id=source.project_id)
     return annotations.filter(project__isnull=True, utterance__corpus_id=source.imported_corpus_id)
@@ -157,6 +163,31 @@ def quality_annotation_columns(source: QualitySource, questions: Iterable[Questi
         answers={key: objects(values) for key, values in answers.items()},
         created_at=np.asarray(created, dtype=np.float64).astype(np.int64),
     )
+
+
+def corpus_rating_versions(corpus: Corpus) -> list[dict[str, Any]]:
+    """The schema versions the corpus's imported ratings answer, with how many; most ratings first."""
+    rows = (Annotation.objects.filter(project__isnull=True, utterance__corpus=corpus).values("schema_version_id")
+            .annotate(n=Count("id")).order_by("-n", "schema_version_id"))
+    counts = {row["schema_version_id"]: row["n"] for row in rows}
+    versions = LabelSchemaVersion.objects.filter(pk__in=list(counts)).select_related("schema")
+    named = {v.pk: v for v in versions}
+    return [{"id": pk, "schema": named[pk].schema.slug, "version": named[pk].version, "name": named[pk].schema.name,
+             "annotations": n} for pk, n in counts.items() if pk in named]
+
+
+def corpus_for_quality_get(*, corpus_id: int, user: Any) -> Corpus:
+    """The corpus, for those who may see its imported ratings' agreement: its creator, leads of projects on it and
+    staff. Others who can see the corpus get QualityForbidden; everyone else QualityNotFound."""
+    from annotation.permissions import corpus_can_edit
+    from corpora.selectors import corpora_visible_to
+
+    corpus = corpora_visible_to(user).filter(pk=corpus_id).first()
+    if corpus is None:
+        raise QualityNotFound("Not found.")
+    if not corpus_can_edit(user, corpus):
+        raise QualityForbidden("Only the corpus's creator and the leads of its projects can read its agreement.")
+    return corpus
 
 
 # --- the cached report ----------------------------------------------------------------------------------------------
@@ -301,7 +332,8 @@ def review_queue(*, project: Project, policy: ProjectQualityPolicy | None = None
     )
     adjudicated = Adjudication.objects.filter(project=project, utterance_id=OuterRef("pk"))
 
-    annotations = Annotation.objects.filter(project=project, utterance_id=OuterRef("pk"), origin=Origin.HUMAN)
+    annotations = quality_annotations(quality_source_for_project(project)).filter(
+        utterance_id=OuterRef("pk"), origin=Origin.HUMAN)
     return (
         Utterance.objects.filter(corpus_id=project.corpus_id)
         .filter(Exists(open_flags) | Exists(low) | Exists(disagreeing))
@@ -333,7 +365,7 @@ def review_item_get(*, project: Project, utterance_id: int, show_names: bool) ->
     if utterance is None:
         raise QualityNotFound("This utterance is not in the project.")
     annotations = list(
-        Annotation.objects.filter(project=project, utterance_id=utterance_id).order_by("id").values(
+        quality_annotations(quality_source_for_project(project)).filter(utterance_id=utterance_id).order_by("id").values(
             "id", "origin", "annotator_id", "external_rater", "model_version", "perspective", "value", "created_at",
             "updated_at", "reviewed_at",
         )

@@ -23,6 +23,7 @@ from annotation.models import (
     AgreementReport,
     Annotation,
     Flag,
+    MultiLabelRule,
     Origin,
     Project,
     ProjectQualityPolicy,
@@ -42,6 +43,7 @@ from annotation.quality.selectors import (
     agreement_report_state,
     annotation_watermark,
     quality_annotation_columns,
+    quality_annotations,
     quality_policy_get,
     quality_questions,
     quality_source_for_project,
@@ -54,6 +56,9 @@ from jobs.models import Job, JobKind
 from jobs.services import job_create, job_fail, job_progress, job_start, job_succeed
 
 WRITE_BATCH = 5_000
+POLICY_FIELDS = ("show_annotator_names_to_reviewers", "aggregation_method", "tie_policy", "review_confidence_below",
+                 "multi_label_rule", "multi_label_share", "intensity_threshold", "intensity_threshold_inclusive",
+                 "include_imported_ratings")
 
 
 # --- settings -----------------------------------------------------------------------------------------------------
@@ -103,14 +108,16 @@ def _report_params(source: QualitySource, *, n_resamples: int, seed: int) -> Rep
         return ReportParams(
             n_resamples=n_resamples, seed=seed, aggregation_method=policy.aggregation_method,
             tie_policy=policy.tie_policy, review_confidence_below=policy.review_confidence_below,
+            multi_label_rule=policy.multi_label_rule, share_above=policy.multi_label_share,
+            intensity_threshold=policy.intensity_threshold, intensity_inclusive=policy.intensity_threshold_inclusive,
         )
     return ReportParams(n_resamples=n_resamples, seed=seed)
 
 
 def _aggregated_rows(source: QualitySource, aggregates: AggregatesByQuestion, computed_at: Any) -> list[AggregatedLabel]:
     rows: list[AggregatedLabel] = []
-    for (key, perspective), items in aggregates.items():
-        for item in items:
+    for (key, perspective), aggregate in aggregates.items():
+        for item in aggregate.rows():
             rows.append(_aggregated_label(source, key, perspective, item, computed_at))
     return rows
 
@@ -119,7 +126,7 @@ def _aggregated_label(source: QualitySource, key: str, perspective: str, item: A
     return AggregatedLabel(
         project_id=source.project_id, schema_version_id=source.schema_version_id, utterance_id=item.unit,
         question_key=key, perspective=perspective, value=item.value, confidence=item.confidence, method=item.method,
-        distribution=item.distribution, n_ratings=item.n_ratings, computed_at=computed_at,
+        distribution=item.distribution, n_ratings=item.n_ratings, tied=item.tied, computed_at=computed_at,
     )
 
 
@@ -258,12 +265,16 @@ class AgreementOutcome:
 
 
 def agreement_report_request(
-    *, project: Project, user: Any, refresh: bool = False, n_resamples: int | None = None, seed: int = 0,
+    *, project: Project | None = None, source: QualitySource | None = None, user: Any, refresh: bool = False,
+    n_resamples: int | None = None, seed: int = 0,
 ) -> AgreementOutcome:
-    """The project's report for the API: fresh from the cache; recomputed in the request when stale and small (at most
-    ``AGREEMENT_SYNC_MAX_ANNOTATIONS`` annotations); otherwise a job is enqueued (at most one per source) and the
-    stale report, if any, is returned meanwhile. ``refresh`` always enqueues a job."""
-    source = quality_source_for_project(project)
+    """A project's report (or any source's: a corpus's imported ratings) for the API: fresh from the cache;
+    recomputed in the request when stale and small (at most ``AGREEMENT_SYNC_MAX_ANNOTATIONS`` annotations);
+    otherwise a job is enqueued (at most one per source) and the stale report, if any, is returned meanwhile.
+    ``refresh`` always enqueues a job."""
+    if source is None:
+        assert project is not None, "give a project or a source"
+        source = quality_source_for_project(project)
     state = agreement_report_state(source)
     if refresh:
         active = state.active_job
@@ -283,17 +294,22 @@ def agreement_report_request(
 
 def quality_policy_update(*, project: Project, **fields: Any) -> ProjectQualityPolicy:
     """Set some of the policy's fields; SchemaError names a bad one."""
-    allowed = {"show_annotator_names_to_reviewers", "aggregation_method", "tie_policy", "review_confidence_below"}
-    errors = {name: "no such policy field" for name in fields if name not in allowed}
+    errors = {name: "no such policy field" for name in fields if name not in POLICY_FIELDS}
     if "aggregation_method" in fields and fields["aggregation_method"] not in AggregationMethod.values:
         errors["aggregation_method"] = f"must be one of {', '.join(AggregationMethod.values)}"
     if "tie_policy" in fields and fields["tie_policy"] not in TiePolicy.values:
         errors["tie_policy"] = f"must be one of {', '.join(TiePolicy.values)}"
-    threshold = fields.get("review_confidence_below", 0.5)
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
-        errors["review_confidence_below"] = "must be a number from 0 to 1"
-    if "show_annotator_names_to_reviewers" in fields and not isinstance(fields["show_annotator_names_to_reviewers"], bool):
-        errors["show_annotator_names_to_reviewers"] = "must be true or false"
+    if "multi_label_rule" in fields and fields["multi_label_rule"] not in MultiLabelRule.values:
+        errors["multi_label_rule"] = f"must be one of {', '.join(MultiLabelRule.values)}"
+    for name, low, high, high_open in (("review_confidence_below", 0, 1, False), ("multi_label_share", 0, 1, True),
+                                       ("intensity_threshold", 0, 3, False)):
+        number = fields.get(name, low)
+        if (not isinstance(number, (int, float)) or isinstance(number, bool) or not low <= number <= high
+                or (high_open and number >= high)):
+            errors[name] = f"must be a number from {low} to {'below ' if high_open else ''}{high}"
+    for name in ("show_annotator_names_to_reviewers", "intensity_threshold_inclusive", "include_imported_ratings"):
+        if name in fields and not isinstance(fields[name], bool):
+            errors[name] = "must be true or false"
     if errors:
         raise SchemaError(errors)
     policy, _ = ProjectQualityPolicy.objects.get_or_create(project=project)
@@ -316,7 +332,7 @@ def item_adjudicate(
     """
     if not user.is_staff and membership_role(user, project) not in REVIEW_ROLES:
         raise QualityForbidden("Only the project's reviewers and leads can adjudicate.")
-    annotations = Annotation.objects.filter(project=project, utterance_id=utterance_id)
+    annotations = quality_annotations(quality_source_for_project(project)).filter(utterance_id=utterance_id)
     if not annotations.exists():
         raise QualityNotFound("This item has no annotations in the project.")
     cleaned = annotation_value_clean(schema_version=project.schema_version, value=value, perspective=perspective)

@@ -48,6 +48,7 @@ const RETRY_DELAYS_S = [1, 2, 4, 8, 15, 30];
 export const SHORTCUTS: [string, string][] = [
   ["1 … 9, 0", "help.labels"],
   ["1 … 9 ×2", "help.intensity"],
+  ["n", "help.none"],
   ["↑ ↓ / j k", "help.questions"],
   ["← →", "help.slider"],
   ["Shift + ← →", "help.slider_big"],

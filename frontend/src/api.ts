@@ -13,7 +13,7 @@ export class ApiError extends Error {
   }
 }
 
-function csrfToken(): string {
+export function csrfToken(): string {
   const match = document.cookie.split("; ").find((part) => part.startsWith("csrftoken="));
   return match ? decodeURIComponent(match.slice("csrftoken=".length)) : "";
 }

@@ -1,8 +1,10 @@
-// Lead dashboard (/projects/<id>/dashboard/): progress, Krippendorff's alpha with bootstrap intervals, the pairwise
-// annotator heatmap, confusion between annotators, label distribution per language, agreement over time and model
-// versus human metrics, all from the cached agreement report (GET /api/projects/<id>/agreement/) and the progress API.
-// "Recompute" asks for ?refresh=1 and polls the agreement job until it finishes.
-import { api, ApiError, errorText } from "./api";
+// Lead dashboard (/projects/<id>/dashboard/): progress, the gold rule (quality policy), Krippendorff's alpha with
+// bootstrap intervals, per-label alpha by language, the pairwise annotator heatmap, confusion between annotators,
+// label distribution per language, agreement over time and model versus human metrics, all from the cached agreement
+// report (GET /api/projects/<id>/agreement/) and the progress API. The same page shows the agreement of a corpus's
+// imported ratings (/corpora/<id>/quality/, GET /api/corpora/<id>/agreement/?schema_version=…), without progress or
+// policy. "Recompute" asks for ?refresh=1 and polls the agreement job until it finishes.
+import { api, ApiError, errorText, flatten } from "./api";
 import {
   barChart,
   chartFigure,
@@ -59,8 +61,14 @@ interface ModelEntry {
   mean_absolute_error?: number | null;
 }
 
+interface GroupRow extends GroupAlpha {
+  language: string;
+}
+
 interface Block {
   perspective: string;
+  by_label_language?: Record<string, GroupRow[]>;
+  aggregation?: { n_units: number; n_open_ties: number; n_broken_ties?: number; n_none_of_these?: number; method: string | null };
   skipped?: string;
   error?: string;
   level?: string;
@@ -73,7 +81,7 @@ interface Block {
   annotators?: { rater: string; n_ratings: number; alpha_with_rest: number | null; alpha_without: number | null; alpha_change_without: number | null }[] | { skipped: string };
   pairwise?: { raters?: string[]; alpha?: (number | null)[][]; shared_units?: number[][]; skipped?: string };
   confusion?: { labels: string[]; pairs: number[][]; coincidences: number[][] };
-  label_distribution?: { labels: string[]; languages: { language: string; n_ratings: number; counts: number[] }[] } | null;
+  label_distribution?: { labels: string[]; languages: { language: string; n_ratings: number; n_none?: number; counts: number[] }[] } | null;
   over_time?: { period: string; weeks: (GroupAlpha & { week_start: string; n_units: number })[] } | null;
   models?: ModelEntry[];
 }
@@ -93,7 +101,32 @@ interface Report {
   questions: QuestionReport[];
 }
 
+interface RatingVersion {
+  id: number;
+  schema: string;
+  version: number;
+  name: string;
+  annotations: number;
+}
+
+interface Policy {
+  aggregation_method: string;
+  tie_policy: string;
+  multi_label_rule: string;
+  multi_label_share: number;
+  intensity_threshold: number;
+  intensity_threshold_inclusive: boolean;
+  include_imported_ratings: boolean;
+  review_confidence_below: number;
+}
+
+const METHODS = ["majority", "dawid_skene", "mace"];
+const TIE_POLICIES = ["abstain", "prefer_order", "random"];
+const MULTI_LABEL_RULES = ["share", "mean_intensity", "dawid_skene", "mace"];
+
 interface AgreementResponse {
+  schema_version?: number | null;
+  schema_versions?: RatingVersion[];
   stale: boolean;
   computed_at: string | null;
   duration_ms: number | null;
@@ -159,8 +192,15 @@ function forestTable(rows: ForestRow[]): TableData {
 
 export function mountDashboard(): void {
   const root = $("#dashboard");
-  const projectId = Number(root.dataset.projectId);
+  const projectId = Number(root.dataset.projectId || 0);
+  const corpusId = Number(root.dataset.corpusId || 0); // set: the corpus's imported ratings, not a project
   let projectName = "";
+  let projectCorpus: number | null = null;
+  let myRole: string | null = null;
+  let schemaVersion: number | null = null;
+  let policy: Policy | null = null;
+  let policyErrors: Record<string, string[]> = {};
+  let policySaving = false;
   let agreement: AgreementResponse | null = null;
   let progress: Progress | null = null;
   let progressError = "";
@@ -171,18 +211,38 @@ export function mountDashboard(): void {
   let perspective = "";
   let pollTimer: number | undefined;
 
+  const agreementUrl = (refresh = false): string => {
+    const query = new URLSearchParams();
+    if (corpusId && schemaVersion !== null) query.set("schema_version", String(schemaVersion));
+    if (refresh) query.set("refresh", "1");
+    const base = corpusId ? `/api/corpora/${corpusId}/agreement/` : `/api/projects/${projectId}/agreement/`;
+    return query.toString() ? `${base}?${query}` : base;
+  };
+
   const load = async (): Promise<void> => {
     loadError = "";
     try {
-      const [project, response] = await Promise.all([
-        api<{ name: string }>("GET", `/api/projects/${projectId}/`),
-        api<AgreementResponse>("GET", `/api/projects/${projectId}/agreement/`),
+      const [owner, response] = await Promise.all([
+        api<{ name: string; corpus?: number; my_role?: string | null }>("GET", corpusId ? `/api/corpora/${corpusId}/` : `/api/projects/${projectId}/`),
+        api<AgreementResponse>("GET", agreementUrl()),
       ]);
-      projectName = project.name;
+      projectName = owner.name;
+      projectCorpus = owner.corpus ?? null;
+      myRole = owner.my_role ?? null;
       agreement = response;
+      schemaVersion = response.schema_version ?? schemaVersion;
       if (response.job && !FINISHED.includes(response.job.status)) watchJob(response.job);
     } catch (error) {
       loadError = errorText(error);
+    }
+    if (corpusId) {
+      render();
+      return;
+    }
+    try {
+      policy = await api<Policy>("GET", `/api/projects/${projectId}/quality-policy/`);
+    } catch {
+      policy = null;
     }
     try {
       progress = await api<Progress>("GET", `/api/projects/${projectId}/progress/`);
@@ -224,7 +284,7 @@ export function mountDashboard(): void {
   const recompute = async (): Promise<void> => {
     jobError = "";
     try {
-      const response = await api<AgreementResponse>("GET", `/api/projects/${projectId}/agreement/?refresh=1`);
+      const response = await api<AgreementResponse>("GET", agreementUrl(true));
       agreement = response;
       if (response.job) watchJob(response.job);
     } catch (error) {
@@ -427,14 +487,17 @@ export function mountDashboard(): void {
     if (!distribution || !distribution.languages.length) return null;
     const groups = distribution.languages.map((l) => l.language);
     const title = t("dash.distribution");
+    const withNone = distribution.languages.some((l) => l.n_none !== undefined && l.n_none > 0);
+    const labels = withNone ? [...distribution.labels, t("dash.none_of_these")] : distribution.labels;
+    const counts = distribution.languages.map((l) => (withNone ? [...l.counts, l.n_none ?? 0] : l.counts));
     return chartFigure({
       id: "fig-distribution",
       title,
       note: t("dash.distribution_note"),
-      chart: stackedBars(groups, distribution.labels, distribution.languages.map((l) => l.counts), distribution.languages.map((l) => l.n_ratings), title, t("dash.distribution_desc")),
+      chart: stackedBars(groups, labels, counts, distribution.languages.map((l) => l.n_ratings), title, t("dash.distribution_desc")),
       table: {
-        head: [t("manage.language"), ...distribution.labels, t("dash.ratings")],
-        rows: distribution.languages.map((l) => [l.language, ...l.counts.map((c) => `${formatNumber(c)} (${pct(c, l.n_ratings)})`), formatNumber(l.n_ratings)]),
+        head: [t("manage.language"), ...labels, t("dash.ratings")],
+        rows: distribution.languages.map((l, i) => [l.language, ...counts[i].map((c) => `${formatNumber(c)} (${pct(c, l.n_ratings)})`), formatNumber(l.n_ratings)]),
       },
     });
   };
@@ -490,6 +553,110 @@ export function mountDashboard(): void {
     return section;
   };
 
+  const savePolicy = async (changes: Partial<Policy>): Promise<void> => {
+    policySaving = true;
+    policyErrors = {};
+    render();
+    try {
+      policy = await api<Policy>("PATCH", `/api/projects/${projectId}/quality-policy/`, changes);
+      policySaving = false;
+      await recompute(); // the stored gold and the report follow the new rule
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 400 && error.body && typeof error.body === "object") {
+        policyErrors = Object.fromEntries(Object.entries(error.body as Record<string, unknown>).map(([k, v]) => [k, flatten(v)]));
+      } else policyErrors = { general: [errorText(error)] };
+    } finally {
+      policySaving = false;
+      render();
+    }
+  };
+
+  const policySection = (): HTMLElement | null => {
+    if (!policy) return null;
+    const p = policy;
+    const editable = myRole === "lead" || myRole === null; // staff without a membership may edit too
+    const select = (name: keyof Policy, values: string[], label: (value: string) => string): HTMLSelectElement =>
+      el("select", { name, disabled: !editable }, ...values.map((v) => el("option", { value: v, text: label(v), selected: p[name] === v })));
+    const number = (name: keyof Policy, min: number, max: number, step: number): HTMLInputElement =>
+      el("input", { type: "number", name, min, max, step, value: String(p[name]), disabled: !editable });
+    const check = (name: keyof Policy): HTMLInputElement => {
+      const input = el("input", { type: "checkbox", name, disabled: !editable });
+      input.checked = Boolean(p[name]);
+      return input;
+    };
+    const error = (name: string): HTMLElement | null =>
+      policyErrors[name] ? el("p", { class: "field-error", role: "alert", text: policyErrors[name].join(" ") }) : null;
+    const field = (key: string, name: string, control: HTMLElement): HTMLElement =>
+      el("label", { class: "field", "data-field": name }, el("span", { class: "field-label", text: t(key) }), control, error(name));
+    const method = select("aggregation_method", METHODS, (v) => t(`dash.method_${v}`));
+    const ties = select("tie_policy", TIE_POLICIES, (v) => t(`dash.tie_${v}`));
+    const rule = select("multi_label_rule", MULTI_LABEL_RULES, (v) => t(`dash.rule_${v}`));
+    const share = number("multi_label_share", 0, 0.99, 0.05);
+    const threshold = number("intensity_threshold", 0, 3, 0.25);
+    const inclusive = check("intensity_threshold_inclusive");
+    const imported = check("include_imported_ratings");
+    const form = el(
+      "form",
+      { class: "dash-policy", id: "quality-policy", novalidate: true },
+      el(
+        "div",
+        { class: "row" },
+        field("dash.policy_method", "aggregation_method", method),
+        field("dash.policy_ties", "tie_policy", ties),
+        field("dash.policy_rule", "multi_label_rule", rule),
+        field("dash.policy_share", "multi_label_share", share),
+        field("dash.policy_threshold", "intensity_threshold", threshold),
+      ),
+      el("label", { class: "export-check" }, inclusive, el("span", { text: t("dash.policy_inclusive") })),
+      el("label", { class: "export-check" }, imported, el("span", { text: t("dash.policy_imported") })),
+      error("general"),
+    );
+    if (editable) {
+      const save = el("button", { type: "submit", class: "button primary", "data-action": "save-policy", text: t(policySaving ? "dash.saving" : "dash.policy_save") });
+      save.disabled = policySaving;
+      form.append(save);
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        void savePolicy({
+          aggregation_method: method.value,
+          tie_policy: ties.value,
+          multi_label_rule: rule.value,
+          multi_label_share: Number(share.value),
+          intensity_threshold: Number(threshold.value),
+          intensity_threshold_inclusive: inclusive.checked,
+          include_imported_ratings: imported.checked,
+        });
+      });
+    }
+    return el(
+      "section",
+      { class: "dash-section", "aria-labelledby": "dash-policy" },
+      el("h2", { id: "dash-policy", text: t("dash.policy") }),
+      el("p", { class: "muted", text: t(editable ? "dash.policy_note" : "dash.policy_read_only") }),
+      form,
+    );
+  };
+
+  const labelLanguageTable = (block: Block): HTMLElement | null => {
+    const table = block.by_label_language;
+    if (!table || !Object.keys(table).length) return null;
+    const order = block.label_distribution?.labels ?? Object.keys(table);
+    const labels = [...order.filter((l) => l in table), ...Object.keys(table).filter((l) => !order.includes(l)).sort()];
+    const languages = [...new Set(labels.flatMap((l) => table[l].map((row) => row.language)))].sort();
+    const cell = (label: string, language: string): string => {
+      const row = table[label].find((r) => r.language === language);
+      if (!row) return "—";
+      return `${formatAlpha(row.alpha)} ${formatInterval(row.interval_low, row.interval_high)} · ${t("dash.n_ratings", { n: formatNumber(row.n_ratings) })}`;
+    };
+    return el(
+      "section",
+      { class: "dash-card", id: "label-language" },
+      el("h3", { class: "figure-title", text: t("dash.label_language") }),
+      el("p", { class: "muted figure-note", text: t("dash.label_language_note") }),
+      simpleTable([t("dash.label"), ...languages], labels.map((label) => [label, ...languages.map((language) => cell(label, language))])),
+    );
+  };
+
   const agreementSection = (): HTMLElement => {
     const section = el("section", { class: "dash-section", "aria-labelledby": "dash-agreement" }, el("h2", { id: "dash-agreement", text: t("dash.agreement") }));
     const report = agreement?.report;
@@ -530,6 +697,7 @@ export function mountDashboard(): void {
 
     const alpha = block.alpha as Alpha;
     const below = alpha.probability_below?.["0.667"];
+    const gold = block.aggregation;
     const fleiss = block.kappa?.fleiss;
     const headline = el(
       "div",
@@ -548,6 +716,13 @@ export function mountDashboard(): void {
           ["dash.observed", block.observed_agreement === null || block.observed_agreement === undefined ? "—" : pct(block.observed_agreement, 1)],
           ["dash.fleiss", fleiss ? (fleiss.applicable ? formatAlpha(fleiss.kappa) : "—") : "—"],
           ["dash.below_tentative", below === null || below === undefined ? "—" : pct(below, 1)],
+          ...(gold
+            ? ([
+                ["dash.open_ties", formatNumber(gold.n_open_ties)],
+                ["dash.broken_ties", formatNumber(gold.n_broken_ties ?? 0)],
+                ...(question.type === "multi_label" ? [["dash.none_of_these", formatNumber(gold.n_none_of_these ?? 0)]] : []),
+              ] as [string, string][])
+            : []),
         ] as [string, string][]
       ).map(([k, v]) => el("div", { class: "stat" }, el("span", { class: "muted", text: t(k) }), el("strong", { text: v }))),
     );
@@ -559,6 +734,8 @@ export function mountDashboard(): void {
     }
     section.append(grid);
     const lower = el("div", { class: "dash-grid" });
+    const byLanguage = labelLanguageTable(block);
+    if (byLanguage) lower.append(byLanguage);
     const annotators = annotatorsTable(block);
     if (annotators) lower.append(annotators);
     lower.append(modelsTable(report));
@@ -566,21 +743,45 @@ export function mountDashboard(): void {
     return section;
   };
 
+  const versionPicker = (): HTMLElement | null => {
+    const versions = agreement?.schema_versions ?? [];
+    if (!corpusId) return null;
+    if (!versions.length) return el("p", { class: "muted", text: t("dash.no_ratings") });
+    const picker = el(
+      "select",
+      { id: "dash-version" },
+      ...versions.map((v) => el("option", { value: String(v.id), text: t("dash.version_option", { name: v.name, version: String(v.version), n: formatNumber(v.annotations) }), selected: v.id === schemaVersion })),
+    );
+    picker.addEventListener("change", () => {
+      schemaVersion = Number(picker.value);
+      void load();
+    });
+    return el("label", { class: "field" }, el("span", { class: "field-label", text: t("dash.schema_version") }), picker);
+  };
+
   const render = (): void => {
     clear(root);
     renderStatus();
-    const head = el(
-      "div",
-      { class: "dash-head" },
-      el("div", {}, el("h1", { text: t("dash.title", { project: projectName || "…" }) }), statusLine),
-      el("div", { class: "row" }, el("a", { class: "button", href: `/projects/${projectId}/manage/`, text: t("projects.manage") }), recomputeButton),
-    );
+    const links = corpusId
+      ? [versionPicker()]
+      : [
+          el("a", { class: "button", href: `/projects/${projectId}/manage/`, text: t("projects.manage") }),
+          el("a", { class: "button", href: `/projects/${projectId}/review/`, "data-link": "review", text: t("dash.review") }),
+          projectCorpus && myRole !== "reviewer" ? el("a", { class: "button", href: `/corpora/${projectCorpus}/quality/`, "data-link": "corpus", text: t("dash.corpus_ratings") }) : null,
+        ];
+    const title = corpusId ? t("dash.corpus_title", { corpus: projectName || "…" }) : t("dash.title", { project: projectName || "…" });
+    const head = el("div", { class: "dash-head" }, el("div", {}, el("h1", { text: title }), statusLine), el("div", { class: "row" }, ...links, recomputeButton));
     root.append(head);
     if (loadError) {
       root.append(el("p", { class: "field-error", role: "alert", text: loadError }));
       return;
     }
-    root.append(progressSection(), agreementSection());
+    if (corpusId) {
+      root.append(agreementSection());
+      return;
+    }
+    const policyPart = policySection();
+    root.append(progressSection(), ...(policyPart ? [policyPart] : []), agreementSection());
   };
 
   onLanguageChange(render);

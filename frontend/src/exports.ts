@@ -1,7 +1,8 @@
 // Lead panel "Export gold splits" on the project manage page: choose formats, split ratios, seed, grouping and
 // provenance rules, start an export job (POST /api/projects/<id>/exports/), watch its progress (polling the job),
-// then download its files; earlier exports are listed with their links. Only leads get the panel (the API answers
-// 403 to other members, and the panel stays hidden). Everything from the server goes in as text or attribute values.
+// then download its files; earlier exports are listed with their links. Leads get the whole panel; reviewers read
+// the exports and download their files (no form); other members get 403 and no panel. Everything from the server
+// goes in as text or attribute values.
 import { api, apiList, ApiError, errorText, flatten } from "./api";
 import { el, clear } from "./dom";
 import { formatNumber, lang, onLanguageChange, t } from "./i18n";
@@ -58,6 +59,10 @@ interface Draft {
   stratifyLanguage: boolean;
   perspective: string;
   provenance: Record<string, Set<string>>;
+  minAnnotations: string;
+  heldoutMin: string;
+  completeOnly: boolean;
+  groupSameText: boolean;
 }
 
 function newDraft(): Draft {
@@ -68,6 +73,10 @@ function newDraft(): Draft {
     grouping: GROUPINGS[0],
     stratifyOn: "",
     stratifyLanguage: true,
+    minAnnotations: "1",
+    heldoutMin: "",
+    completeOnly: false,
+    groupSameText: true,
     perspective: "",
     provenance: Object.fromEntries(SPLITS.map((s) => [s, new Set(DEFAULT_PROVENANCE[s])])),
   };
@@ -114,6 +123,7 @@ export function mountExports(projectId: number): void {
   let formErrors: Record<string, string[]> = {};
   let generalError = "";
   let starting = false;
+  let readOnly = false; // reviewers read and download; only leads start exports
 
   const fieldError = (...keys: string[]): HTMLElement | null => {
     const messages = Object.entries(formErrors)
@@ -210,7 +220,26 @@ export function mountExports(projectId: number): void {
       ),
       fieldError("provenance"),
     );
-    const known = ["formats", "splits", "seed", "grouping", "stratify_on", "perspective", "provenance"];
+    const minimum = el("input", { type: "number", name: "min_annotations", min: 1, max: 50, step: 1, value: draft.minAnnotations });
+    minimum.addEventListener("input", () => (draft.minAnnotations = minimum.value));
+    const heldout = el("input", { type: "number", name: "heldout_min_annotations", min: 1, max: 50, step: 1, value: draft.heldoutMin, placeholder: t("export.heldout_default") });
+    heldout.addEventListener("input", () => (draft.heldoutMin = heldout.value));
+    const gold = el(
+      "fieldset",
+      { class: "export-group", "data-field": "gold" },
+      el("legend", { text: t("export.gold") }),
+      el("p", { class: "muted", text: t("export.gold_hint") }),
+      el(
+        "div",
+        { class: "row" },
+        labelled("export.min_annotations", minimum, "min_annotations"),
+        labelled("export.heldout_min_annotations", heldout, "heldout_min_annotations"),
+      ),
+      checkbox("complete_only", "1", draft.completeOnly, t("export.complete_only"), (on) => (draft.completeOnly = on)),
+      checkbox("group_same_text", "1", draft.groupSameText, t("export.group_same_text"), (on) => (draft.groupSameText = on)),
+    );
+    const known = ["formats", "splits", "seed", "grouping", "stratify_on", "perspective", "provenance", "min_annotations",
+      "heldout_min_annotations", "complete_only", "group_same_text"];
     const unclaimed = Object.entries(formErrors).filter(([field]) => !known.includes(field.split(".")[0]));
     const general = el(
       "div",
@@ -220,7 +249,7 @@ export function mountExports(projectId: number): void {
     );
     const submit = el("button", { type: "submit", class: "button primary", text: t(starting ? "export.starting" : "export.start") });
     submit.disabled = starting;
-    const form = el("form", { class: "export-form", id: "export-form", novalidate: true }, formats, ratios, settings, provenance, general, submit);
+    const form = el("form", { class: "export-form", id: "export-form", novalidate: true }, formats, ratios, settings, provenance, gold, general, submit);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       void start();
@@ -240,6 +269,10 @@ export function mountExports(projectId: number): void {
     };
     if (draft.stratifyOn) payload.stratify_on = draft.stratifyOn;
     if (draft.perspective) payload.perspective = draft.perspective;
+    if (draft.minAnnotations.trim()) payload.min_annotations = Number(draft.minAnnotations);
+    if (draft.heldoutMin.trim()) payload.heldout_min_annotations = Number(draft.heldoutMin);
+    if (draft.completeOnly) payload.complete_only = true;
+    if (!draft.groupSameText) payload.group_same_text = false;
     return payload;
   };
 
@@ -347,6 +380,19 @@ export function mountExports(projectId: number): void {
       }
       const left = (job.counts.left_out_by_provenance ?? 0) + (job.counts.without_gold ?? 0);
       if (left) card.append(el("p", { class: "muted", text: t("export.left_out", { n: formatNumber(left) }) }));
+      card.append(
+        el("p", {
+          class: "muted export-sources",
+          "data-sources": "",
+          text: t("export.sources", {
+            adjudicated: formatNumber(job.counts.label_source_adjudicated ?? 0),
+            tie_broken: formatNumber(job.counts.label_source_tie_broken ?? 0),
+            aggregated: formatNumber(job.counts.label_source_aggregated ?? 0),
+            single: formatNumber(job.counts.label_source_single_annotation ?? 0),
+            open: formatNumber(job.counts.open_ties ?? 0),
+          }),
+        }),
+      );
       card.append(fileList(job));
     }
     return card;
@@ -372,13 +418,17 @@ export function mountExports(projectId: number): void {
   const render = (): void => {
     clear(root);
     root.hidden = false;
-    root.append(el("h2", { id: "exports-title", text: t("export.title") }), el("p", { class: "muted", text: t("export.intro") }));
+    root.append(el("h2", { id: "exports-title", text: t("export.title") }), el("p", { class: "muted", text: t(readOnly ? "export.intro_reviewer" : "export.intro") }));
     if (loadError) {
       root.append(el("p", { class: "field-error", text: loadError }));
       return;
     }
-    renderForm();
     renderJobs();
+    if (readOnly) {
+      root.append(listHost);
+      return;
+    }
+    renderForm();
     root.append(formHost, listHost);
   };
 
@@ -407,16 +457,17 @@ export function mountExports(projectId: number): void {
       jobs = page.results;
     } catch (error) {
       if (error instanceof ApiError && (error.status === 403 || error.status === 404)) {
-        root.hidden = true; // not a lead: no export panel
+        root.hidden = true; // neither a lead nor a reviewer: no export panel
         return;
       }
       loadError = errorText(error);
     }
     try {
       const [project, schemas] = await Promise.all([
-        api<{ schema_version: number }>("GET", `/api/projects/${projectId}/`),
+        api<{ schema_version: number; my_role: string | null }>("GET", `/api/projects/${projectId}/`),
         apiList<{ versions: { id: number; questions: Question[]; perspectives: string[] }[] }>("/api/schemas/"),
       ]);
+      readOnly = project.my_role === "reviewer";
       const version = schemas.flatMap((s) => s.versions).find((v) => v.id === project.schema_version);
       if (version) {
         questions = version.questions;

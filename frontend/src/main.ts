@@ -6,6 +6,7 @@ import { applyI18n, lang, setLanguage, UI_LANGUAGES } from "./i18n";
 import { mountProjectCreate, mountProjectManage } from "./lead";
 import { mountModels } from "./models";
 import { mountProjects } from "./projects";
+import { mountReview } from "./review";
 
 function mountLanguageSwitcher(): void {
   const select = document.querySelector<HTMLSelectElement>("#ui-language");
@@ -28,6 +29,7 @@ const pages: Record<string, () => void> = {
   "project-manage": mountProjectManage,
   "project-models": mountModels,
   dashboard: mountDashboard,
+  review: mountReview,
 };
 
 applyI18n();

@@ -1,11 +1,14 @@
-// "My projects": every project I am a member of, with my progress, and the lead's progress view.
+// "My projects": every project I am a member of, with my progress, and the lead's progress view; below them the
+// corpora I created or lead projects on, with a link to the agreement of their imported ratings.
 import { api, apiList, errorText } from "./api";
 import { $, el, clear } from "./dom";
 import { t, formatNumber, onLanguageChange } from "./i18n";
+import { importPanel } from "./imports";
 
 interface Project {
   id: number;
   name: string;
+  corpus: number;
   my_role: string | null;
   overlap: number;
   languages: string[];
@@ -13,11 +16,31 @@ interface Project {
 
 export function mountProjects(): void {
   const root = $("#projects");
+  const importer = importPanel(); // kept across re-renders: it holds the upload in progress
   let rows: { project: Project; mine: number; progress: { items: number; complete: number } | null }[] = [];
+  let corpora: { id: number; name: string }[] = [];
+  const corpusList = (): HTMLElement | null => {
+    if (!corpora.length) return null;
+    return el(
+      "section",
+      { class: "my-corpora", id: "my-corpora" },
+      el("h2", { text: t("projects.corpora") }),
+      el(
+        "ul",
+        {},
+        ...corpora.map((corpus) =>
+          el("li", { "data-corpus": corpus.id }, el("span", { text: corpus.name }), " ", el("a", { href: `/corpora/${corpus.id}/quality/`, text: t("projects.corpus_ratings") })),
+        ),
+      ),
+    );
+  };
   const render = (): void => {
     clear(root);
+    const corpusSection = corpusList();
     if (!rows.length) {
       root.append(el("p", { class: "muted", text: t("projects.none") }));
+      if (corpusSection) root.append(corpusSection);
+      root.append(importer);
       return;
     }
     const list = el("ul", { class: "project-list" });
@@ -42,16 +65,27 @@ export function mountProjects(): void {
             project.my_role === "lead" || project.my_role === "reviewer"
               ? el("a", { class: "button", href: `/projects/${project.id}/dashboard/`, text: t("projects.dashboard") })
               : null,
+            project.my_role === "lead" || project.my_role === "reviewer"
+              ? el("a", { class: "button", href: `/projects/${project.id}/review/`, text: t("projects.review") })
+              : null,
           ),
         ),
       );
     }
     root.append(list);
+    if (corpusSection) root.append(corpusSection);
+    root.append(importer);
   };
   onLanguageChange(render);
   void (async () => {
     try {
       const projects = (await apiList<Project>("/api/projects/")).filter((p) => p.my_role !== null);
+      // Corpora whose imported ratings I may read: those I created, and those of projects I lead.
+      const me = document.querySelector(".site-header .user")?.textContent?.trim() ?? "";
+      const led = new Set(projects.filter((p) => p.my_role === "lead").map((p) => p.corpus));
+      corpora = (await apiList<{ id: number; name: string; created_by: string | null }>("/api/corpora/")).filter(
+        (c) => led.has(c.id) || (me !== "" && c.created_by === me),
+      );
       rows = await Promise.all(
         projects.map(async (project) => {
           const mine = await api<{ count: number }>("GET", `/api/projects/${project.id}/my-annotations/`);

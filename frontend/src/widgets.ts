@@ -9,6 +9,7 @@ export interface Question {
   title?: string;
   labels?: string[];
   intensity?: boolean;
+  allow_empty?: boolean; // multi_label: "none of these" is an answer (the default)
   min?: number;
   max?: number;
   step?: number | null;
@@ -24,6 +25,17 @@ export interface Segment {
 
 export type Answers = Record<string, unknown>;
 export const INTENSITY_MAX = 3;
+
+/** Whether a multi-label question takes "none of these" (an empty answer) as an answer; on unless the schema says no. */
+export function allowsNone(q: Question): boolean {
+  return q.type === "multi_label" && q.allow_empty !== false;
+}
+
+/** An explicit empty multi-label answer ("none of these"), as opposed to no answer at all. */
+export function isNone(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length === 0;
+  return value !== null && typeof value === "object" && Object.values(value as Record<string, unknown>).every((level) => level === 0);
+}
 
 function decimals(step: number): number {
   const text = String(step);
@@ -99,15 +111,25 @@ export class QuestionForm {
       if (!(label in levels)) levels[label] = 1;
       else if (levels[label] === 0) delete levels[label];
       else levels[label] = levels[label] >= INTENSITY_MAX ? 0 : levels[label] + 1;
-      this.answers[q.key] = levels;
+      // Taking the last label away leaves the question unanswered; "none of these" is its own choice.
+      this.answers[q.key] = Object.keys(levels).length ? levels : undefined;
     } else if (q.type === "multi_label") {
       const chosen = new Set((this.answers[q.key] as string[]) ?? []);
       if (chosen.has(label)) chosen.delete(label);
       else chosen.add(label);
-      this.answers[q.key] = (q.labels ?? []).filter((l) => chosen.has(l));
+      const list = (q.labels ?? []).filter((l) => chosen.has(l));
+      this.answers[q.key] = list.length ? list : undefined;
     } else if (q.type === "segments") {
       this.segmentLabel[q.key] = label;
     }
+    this.changed();
+  }
+
+  /** "None of these": the empty answer; choosing it again clears the question. */
+  chooseNone(q: Question): void {
+    if (!allowsNone(q)) return;
+    const current = this.answers[q.key];
+    this.answers[q.key] = current !== undefined && isNone(current) ? undefined : q.intensity ? {} : [];
     this.changed();
   }
 
@@ -161,14 +183,14 @@ export class QuestionForm {
     return this.questions.find((q) => q.type === "segments");
   }
 
-  /** Answers without empty values, as the API wants them. */
+  /** Answers without empty values, as the API wants them; "none of these" stays (an empty list or mapping). */
   payload(): Answers {
     const out: Answers = {};
     for (const q of this.questions) {
       const value = this.answers[q.key];
       if (value === undefined || value === null || value === "") continue;
-      if (Array.isArray(value) && value.length === 0) continue;
-      if (typeof value === "object" && !Array.isArray(value) && Object.keys(value as object).length === 0) continue;
+      const empty = Array.isArray(value) ? value.length === 0 : typeof value === "object" && Object.keys(value as object).length === 0;
+      if (empty && !allowsNone(q)) continue;
       out[q.key] = value;
     }
     return out;
@@ -193,6 +215,10 @@ export class QuestionForm {
         this.chooseLabel(q, label);
         return true;
       }
+    }
+    if (event.key === "n" && !event.ctrlKey && !event.altKey && !event.metaKey && allowsNone(q)) {
+      this.chooseNone(q);
+      return true;
     }
     if (q.type === "numeric" && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
       const rtl = getComputedStyle(this.root).direction === "rtl";
@@ -272,7 +298,7 @@ export class QuestionForm {
       if (q.type === "single_choice") selected = value === label;
       else if (q.intensity) {
         const levels = (value as Record<string, number>) ?? {};
-        selected = label in levels;
+        selected = label in levels && !isNone(levels);
         level = levels[label];
       } else selected = ((value as string[]) ?? []).includes(label);
       const button = el(
@@ -312,6 +338,20 @@ export class QuestionForm {
       }
       list.append(row);
     });
+    if (allowsNone(q)) {
+      const none = value !== undefined && isNone(value);
+      const button = el(
+        "button",
+        { type: "button", class: `choice none${none ? " selected" : ""}`, "aria-pressed": none ? "true" : "false", "data-none": "" },
+        el("kbd", { text: "n" }),
+        el("span", { class: "choice-label", text: t("form.none_of_these") }),
+      );
+      button.addEventListener("click", (e) => {
+        e.stopPropagation();
+        this.chooseNone(q);
+      });
+      list.append(el("div", { class: "choice-row" }, button));
+    }
     return list;
   }
 

@@ -12,5 +12,7 @@ urlpatterns = [
     path("projects/<int:project_id>/manage/", views.project_manage, name="project-manage"),
     path("projects/<int:project_id>/dashboard/", views.project_dashboard, name="project-dashboard"),
     path("projects/<int:project_id>/models/", views.project_models, name="project-models-page"),
+    path("projects/<int:project_id>/review/", views.project_review, name="project-review"),
+    path("corpora/<int:corpus_id>/quality/", views.corpus_quality, name="corpus-quality"),
     path("media/<path:path>", views.media, name="media"),
 ]

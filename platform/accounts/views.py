@@ -21,7 +21,12 @@ from django.views.decorators.http import require_GET
 from django.views.static import serve
 
 from annotation.permissions import project_can_manage
-from annotation.quality.selectors import QualityForbidden, QualityNotFound, project_for_reviewer_get
+from annotation.quality.selectors import (
+    QualityForbidden,
+    QualityNotFound,
+    corpus_for_quality_get,
+    project_for_reviewer_get,
+)
 from annotation.selectors import projects_visible_to
 from corpora.models import Utterance
 from corpora.selectors import corpora_visible_to
@@ -99,6 +104,32 @@ def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     except QualityForbidden as exc:
         raise PermissionDenied(str(exc)) from None
     return _page(request, "dashboard.html", project_id=project_id)
+
+
+@login_required(login_url=LOGIN_URL)
+@ensure_csrf_cookie
+def project_review(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The review queue and adjudication, for the project's reviewers and leads: outsiders 404, other members 403."""
+    try:
+        project_for_reviewer_get(project_id=project_id, user=request.user)
+    except QualityNotFound:
+        raise Http404() from None
+    except QualityForbidden as exc:
+        raise PermissionDenied(str(exc)) from None
+    return _page(request, "review.html", project_id=project_id)
+
+
+@login_required(login_url=LOGIN_URL)
+@ensure_csrf_cookie
+def corpus_quality(request: HttpRequest, corpus_id: int) -> HttpResponse:
+    """Agreement of a corpus's imported ratings, for its creator, the leads of its projects and staff."""
+    try:
+        corpus_for_quality_get(corpus_id=corpus_id, user=request.user)
+    except QualityNotFound:
+        raise Http404() from None
+    except QualityForbidden as exc:
+        raise PermissionDenied(str(exc)) from None
+    return _page(request, "dashboard.html", corpus_id=corpus_id)
 
 
 @login_required(login_url=LOGIN_URL)

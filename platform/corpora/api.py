@@ -103,7 +103,22 @@ class ImportUploadSerializer(serializers.Serializer):
     )
     options = serializers.JSONField(
         binary=True, default=dict,
-        help_text='Import options as a JSON object, e.g. {"preset": "meld"} or {"format": "csv", "mapping": {...}}',
+        help_text=(
+            'Import options as a JSON object, e.g. {"preset": "meld"} or {"format": "csv", "mapping": {...}}. '
+            "Keys: preset (meld, mahaemotions, brighter, brighter_raters, emobank, emobank_ratings), mapping, schema "
+            "(slug of the label schema the label columns answer), language (fixed BCP-47 tag), format (csv, tsv, "
+            "jsonl, parquet), encoding (utf-8, utf-16), mode (all_or_nothing, skip_invalid), split (every file's "
+            "split), intensity (BRIGHTER 0-3), perspective (EmoBank reader/writer), paths (one relative path per "
+            'uploaded file, in upload order, e.g. ["train/mar.csv", "test/mar.csv"]: the folder may name the split and '
+            "tells same-named files apart). Mapping keys: text, language, speaker, conversation, turn_index, "
+            "external_id, audio, start, end (a column or a template such as 'dia{Dialogue_ID}'), split (the column of "
+            "each row's split), labels ({question: column} or {question: {label: 0/1 or 0-3 column}}), raters "
+            '({"question": ..., "columns": [...] or "Annotator-*", "label_column": ..., "prefix": ...}: one column per '
+            "rater, named by its header; with label_column each row is one (item, label) pair), metadata, "
+            "extra_columns (error, ignore, metadata), target (new, existing), origin (human, model, llm), "
+            "model_version, rater, rater_column, rater_numbering, perspective. A blank label cell is a missing answer "
+            "(counted in blank_cells), an all-zero multi-label row the answer 'none of these'. See the README."
+        ),
     )
     audio_archive = serializers.FileField(
         required=False, allow_null=True, allow_empty_file=False, help_text="Optional ZIP of audio files"

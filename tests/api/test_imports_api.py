@@ -81,3 +81,24 @@ def test_files_are_required(world, client_for):
 def test_json_body_is_refused_with_415(world, client_for):
     response = client_for(world.curator).post(f"/api/corpora/{world.corpus.pk}/imports/", {"options": {}}, format="json")
     assert response.status_code == 415 and "detail" in response.json()
+
+
+def test_same_named_files_from_two_folders_through_the_api(world, client_for, django_capture_on_commit_callbacks):
+    """Browsers send bare file names: the paths option names each file's folder, which also says its split."""
+    from corpora.importing.services import import_run
+    from corpora.models import Utterance
+
+    files = [SimpleUploadedFile("mar.csv", "id,text\nt1,एक\n".encode(), content_type="text/csv"),
+             SimpleUploadedFile("mar.csv", "id,text\nd1,दोन\n".encode(), content_type="text/csv")]
+    client = client_for(world.curator)
+    refused = upload(client, world.corpus, files=files)
+    assert refused.status_code == 400 and "paths" in refused.json()["files"][0]
+    files = [SimpleUploadedFile(f.name, f.file.getvalue(), content_type="text/csv") for f in files]
+    with django_capture_on_commit_callbacks(execute=False):
+        response = upload(client, world.corpus, files=files,
+                          options={**OPTIONS, "paths": ["train/mar.csv", "dev/mar.csv"]})
+    assert response.status_code == 202, response.content
+    import_run(job_id=response.json()["id"])
+    splits = dict(Utterance.objects.filter(corpus=world.corpus, external_id__in=["t1", "d1"])
+                  .values_list("external_id", "metadata__split"))
+    assert splits == {"t1": "train", "d1": "dev"}

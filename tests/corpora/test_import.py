@@ -68,8 +68,9 @@ def test_meld_preset_keeps_dialogue_structure_and_labels(corpus, run_import):
     # The same file again: every row is a duplicate, reported and skipped; the schema is reused.
     again = run_import(corpus, {"dev_sent_emo.csv": data}, {"preset": "meld"})
     assert again.status == JobStatus.SUCCEEDED and again.counts["duplicates"] == 4 and again.counts["created"] == 0
-    assert again.result["notes"][0] == {"file": "dev_sent_emo.csv", "row": 1,
-                                         "reason": "this utterance is already in the corpus; skipped"}
+    assert again.result["notes"][0] == {
+        "file": "dev_sent_emo.csv", "row": 1,
+        "reason": "a duplicate: this utterance and its label by meld-gold are already in the corpus; skipped"}
     assert Utterance.objects.count() == 4 and LabelSchema.objects.filter(slug="meld").count() == 1
 
 
@@ -125,8 +126,9 @@ def test_brighter_binary_labels(corpus, run_import):
     job = run_import(corpus, {"mar.csv": BRIGHTER.encode()}, {"preset": "brighter", "mode": "skip_invalid"})
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert Utterance.objects.get(external_id="mar_1").annotations.get().value == {"emotions": ["fear", "joy"]}
-    assert Utterance.objects.get(external_id="mar_2").annotations.count() == 0  # nothing present: no label
-    assert job.counts["unlabelled_rows"] == 1
+    # Every emotion 0 is the answer "no emotion", not an unlabelled row.
+    assert Utterance.objects.get(external_id="mar_2").annotations.get().value == {"emotions": []}
+    assert job.counts["unlabelled_rows"] == 0
     [(_, row, column, reason)] = errors_of(job)
     assert row == 3 and column == "anger,fear,joy,sadness,surprise" and "outside 0–1" in reason
     assert Utterance.objects.first().language.code == "mr"  # from the file name
@@ -296,7 +298,8 @@ def test_duplicates_are_counted_not_errors(corpus, run_import, emotion_labels):
     job = run_import(corpus, {"d.csv": data}, GENERIC)  # all_or_nothing: duplicates do not fail it
     assert job.status == JobStatus.SUCCEEDED and job.counts["created"] == 2 and job.counts["duplicates"] == 1
     assert job.result["notes"] == [{"file": "d.csv", "row": 2,
-                                    "reason": "the same utterance as an earlier row of this import; skipped"}]
+                                    "reason": "a duplicate: this utterance and its label by source are already in an "
+                                              "earlier row of this import; skipped"}]
     assert job.error_count == 0
     clash = run_import(corpus, {"c.csv": b"id,text,emotion\n1,different text,joy\n"}, GENERIC)
     assert clash.status == JobStatus.FAILED and "external id '1' is already used in the corpus" in errors_of(clash)[0][3]

@@ -24,6 +24,13 @@ def utterance_make(corpus: Corpus, text: str, code: str, **extra) -> Utterance: 
     return Utterance.objects.create(corpus=corpus, text=text, language=language_get_or_create(code), content_hash=digest, **extra)
 
 
+def register_model(project, model_version: str, question_key: str = "emotion"):  # type: ignore[no-untyped-def]
+    from annotation.models import ProjectModel
+
+    return ProjectModel.objects.create(project=project, card_id="test-card", task="text_emotion",
+                                       model_version=model_version, question_key=question_key)
+
+
 @pytest.fixture
 def simple_schema(db):  # type: ignore[no-untyped-def]
     return label_schema_create(name="Simple", slug="simple", questions=SIMPLE_QUESTIONS)
@@ -46,10 +53,12 @@ def make_items(corpus):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def make_project(corpus, simple_schema, lead):  # type: ignore[no-untyped-def]
-    def make(*, overlap: int = 1, members=(), sync: bool = True, **options):  # type: ignore[no-untyped-def]
+    def make(*, overlap: int = 1, members=(), sync: bool = True, models=(), **options):  # type: ignore[no-untyped-def]
         project = project_create(
             name="Project", corpus=corpus, schema_version=simple_schema, created_by=lead, overlap=overlap, **options
         )
+        for version in models:  # models registered on the project for its emotion question
+            register_model(project, version)
         for member in members:
             user, languages = member if isinstance(member, tuple) else (member, ())
             membership_set(project=project, user=user, role="annotator", languages=[language_get_or_create(c) for c in languages])

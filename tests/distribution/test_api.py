@@ -44,12 +44,32 @@ def test_next_item_carries_context_direction_and_speakers(make_project, conversa
 def test_suggestions_follow_the_project_policy(make_project, make_items, annotator, api, policy, shown):
     utterances = make_items(1)
     Prediction.objects.create(utterance=utterances[0], model_version="xlm-emo", scores={"joy": 0.8}, label="joy", uncertainty=0.2)
-    project = make_project(members=[annotator], suggestion_policy=policy)
+    project = make_project(members=[annotator], suggestion_policy=policy, models=["xlm-emo"])
     body = api(annotator).post(url(project, "next")).json()
     assert body["suggestion_policy"] == policy
     assert (body["suggestion"] is not None) == shown
     if shown:
         assert body["suggestion"]["label"] == "joy" and body["suggestion"]["model_version"] == "xlm-emo"
+
+
+def test_suggestions_come_only_from_models_registered_on_the_project(make_project, make_items, make_user, api):
+    """A head trained in another project (another schema) never pre-fills this one's questions, however the two share
+    utterances; nor does a model nobody registered here."""
+    from .conftest import register_model
+
+    utterance = make_items(1)[0]
+    people = [make_user("pia"), make_user("quinn")]
+    other = make_project(members=[people[0]], suggestion_policy=SuggestionPolicy.PREFILLED)
+    register_model(other, "head@other")
+    Prediction.objects.create(utterance=utterance, model_version="head@other", scores={"joy": 0.9}, label="joy")
+    Prediction.objects.create(utterance=utterance, model_version="unregistered", scores={"joy": 0.9}, label="joy")
+    project = make_project(members=[people[1]], suggestion_policy=SuggestionPolicy.PREFILLED)
+    assert api(people[1]).post(url(project, "next")).json()["suggestion"] is None
+    assert api(people[0]).post(url(other, "next")).json()["suggestion"]["model_version"] == "head@other"
+    # Registered here (for its question), the project's own model is shown.
+    register_model(project, "head@mine")
+    Prediction.objects.create(utterance=utterance, model_version="head@mine", scores={"sadness": 0.7}, label="sadness")
+    assert api(people[1]).get(url(project, "next")).json()["suggestion"]["model_version"] == "head@mine"
 
 
 def test_nothing_left_is_204(make_project, annotator, api):

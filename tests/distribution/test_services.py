@@ -183,10 +183,18 @@ def test_uncertainty_first(make_project, make_items, annotator):
     utterances = make_items(3)
     for utterance, uncertainty in zip(utterances, [0.1, 0.9, 0.5]):
         Prediction.objects.create(utterance=utterance, model_version="m1", scores={"joy": 0.5}, uncertainty=uncertainty)
-    project = make_project(members=[annotator], ordering_strategy=OrderingStrategy.UNCERTAINTY, prediction_model_version="m1")
+    project = make_project(members=[annotator], ordering_strategy=OrderingStrategy.UNCERTAINTY, prediction_model_version="m1",
+                           models=["m1"])
     assert [answer(project, annotator).annotation.utterance_id for _ in range(3)] == [
         utterances[1].pk, utterances[2].pk, utterances[0].pk
     ]
+
+
+def test_uncertainty_comes_only_from_the_projects_models(make_project, make_items, annotator):
+    utterances = make_items(2)
+    Prediction.objects.create(utterance=utterances[1], model_version="elsewhere", scores={"joy": 0.5}, uncertainty=0.9)
+    project = make_project(members=[annotator], ordering_strategy=OrderingStrategy.UNCERTAINTY)
+    assert set(ProjectItem.objects.filter(project=project).values_list("uncertainty", flat=True)) == {None}
 
 
 def test_gold_items_are_mixed_in_and_scored(make_project, make_items, make_user, lead):

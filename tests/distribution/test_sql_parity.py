@@ -28,8 +28,8 @@ LABELS = ["joy", "sadness", "anger"]
 
 
 def _twin_projects(make_project, members, **options):  # type: ignore[no-untyped-def]
-    orm_project = make_project(overlap=2, members=members, **options)
-    sql_project = make_project(overlap=2, members=members, **options)
+    orm_project = make_project(overlap=2, members=members, models=["m1", "m2"], **options)
+    sql_project = make_project(overlap=2, members=members, models=["m1", "m2"], **options)
     for item in ProjectItem.objects.filter(project=orm_project):
         ProjectItem.objects.filter(project=sql_project, utterance_id=item.utterance_id).update(
             random_key=item.random_key, uncertainty=item.uncertainty
@@ -102,6 +102,8 @@ def test_sql_payload_equals_the_orm_payload(make_project, make_user, conversatio
     )
     last_turn: Utterance = conversation_corpus[-1]
     Prediction.objects.create(utterance=last_turn, model_version="m2", label="anger", scores={"anger": 0.9}, uncertainty=0.1)
+    # Newer, but no model of these projects: neither path may show it.
+    Prediction.objects.create(utterance=last_turn, model_version="stranger", label="joy", scores={"joy": 1.0})
     for utterance in conversation_corpus[:-1]:
         for project in (orm_project, sql_project):
             ProjectItem.objects.filter(project=project, utterance=utterance).delete()

@@ -138,6 +138,9 @@ def test_annotator_labels_with_the_keyboard_only(page, browser_log, live_server,
     assert text.get_attribute("dir") == "rtl" and text.get_attribute("lang") == "ar"
     assert page.evaluate("getComputedStyle(document.getElementById('utterance-text')).direction") == "rtl"
     page.keyboard.press("5")  # neutral
+    page.keyboard.press("ArrowDown")  # to the multi-label question
+    page.keyboard.press("n")  # "None of these": no emotion at all, an answer of its own
+    expect(page.locator('section[data-question="emotions"] button[data-none]')).to_have_attribute("aria-pressed", "true")
     page.screenshot(path=str(screenshot_path(tmp_path, "annotate-rtl.png")))
     page.keyboard.press("Enter")
 
@@ -161,7 +164,7 @@ def test_annotator_labels_with_the_keyboard_only(page, browser_log, live_server,
         "emotion": "joy", "emotions": {"joy": 2, "sadness": 1}, "valence": 3.2, "rationale": "Laughs while saying it",
     }
     assert spoken.lead_time_ms and spoken.lead_time_ms > 0 and spoken.client_id is not None
-    assert answers[ARABIC].value == {"emotion": "neutral"}
+    assert answers[ARABIC].value == {"emotion": "neutral", "emotions": {}}  # "none of these", not unanswered
     assert Skip.objects.get(project=annotate_project, annotator=annotator).reason == "Not a real utterance"
     assert browser_log.dialogs == []
     assert browser_log.csp_violations() == []

@@ -88,19 +88,32 @@ def test_human_only_rule_drops_synthetic_labels_everywhere(meld, lead, django_ca
     assert not set(frame["utterance_id"]) & meld.llm_only_utterances
 
 
-def test_gold_is_the_majority_of_human_annotations(meld, lead, django_capture_on_commit_callbacks):
-    from annotation.models import Annotation
+def test_gold_is_the_stored_aggregation_of_human_annotations(meld, lead, django_capture_on_commit_callbacks):
+    """The export and the agreement report's stored aggregation are one rule: every exported human label equals the
+    AggregatedLabel of its item, and a tie left open (the default policy) is exported as no label, never as the
+    label listed first."""
+    from annotation.models import AggregatedLabel, Annotation
+    from annotation.quality.selectors import quality_source_for_project
+    from annotation.quality.services import agreement_report_compute
 
-    job = run_export(meld, lead, django_capture_on_commit_callbacks)
+    agreement_report_compute(source=quality_source_for_project(meld.project), n_resamples=0)
+    job = run_export(meld, lead, django_capture_on_commit_callbacks, heldout_min_annotations=1)
     frame = exported_frame(job).set_index("utterance_id")
-    labels = ["joy", "sadness", "anger", "fear", "neutral"]
-    for uid in list(meld.human_only_utterances)[:40]:
-        answers = [a["emotion"] for a in Annotation.objects.filter(utterance_id=uid).values_list("value", flat=True)]
-        counts = {label: answers.count(label) for label in labels}
-        expected = max(labels, key=lambda label: (counts[label], -labels.index(label)))
-        if uid in frame.index:
-            assert frame.loc[uid, "emotion"] == expected
-            assert frame.loc[uid, "n_annotations"] == len(answers)
+    stored = {(uid, key): (value, tied) for uid, key, value, tied in AggregatedLabel.objects.filter(
+        project=meld.project).values_list("utterance_id", "question_key", "value", "tied")}
+    human = frame[frame["label_origin"] == "human"]
+    assert len(human) > 20 and human.index.isin(meld.human_only_utterances).all()
+    ties = 0
+    for uid, row in human.iterrows():
+        value, tied = stored[(uid, "emotion")]
+        assert (None if pd.isna(row["emotion"]) else row["emotion"]) == value
+        assert list(row["emotions"]) == stored[(uid, "emotions")][0]
+        ties += tied
+        n = Annotation.objects.filter(utterance_id=uid, origin="human").count()
+        assert row["n_annotations"] == row["n_human_annotations"] == n
+        assert row["label_source"] == ("single_annotation" if n == 1 else "aggregated")
+    assert ties > 0  # the fixture has real ties, and they stayed open
+    assert job.counts["open_ties"] >= ties
 
 
 def test_every_format_reads_back(meld, lead, django_capture_on_commit_callbacks):
@@ -113,8 +126,11 @@ def test_every_format_reads_back(meld, lead, django_capture_on_commit_callbacks)
         csv_frame = pd.read_csv(stored_path(job, f"csv/{split}.csv"), keep_default_na=False)
         jsonl_frame = pd.read_json(stored_path(job, f"jsonl/{split}.jsonl"), lines=True)
         assert list(csv_frame["utterance_id"]) == list(frame["utterance_id"]) == list(jsonl_frame["utterance_id"])
-        assert list(csv_frame["emotion"]) == list(frame["emotion"]) == list(jsonl_frame["emotion"])
-        assert [v.split(";") if v else None for v in csv_frame["emotions"]] == [
+        # A tie left open is an empty cell in CSV and null in Parquet and JSONL.
+        plain = lambda column: [None if v is None or v == "" or v != v else v for v in column]  # noqa: E731
+        assert plain(csv_frame["emotion"]) == plain(frame["emotion"]) == plain(jsonl_frame["emotion"])
+        assert list(csv_frame["label_source"]) == list(frame["label_source"]) == list(jsonl_frame["label_source"])
+        assert [[] if v == "[]" else v.split(";") if v else None for v in csv_frame["emotions"]] == [
             None if v is None else list(v) for v in frame["emotions"]]
         row_groups = pq.ParquetFile(stored_path(job, f"parquet/{split}.parquet")).metadata.num_row_groups
         assert row_groups >= 1
@@ -149,19 +165,37 @@ def test_csv_neutralises_formulas(db, lead, export_media, django_capture_on_comm
 
 
 def test_data_card_states_sources_recipe_distribution_and_agreement(meld, lead, django_capture_on_commit_callbacks):
-    job = run_export(meld, lead, django_capture_on_commit_callbacks, seed=9, bootstrap_resamples=200)
+    job = run_export(meld, lead, django_capture_on_commit_callbacks, seed=9, bootstrap_resamples=200,
+                     heldout_min_annotations=1)
     card = Path(default_storage.path(job.result["card"]["storage_name"])).read_text()
+    assert "| train | " in card and "What each gold label rests on" in card
+    assert "emotion: majority, ties: abstain" in card and "more than 0.5 of its raters chose it" in card
     assert "GPL-3.0" in card and "https://example.org/meld-like" in card
     assert "- seed: 9" in card and "train 0.8, dev 0.1, test 0.1" in card
     assert "grouping: conversation+speaker" in card
     assert "train from human, llm, model labels; dev from human labels; test from human labels" in card
-    assert "### emotion" in card and "| dev | en |" in card and "| train | hi |" in card
+    assert "### emotion" in card and "| dev | " in card and "| train | hi |" in card
     assert "Human annotators: 6." in card and "gemma-cot" in card
     agreement = job.result["agreement"][0]
     assert agreement["question"] == "emotion" and agreement["n_resamples"] == 200
     low, high = agreement["interval"]
     assert low <= agreement["alpha"] <= high
     assert f"{agreement['alpha']:.3f}" in card and "Krippendorff's alpha (nominal)" in card
+
+
+def test_held_out_splits_need_complete_items_unless_the_lead_says_so(meld, lead, django_capture_on_commit_callbacks):
+    # The project's overlap is 3: by default dev and test hold only items with 3 human annotations.
+    frame = exported_frame(run_export(meld, lead, django_capture_on_commit_callbacks, seed=4, grouping="conversation"))
+    held_out = frame[frame["split"] != "train"]
+    assert len(held_out) > 0 and (held_out["n_human_annotations"] >= 3).all()
+    assert (frame.loc[frame["split"] == "train", "n_human_annotations"] < 3).any()  # the rest still trains
+    relaxed = exported_frame(run_export(meld, lead, django_capture_on_commit_callbacks, seed=4, grouping="conversation",
+                                        heldout_min_annotations=1))
+    assert (relaxed.loc[relaxed["split"] != "train", "n_human_annotations"] < 3).any()
+    strict = run_export(meld, lead, django_capture_on_commit_callbacks, seed=4, complete_only=True,
+                        provenance={"train": ["human"], "dev": ["human"], "test": ["human"]})
+    strict_frame = exported_frame(strict)
+    assert (strict_frame["n_human_annotations"] >= 3).all() and strict.counts["below_min_annotations"] > 0
 
 
 def test_job_progress_result_and_storage_names(meld, lead, django_capture_on_commit_callbacks):
@@ -248,11 +282,15 @@ def test_round_trip_through_the_importer(meld, lead, django_capture_on_commit_ca
     from django.core.files import File
 
     from annotation.models import Annotation
+    from annotation.quality.services import quality_policy_update
     from corpora.importing.services import import_job_create, import_run
     from corpora.models import Corpus, Utterance
 
+    # Ties settled (and marked tie_broken): the schema's emotion question is required, so every row needs one.
+    quality_policy_update(project=meld.project, tie_policy="prefer_order")
     job = run_export(meld, lead, django_capture_on_commit_callbacks, formats=sorted({"parquet", fmt}), seed=4,
-                     grouping="conversation", provenance={"train": ["human"], "dev": ["human"], "test": ["human"]})
+                     grouping="conversation", provenance={"train": ["human"], "dev": ["human"], "test": ["human"]},
+                     heldout_min_annotations=1)
     exported = exported_frame(job).set_index("external_id")
     target = Corpus.objects.create(name="Round trip", slug=f"round-trip-{fmt}", license="GPL-3.0")
     mapping = {
@@ -280,5 +318,5 @@ def test_round_trip_through_the_importer(meld, lead, django_capture_on_commit_ca
     for external_id, value in back.items():
         row = exported.loc[external_id]
         assert value["emotion"] == row["emotion"]
-        assert value.get("emotions", []) == ([] if row["emotions"] is None else list(row["emotions"]))
+        assert value.get("emotions") == (None if row["emotions"] is None else list(row["emotions"]))
         assert value.get("valence") == pytest.approx(row["valence"])

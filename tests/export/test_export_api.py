@@ -123,6 +123,10 @@ def test_defaults_apply_when_no_options_are_given(meld, lead, client_for, django
     ({"bootstrap_resamples": 10**6}, "bootstrap_resamples"),
     ({"perspective": "listener"}, "perspective"),  # the schema has no perspectives
     ({"shuffle": True}, "shuffle"),  # unknown options are refused, not ignored
+    ({"min_annotations": 0}, "min_annotations"),
+    ({"heldout_min_annotations": "all"}, "heldout_min_annotations"),
+    ({"complete_only": "maybe"}, "complete_only"),
+    ({"group_same_text": 3}, "group_same_text"),
 ])
 def test_bad_options_answer_400_naming_the_field(meld, lead, client_for, django_capture_on_commit_callbacks,
                                                  options, field):
@@ -139,11 +143,25 @@ def test_non_object_body_is_refused(meld, lead, client_for):
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("who", ["reviewer", "annotator", "outsider", "anonymous"])
-def test_only_leads_reach_exports(meld, members, outsider, lead, client_for, django_capture_on_commit_callbacks, who):
-    expected = {"reviewer": 403, "annotator": 403, "outsider": 404, "anonymous": (401, 403)}[who]
-    user = {"reviewer": members["reviewer"], "annotator": members["annotator"], "outsider": outsider,
-            "anonymous": None}[who]
+def test_reviewers_read_and_download_exports_but_do_not_start_them(meld, members, lead, client_for,
+                                                                   django_capture_on_commit_callbacks):
+    body = finished_export(client_for(lead), meld, django_capture_on_commit_callbacks, formats=["csv"])
+    client = client_for(members["reviewer"])
+    base = exports_url(meld.project.pk)
+    with mock.patch("jobs.dispatch.task_send") as delay:
+        assert client.post(base, {}, format="json").status_code == 403
+    delay.assert_not_called()
+    assert client.get(base).json()["results"][0]["id"] == body["id"]
+    assert client.get(f"{base}{body['id']}/").status_code == 200
+    download = client.get(f"{base}{body['id']}/files/csv/train.csv")
+    assert download.status_code == 200 and b"label_source" in b"".join(download.streaming_content)
+
+
+@pytest.mark.parametrize("who", ["annotator", "outsider", "anonymous"])
+def test_only_leads_and_reviewers_reach_exports(meld, members, outsider, lead, client_for,
+                                                django_capture_on_commit_callbacks, who):
+    expected = {"annotator": 403, "outsider": 404, "anonymous": (401, 403)}[who]
+    user = {"annotator": members["annotator"], "outsider": outsider, "anonymous": None}[who]
     body = finished_export(client_for(lead), meld, django_capture_on_commit_callbacks, formats=["csv"])
     job_id = body["id"]
     client = client_for(user)

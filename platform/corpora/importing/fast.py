@@ -63,7 +63,7 @@ def fast_path_fits(*, plan: FilePlan, fmt: str, encoding: str, header: list[str]
         return False
     if metadata_table and "external_id" in mapping.fields:
         return False
-    if mapping.provenance.rater_column or mapping.provenance.rater_numbering:
+    if mapping.provenance.rater_column or mapping.provenance.rater_numbering or mapping.raters is not None:
         return False
     used = mapping.columns_used()
     present = set(header)
@@ -93,7 +93,12 @@ class FastRowReader:
         self.label_names = [header[i] for i in self.label_columns]
         self.fixed_language = validator.fixed_language
         self.metadata = json.dumps(dict(plan.constant_metadata), ensure_ascii=False)
+        split = str(plan.constant_metadata.get("split") or "")
+        # content_hash()'s split suffix (validation.py), constant per file here.
+        self.hash_suffix = f"|split{len(split)}:{split}" if split else ""
         self.rater = validator._rater({})
+        self.blank_cells = 0
+        self._blanks: dict[tuple[str, ...], int] = {}
         self._languages: dict[str, Any] = {}
         self._turns: dict[str, Any] = {}
         self._answers: dict[tuple[str, ...], Any] = {}
@@ -114,9 +119,14 @@ class FastRowReader:
 
     def _answers_for(self, cells: tuple[str, ...]) -> Any:
         errors: list[RowError] = []
+        before = self.validator.blank_cells
         answers = self.validator._answers(dict(zip(self.label_names, cells)), 0, errors)
         if errors:
             return _INVALID
+        blank = self.validator.blank_cells - before
+        self.validator.blank_cells = before  # counted per row in read(), not once per distinct cells
+        if blank:
+            self._blanks[cells] = blank
         return None if answers is None else json.dumps(answers, ensure_ascii=False)
 
     def read(self, chunk: list[CellRow], errors: list[RowError], on_invalid: Callable[[], None]) -> list[FastRow]:
@@ -126,7 +136,8 @@ class FastRowReader:
             self.i_text, self.i_language, self.i_speaker, self.i_conversation, self.i_turn, self.i_external_id)
         label_columns = self.label_columns
         fixed_language = self.fixed_language
-        languages, turns, answers_cache = self._languages, self._turns, self._answers
+        languages, turns, answers_cache, blanks = self._languages, self._turns, self._answers, self._blanks
+        suffix = self.hash_suffix
         blake2b = hashlib.blake2b
         invalid = _INVALID
         for number, cells, error in chunk:
@@ -180,9 +191,11 @@ class FastRowReader:
                     if answers is invalid:
                         self._general(number, cells, error, errors, out, on_invalid)
                         continue
+                if blanks:
+                    self.blank_cells += blanks.get(key, 0)
             # content_hash() of validation.py, inlined: it runs once per row.
             joined = (f"{len(language)}:{language}{len(conversation)}:{conversation}{len(turn_text)}:{turn_text}"
-                      f"{len(speaker)}:{speaker}{len(text)}:{text}0:{len(external_id)}:{external_id}")
+                      f"{len(speaker)}:{speaker}{len(text)}:{text}0:{len(external_id)}:{external_id}{suffix}")
             digest = blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
             out.append((number, external_id, conversation, turn, speaker, language, text, digest, answers))
         return out

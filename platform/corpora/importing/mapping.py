@@ -13,23 +13,36 @@ A mapping is JSON. Each utterance field names a column, or a template that combi
      "target": "new" | "existing",     # existing: rows only add labels to utterances found by external_id
      "origin": "human" | "model" | "llm", "model_version": "...", "rater": "...", "rater_column": "...",
      "rater_numbering": "emobank-reader",  # external_rater = "<prefix>-<n>" for the nth rating of an item
-     "perspective": "reader"}
+     "perspective": "reader",
+     "split": "partition",              # the split (train/dev/test) of each row; else the file's name or folder
+     "raters": {"question": "emotions", "columns": "Annotator-*",   # one column per rater (a list, or a glob)
+                "label_column": "emotion", "prefix": "mar:"}}
+
+``raters`` reads per-rater files without reshaping. Each listed column is one rater (named by its header, after
+``prefix``). Without ``label_column`` a rater's cell holds their whole answer to ``question`` (a label, labels
+joined with ``;``, a number). With ``label_column`` (multi-label questions) a row is one (item, label) pair and a
+rater's cell holds their level for that label: 0/1, or 0–3 with intensities; the rows of one item are gathered
+into one answer per rater. A blank cell is "this rater gave no answer" (missing, not 0); a rater whose cells are
+all blank did not rate the item. The README's import section documents every key.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from annotation.models import Origin
 
-FIELD_NAMES = ("text", "language", "speaker", "conversation", "turn_index", "external_id", "audio", "start", "end")
+FIELD_NAMES = ("text", "language", "speaker", "conversation", "turn_index", "external_id", "audio", "start", "end",
+               "split")
 MAPPING_KEYS = frozenset(FIELD_NAMES) | {
     "labels", "metadata", "extra_columns", "target", "origin", "model_version", "rater", "rater_column",
-    "rater_numbering", "perspective",
+    "rater_numbering", "perspective", "split", "raters",
 }
+RATERS_KEYS = frozenset({"question", "columns", "label_column", "prefix"})
 EXTRA_COLUMN_POLICIES = ("error", "ignore", "metadata")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -109,6 +122,21 @@ class LabelSpec:
 
 
 @dataclass(frozen=True)
+class RaterColumns:
+    """One column per rater: each holds that rater's answer to ``question`` (or, with ``label_column``, their level
+    for the row's label). ``pattern`` is a glob over the header until ``mapping_resolve`` turns it into columns."""
+
+    question: str
+    columns: tuple[str, ...] = ()
+    pattern: str = ""
+    label_column: str = ""
+    prefix: str = ""
+
+    def rater(self, column: str) -> str:
+        return f"{self.prefix}{column}"[:200]
+
+
+@dataclass(frozen=True)
 class Provenance:
     origin: str = Origin.HUMAN
     model_version: str = ""
@@ -126,6 +154,7 @@ class ColumnMapping:
     extra_columns: str = "error"
     target: str = "new"
     provenance: Provenance = field(default_factory=Provenance)
+    raters: RaterColumns | None = None
 
     def get(self, name: str) -> Template | None:
         return self.fields.get(name)
@@ -139,6 +168,10 @@ class ColumnMapping:
         used.update(column for _, column in self.metadata)
         if self.provenance.rater_column:
             used.add(self.provenance.rater_column)
+        if self.raters is not None:
+            used.update(self.raters.columns)
+            if self.raters.label_column:
+                used.add(self.raters.label_column)
         return used
 
 
@@ -212,6 +245,11 @@ def mapping_parse(raw: Any, *, where: str = "mapping") -> ColumnMapping:
     )
     if provenance.origin != Origin.HUMAN and not provenance.model_version:
         errors[f"{where}.model_version"] = "labels made by a model or an LLM need the model_version that made them"
+    raters = _raters_parse(raw.get("raters"), errors, where=f"{where}.raters")
+    if raters is not None and (provenance.rater_column or provenance.rater_numbering):
+        errors[f"{where}.raters"] = "raters are named by their columns; leave out rater_column and rater_numbering"
+    if raters is not None and provenance.origin != Origin.HUMAN:
+        errors[f"{where}.raters"] = "per-rater columns hold human ratings (origin human)"
     if target == "existing":
         if "external_id" not in fields:
             errors[f"{where}.external_id"] = "rows that label existing utterances must name the external_id column"
@@ -219,12 +257,53 @@ def mapping_parse(raw: Any, *, where: str = "mapping") -> ColumnMapping:
             errors[f"{where}.labels"] = "rows that label existing utterances must map at least one label column"
     elif "text" not in fields and "audio" not in fields:
         errors[f"{where}.text"] = "map the text column (or an audio column)"
+    if target == "existing" and raters is not None:
+        errors[f"{where}.raters"] = "per-rater columns come with their utterances (target 'new')"
     if errors:
         raise MappingError(errors)
     return ColumnMapping(
         fields=fields, labels=tuple(labels), metadata=tuple(metadata), extra_columns=str(extra), target=str(target),
-        provenance=provenance,
+        provenance=provenance, raters=raters,
     )
+
+
+def _raters_parse(raw: Any, errors: dict[str, str], *, where: str) -> RaterColumns | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        errors[where] = 'must be an object: {"question": ..., "columns": [...] or "Annotator-*", "label_column": ...}'
+        return None
+    unknown = sorted(set(raw) - RATERS_KEYS)
+    if unknown:
+        errors[where] = f"unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(RATERS_KEYS))}"
+    question, columns = raw.get("question"), raw.get("columns")
+    if not isinstance(question, str) or not question:
+        errors[f"{where}.question"] = "name the question the raters answer"
+    pattern, listed = "", ()
+    if isinstance(columns, str) and columns.strip():
+        pattern = columns.strip()
+    elif isinstance(columns, list) and columns and all(isinstance(c, str) and c for c in columns):
+        if len(set(columns)) != len(columns):
+            errors[f"{where}.columns"] = "lists a column twice"
+        listed = tuple(columns)
+    else:
+        errors[f"{where}.columns"] = "a list of the raters' columns, or a pattern such as 'Annotator-*'"
+    label_column = _str_option(raw, "label_column", errors, where=where)
+    prefix = _str_option(raw, "prefix", errors, where=where)
+    return RaterColumns(question=str(question), columns=listed, pattern=pattern, label_column=label_column,
+                        prefix=prefix)
+
+
+def mapping_resolve(mapping: ColumnMapping, header: list[str]) -> ColumnMapping:
+    """The mapping with a rater-column pattern replaced by the header's matching columns (MappingError if none)."""
+    raters = mapping.raters
+    if raters is None or not raters.pattern:
+        return mapping
+    matched = tuple(h for h in header if h and fnmatch.fnmatchcase(h, raters.pattern) and h != raters.label_column)
+    if not matched:
+        raise MappingError({"mapping.raters.columns": f"no column matches {raters.pattern!r} "
+                                                      f"(columns: {', '.join(h for h in header if h)})"})
+    return replace(mapping, raters=replace(raters, columns=matched, pattern=""))
 
 
 def mapping_check_header(mapping: ColumnMapping, header: list[str], *, optional: set[str] | None = None) -> tuple[list[str], list[str]]:

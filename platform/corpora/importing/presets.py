@@ -2,8 +2,10 @@
 
 A preset turns (file name, header, options) into a ``FilePlan``. The user's ``mapping`` option is laid
 over the preset's mapping key by key, so a preset can be adjusted (e.g. add an ``audio`` template)
-without being rewritten. The split (train/dev/test) is read from the file name (``dev_sent_emo.csv``,
-``validation.csv``) or given as the ``split`` option; it goes into each utterance's metadata.
+without being rewritten. The split (train/dev/test) is given as the ``split`` option, or read from the file name
+(``dev_sent_emo.csv``, ``validation.csv``) or its folder (``train/mar.csv``), or per row from a ``split`` column of
+the mapping; it goes into each utterance's metadata and is part of its identity, so a test row whose text repeats
+a train text stays a test item.
 """
 
 from __future__ import annotations
@@ -45,11 +47,19 @@ class FilePlan:
 
 
 def split_from_name(name: str) -> str:
-    words = re.split(r"[^a-z0-9]+", PurePosixPath(name).stem.lower())
-    for word in words:
-        if word in SPLIT_WORDS:
-            return SPLIT_WORDS[word]
+    """The split a file's name says (``dev_sent_emo.csv``), else its nearest folder that says one (``test/x.csv``)."""
+    path = PurePosixPath(name)
+    for part in (path.stem, *reversed(path.parent.parts)):
+        for word in re.split(r"[^a-z0-9]+", part.lower()):
+            if word in SPLIT_WORDS:
+                return SPLIT_WORDS[word]
     return ""
+
+
+def split_normalise(value: str) -> str:
+    """A split name as Sentio writes it: train, dev, validation, test for the usual words, else as given."""
+    cleaned = value.strip()
+    return SPLIT_WORDS.get(cleaned.lower(), cleaned)
 
 
 def perspective_from_name(name: str) -> str:
@@ -207,6 +217,35 @@ class BrighterPreset(Preset):
                         multi_label_intensity=bool(options.get("intensity")))
 
 
+class BrighterRatersPreset(BrighterPreset):
+    """BRIGHTER-style per-rater file in long form: one row per (text, emotion) with one column per annotator
+    (``text_id, text, emotion, Annotator-1 … Annotator-k``) holding 0/1 (or 0–3 with ``intensity``); a blank cell
+    is an annotator who gave no answer for that emotion. Raters are named ``<language>:<column>`` (annotators of
+    different languages are different people); an all-zero answer is "no emotion", not "unlabelled"."""
+
+    name = "brighter_raters"
+
+    def plan(self, *, file_name: str, header: list[str], options: dict[str, Any]) -> FilePlan:
+        from corpora.languages import UnknownLanguageError, normalise_language_tag
+
+        language = options.get("language") or _language_word(file_name)
+        try:
+            tag = normalise_language_tag(str(language))
+        except UnknownLanguageError:
+            tag = str(language)  # the row validator reports the unknown language
+        id_column = next((c for c in ("text_id", "id") if c in header), "text_id")
+        label_column = next((c for c in ("emotion", "label", "Emotion") if c in header), "emotion")
+        split = self._split(file_name, options)
+        mapping = _merged_mapping({
+            "text": "text", "external_id": id_column, "extra_columns": "metadata",
+            "raters": {"question": "emotions", "columns": "Annotator*", "label_column": label_column,
+                       "prefix": f"{tag}:"},
+        }, options)
+        return FilePlan(role="utterances", mapping=mapping, language=language,
+                        constant_metadata={"split": split} if split else {},
+                        multi_label_intensity=bool(options.get("intensity")))
+
+
 def _language_word(name: str) -> str:
     words = [w for w in re.split(r"[^A-Za-z-]+", PurePosixPath(name).stem) if w]
     candidates = [w for w in words if w.lower() not in SPLIT_WORDS and w.lower() not in ("track", "a", "b", "dev")]
@@ -283,13 +322,18 @@ class EmoBankRatingsPreset(Preset):
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
-    MeldPreset(), MahaEmotionsPreset(), BrighterPreset(), EmoBankPreset(), EmoBankRatingsPreset())}
+    MeldPreset(), MahaEmotionsPreset(), BrighterPreset(), BrighterRatersPreset(), EmoBankPreset(),
+    EmoBankRatingsPreset())}
 PRESET_OPTIONS = {"meld": {"split"}, "mahaemotions": {"split"}, "brighter": {"split", "intensity"},
-                  "emobank": {"perspective"}, "emobank_ratings": {"perspective"}}
+                  "brighter_raters": {"split", "intensity"}, "emobank": {"perspective"},
+                  "emobank_ratings": {"perspective"}}
 
 
-def generic_plan(*, options: dict[str, Any]) -> FilePlan:
-    """No preset: the mapping says everything."""
+def generic_plan(*, options: dict[str, Any], file_name: str = "") -> FilePlan:
+    """No preset: the mapping says everything; the split comes from the option, the file's name or folder (unless
+    the mapping names a split column)."""
     mapping = mapping_parse(options.get("mapping"))
+    split = "" if "split" in mapping.fields else str(options.get("split") or split_from_name(file_name))
     return FilePlan(role="labels" if mapping.target == "existing" else "utterances", mapping=mapping,
-                    language=str(options.get("language") or ""))
+                    language=str(options.get("language") or ""),
+                    constant_metadata={"split": split} if split and mapping.target != "existing" else {})

@@ -10,23 +10,28 @@ task finds the job finished. See ``corpora/importing/README.md``.
 
 from __future__ import annotations
 
+import bisect
 import gc
+import json
 import logging
 import os
 import shutil
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Max
+from django.db.models import Count, Max
+from django.db.models.fields.json import KT
+from django.db.models.functions import MD5, Lower, Trim
 from django.utils.text import get_valid_filename
 
 from annotation.distribution.services import project_items_for_corpus_sync
@@ -34,10 +39,11 @@ from annotation.models import Annotation, LabelSchema, LabelSchemaVersion
 from annotation.schema import Question, SchemaError, parse_questions
 from annotation.services import label_schema_create
 from corpora.importing.fast import CompactRows, FastRow, FastRowReader, fast_path_fits
-from corpora.importing.mapping import MappingError, mapping_check_header
+from corpora.importing.mapping import MappingError, mapping_check_header, mapping_resolve
 from corpora.importing.presets import PRESET_OPTIONS, PRESETS, FilePlan, SchemaDefinition, generic_plan
 from corpora.importing.progress import ProgressCallback, ProgressReporter
 from corpora.importing.readers import (
+    CHUNK_ROWS,
     ENCODINGS,
     FORMATS,
     FileFacts,
@@ -48,7 +54,7 @@ from corpora.importing.readers import (
     raw_rows,
     rows_read,
 )
-from corpora.importing.validation import LabelDraft, RowInvalid, RowValidator, UtteranceDraft
+from corpora.importing.validation import LabelDraft, RowInvalid, RowValidator, UtteranceDraft, content_hash
 from corpora.importing.writer import Spool, SpoolChunk, spool_write
 from corpora.languages import UnknownLanguageError, normalise_language_tag
 from corpora.models import Corpus, Utterance
@@ -60,7 +66,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("all_or_nothing", "skip_invalid")
 OPTION_KEYS = frozenset({"preset", "format", "encoding", "mapping", "mode", "language", "schema", "split",
-                         "intensity", "perspective"})
+                         "intensity", "perspective", "paths"})
 MAX_NOTES = 1000
 FIRST_ERRORS_KEPT = 50
 _ADVISORY_LOCK_CLASS = 7301  # first key of pg_advisory_lock(int, int): "corpus import"
@@ -87,7 +93,7 @@ def import_options_clean(options: Any, *, file_names: list[str]) -> dict[str, An
     unknown = sorted(set(options) - OPTION_KEYS)
     if unknown:
         errors["options"] = f"unknown option(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(OPTION_KEYS))}"
-    cleaned = {k: v for k, v in options.items() if k in OPTION_KEYS and v is not None}
+    cleaned = {k: v for k, v in options.items() if k in OPTION_KEYS and v is not None and k != "paths"}
     preset_name = cleaned.get("preset")
     preset = None
     if preset_name is not None:
@@ -95,7 +101,7 @@ def import_options_clean(options: Any, *, file_names: list[str]) -> dict[str, An
             errors["preset"] = f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}"
         else:
             preset = PRESETS[preset_name]
-    for key in ("split", "intensity", "perspective"):
+    for key in ("intensity", "perspective") if preset_name is None else ("split", "intensity", "perspective"):
         if key in cleaned and (preset_name is None or key not in PRESET_OPTIONS.get(str(preset_name), set())):
             errors[key] = f"only applies to the preset(s) {', '.join(p for p, keys in PRESET_OPTIONS.items() if key in keys)}"
     if "split" in cleaned and not (isinstance(cleaned["split"], str) and cleaned["split"].strip()):
@@ -158,12 +164,34 @@ def _file_size(f: UploadedFile | File) -> int | None:
         return None
 
 
-def _original_name(f: UploadedFile | File, index: int) -> str:
-    base = PurePosixPath(str(f.name or f"file-{index}").replace("\\", "/")).name
+MAX_PATH_PARTS = 4
+
+
+def _original_name(f: UploadedFile | File, index: int, path: str | None = None) -> str:
+    """The file's name with its folders (``train/mar.csv``): the split may come from a folder, and same-named files
+    from different folders are different files. Each part is cleaned; ``..`` and empty parts are dropped."""
+    raw = str(path if path is not None else (f.name or f"file-{index}")).replace("\\", "/")
+    parts = [part for part in raw.split("/") if part not in ("", ".", "..")][-MAX_PATH_PARTS:]
+    cleaned = [name for name in map(_clean_part, parts) if name]
+    return "/".join(cleaned) or f"file-{index}"
+
+
+def _clean_part(part: str) -> str:
     try:
-        return get_valid_filename(base)
+        return get_valid_filename(part)
     except Exception:  # get_valid_filename refuses names that clean to nothing
-        return f"file-{index}"
+        return ""
+
+
+def _paths(options: Any, count: int) -> list[str | None]:
+    """The ``paths`` option: each uploaded file's relative path, in upload order (browsers send bare names)."""
+    paths = options.get("paths") if isinstance(options, dict) else None
+    if paths is None:
+        return [None] * count
+    if not isinstance(paths, list) or len(paths) != count or not all(isinstance(p, str) and p.strip() for p in paths):
+        raise ImportOptionsError({"paths": f"must list one relative path per uploaded file ({count}), in upload "
+                                           "order, e.g. [\"train/mar.csv\", \"test/mar.csv\"]"})
+    return list(paths)
 
 
 def import_job_create(
@@ -177,9 +205,10 @@ def import_job_create(
     """
     if not files:
         raise ImportOptionsError({"files": "upload at least one file"})
-    names = [_original_name(f, i) for i, f in enumerate(files)]
+    names = [_original_name(f, i, path) for i, (f, path) in enumerate(zip(files, _paths(options, len(files))))]
     if len(set(names)) != len(names):
-        raise ImportOptionsError({"files": "two files have the same name"})
+        raise ImportOptionsError({"files": "two files have the same name (and folder); name their folders with "
+                                           "the paths option"})
     cleaned = import_options_clean(options, file_names=names)
     limit = _max_file_bytes()
     for f, name in zip(files, names):
@@ -194,13 +223,13 @@ def import_job_create(
             job = job_create(kind=JobKind.IMPORT, created_by=created_by, corpus=corpus, params={})
             stored = []
             for index, (f, name) in enumerate(zip(files, names)):
-                storage_name = default_storage.save(f"imports/{job.pk}/{index}-{name}", f)
+                storage_name = default_storage.save(f"imports/{job.pk}/{index}-{name.replace('/', '__')}", f)
                 saved.append(storage_name)
                 stored.append({"name": storage_name, "original": name})
             archive = ""
             if audio_archive is not None:
                 archive = default_storage.save(
-                    f"imports/{job.pk}/audio-{_original_name(audio_archive, 0)}", audio_archive)
+                    f"imports/{job.pk}/audio-{_original_name(audio_archive, 0).replace('/', '__')}", audio_archive)
                 saved.append(archive)
             job.params = {"options": cleaned, "files": stored, "audio_archive": archive,
                           "audio_folder": str(Path(audio_folder).resolve()) if audio_folder else ""}
@@ -258,6 +287,35 @@ def import_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> N
                                   "nothing was written.")
 
 
+class _LabelKeys:
+    """Which (kind, utterance, rater, perspective) labels this import already has: single keys, and the fast path's
+    whole chunks as ranges of new utterances (one rater each), so a million rows do not cost a million keys."""
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[Any, ...]] = set()
+        self.starts: list[int] = []
+        self.ranges: list[tuple[int, str, str, np.ndarray]] = []
+
+    def add(self, key: tuple[Any, ...]) -> None:
+        self.keys.add(key)
+
+    def add_range(self, first: int, rater: str, perspective: str, labelled: np.ndarray) -> None:
+        self.starts.append(first)
+        self.ranges.append((first, rater, perspective, labelled))
+
+    def __contains__(self, key: tuple[Any, ...]) -> bool:
+        if key in self.keys:
+            return True
+        kind, ref, rater, perspective = key
+        position = bisect.bisect_right(self.starts, ref) - 1 if kind == "n" else -1
+        if position < 0:
+            return False
+        first, range_rater, range_perspective, labelled = self.ranges[position]
+        offset = ref - first
+        return (offset < labelled.size and bool(labelled[offset]) and rater == range_rater
+                and perspective == range_perspective)
+
+
 class _ImportRun:
     def __init__(self, job: Job, on_progress: ProgressCallback | None):
         self.job = job
@@ -273,17 +331,22 @@ class _ImportRun:
         self.preset = PRESETS.get(self.options["preset"]) if self.options.get("preset") else None
         self.counts = {"rows": 0, "utterances_valid": 0, "labels_valid": 0, "rejected_rows": 0, "rejected_files": 0,
                        "duplicates": 0, "unlabelled_rows": 0, "created": 0, "annotations": 0,
-                       "conversations": 0, "speakers": 0}
+                       "conversations": 0, "speakers": 0, "blank_cells": 0, "labels_attached": 0,
+                       "cross_split_texts": 0}
         self.first_errors: list[RowError] = []
         self.error_total = 0
         self.notes: list[dict[str, Any]] = []
         self.stored_audio: list[str] = []
         # Job-wide de-duplication state.
-        self.seen_hashes: set[str] = set()
+        self.seen_hashes: dict[str, int] = {}  # content hash -> job-wide index of the new utterance
         self.new_by_external_id: dict[str, tuple[str, int]] = {}  # external id -> (content hash, job-wide index)
         self.new_count = 0
         self.existing_ids: dict[str, int] = {}
-        self.label_keys: set[tuple[Any, ...]] = set()
+        self.label_keys = _LabelKeys()
+        self.blank_cells = 0
+        self.has_split = False
+        self.cross_split: dict[str, Any] = {"count": 0, "examples": []}
+        self.schema_version: LabelSchemaVersion | None = None
         self.rater_numbers: dict[str, int] = {}
         self.languages: set[str] = set()
         self.corpus_had_rows = False
@@ -314,6 +377,7 @@ class _ImportRun:
 
     def run(self) -> None:
         schema = self._schema()
+        self.schema_version = schema.version
         with ExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sentio-import-")))
             reporter = ProgressReporter(job=self.job, callback=self.on_progress)
@@ -450,7 +514,8 @@ class _ImportRun:
 
     def _plan(self, name: str, header: list[str]) -> FilePlan:
         plan = (self.preset.plan(file_name=name, header=header, options=self.options) if self.preset is not None
-                else generic_plan(options=self.options))
+                else generic_plan(options=self.options, file_name=name))
+        plan = replace(plan, mapping=mapping_resolve(plan.mapping, header))
         missing, extra = mapping_check_header(plan.mapping, header, optional=set(plan.optional_columns))
         if plan.role == "metadata_table":
             missing = [c for c in [plan.key_column] if c not in header]
@@ -480,7 +545,7 @@ class _ImportRun:
     def _read_file(self, name: str, header: list[str], chunks: Any, plan: FilePlan, schema: _Schema,
                    audio_reader: Any, metadata_table: dict[str, dict[str, Any]], spool: Spool,
                    reporter: ProgressReporter) -> None:
-        if plan.mapping.labels and not schema.questions:
+        if (plan.mapping.labels or plan.mapping.raters) and not schema.questions:
             raise FileRejected(name, "the mapping has label columns but the import names no label schema")
         perspective = plan.mapping.provenance.perspective
         if perspective and perspective not in schema.perspectives:
@@ -488,7 +553,19 @@ class _ImportRun:
                                      f"({', '.join(schema.perspectives) or 'none'})")
         validator = RowValidator(plan=plan, file_name=name, questions=schema.questions, header=header,
                                  audio_reader=audio_reader, metadata_table=metadata_table)
+        try:
+            if plan.mapping.raters is not None and plan.mapping.raters.label_column:
+                self._read_label_rows(name, chunks, plan, validator, spool, reporter)
+            else:
+                self._read_rows(name, chunks, plan, validator, spool, reporter)
+        finally:
+            self.blank_cells += validator.blank_cells
+            self.counts["blank_cells"] = self.blank_cells
+
+    def _read_rows(self, name: str, chunks: Any, plan: FilePlan, validator: RowValidator, spool: Spool,
+                   reporter: ProgressReporter) -> None:
         provenance = plan.mapping.provenance
+        perspective = provenance.perspective
         external_template = plan.mapping.get("external_id")
         for chunk in chunks:
             out = SpoolChunk(origin=provenance.origin, model_version=provenance.model_version, perspective=perspective)
@@ -515,11 +592,66 @@ class _ImportRun:
                     drafts.append(draft)
             id_column = external_template.column_for_errors() if external_template is not None else ""
             self._accept_utterances(name, drafts, out, errors, id_column)
-            self._accept_labels(name, labels, out, errors, schema, perspective, id_column)
+            self._accept_labels(name, labels, out, errors, perspective, id_column)
             self._errors(errors)
             if not self.stop_writing and (out.utterances or out.labels):
                 spool.append(out)
             reporter.report(done=self.counts["rows"], total=2 * self.estimated_rows, counts=self.counts)
+
+    def _read_label_rows(self, name: str, chunks: Any, plan: FilePlan, validator: RowValidator, spool: Spool,
+                         reporter: ProgressReporter) -> None:
+        """The long per-rater form: rows are (item, label) pairs, gathered into one item with one answer per rater
+        (rows of an item may be anywhere in the file; an item is its utterance identity, e.g. its text id)."""
+        provenance = plan.mapping.provenance
+        external_template = plan.mapping.get("external_id")
+        id_column = external_template.column_for_errors() if external_template is not None else ""
+        items: dict[str, tuple[UtteranceDraft, dict[str, list[int | None]]]] = {}
+        errors: list[RowError] = []
+        for chunk in chunks:
+            for raw in chunk:
+                self.counts["rows"] += 1
+                try:
+                    draft = validator.validate(raw)
+                except RowInvalid as exc:
+                    errors.extend(exc.errors)
+                    self.counts["rejected_rows"] += 1
+                    continue
+                assert isinstance(draft, UtteranceDraft)
+                row_errors: list[RowError] = []
+                label, levels = validator.rater_levels(raw.values, raw.number, row_errors)
+                if row_errors:
+                    errors.extend(row_errors)
+                    self.counts["rejected_rows"] += 1
+                    continue
+                first, gathered = items.setdefault(draft.content_hash, (draft, {}))
+                if label in gathered and gathered[label] == levels:
+                    self._note(name, raw.number, f"the same ratings of {label!r} as row {first.row}'s item already "
+                                                 "had; skipped")
+                    continue
+                if label in gathered:
+                    errors.append(RowError(reason=f"a second row for label {label!r} of the item of row {first.row}, "
+                                                  "with other ratings", file=name, row=raw.number,
+                                           column=plan.mapping.raters.label_column if plan.mapping.raters else ""))
+                    self.counts["rejected_rows"] += 1
+                    continue
+                gathered[label] = levels
+            self._errors(errors)
+            errors = []
+            reporter.report(done=self.counts["rows"], total=2 * self.estimated_rows, counts=self.counts)
+        drafts = list(items.values())
+        del items
+        for start in range(0, len(drafts), CHUNK_ROWS):
+            out = SpoolChunk(origin=provenance.origin, model_version=provenance.model_version,
+                             perspective=provenance.perspective)
+            part = []
+            for draft, gathered in drafts[start:start + CHUNK_ROWS]:
+                draft.more_labels = validator.gathered_answers(gathered, draft.row, errors)
+                part.append(draft)
+            self._accept_utterances(name, part, out, errors, id_column)
+            self._errors(errors)
+            errors = []
+            if not self.stop_writing and (out.utterances or out.labels):
+                spool.append(out)
 
     def _read_file_fast(self, name: str, header: list[str], cells: Any, plan: FilePlan, schema: _Schema,
                         metadata_table: dict[str, dict[str, Any]], spool: Spool,
@@ -541,43 +673,55 @@ class _ImportRun:
         def rejected() -> None:
             self.counts["rejected_rows"] += 1
 
-        for chunk in cells:
-            self.counts["rows"] += len(chunk)
-            errors: list[RowError] = []
-            rows = reader.read(chunk, errors, rejected)
-            compact = CompactRows(metadata=reader.metadata, rater=reader.rater)
-            self._accept_fast(name, rows, compact, errors, id_column)
-            self._errors(errors)
-            if not self.stop_writing and len(compact):
-                spool.append(SpoolChunk(origin=provenance.origin, model_version=provenance.model_version,
-                                        perspective=perspective, compact=compact))
-            reporter.report(done=self.counts["rows"], total=2 * self.estimated_rows, counts=self.counts)
+        if plan.constant_metadata.get("split"):
+            self.has_split = True
+        try:
+            for chunk in cells:
+                self.counts["rows"] += len(chunk)
+                errors: list[RowError] = []
+                rows = reader.read(chunk, errors, rejected)
+                compact = CompactRows(metadata=reader.metadata, rater=reader.rater)
+                # Labels of rows whose utterance was met before (another rater's): written after the chunk.
+                attached = SpoolChunk(origin=provenance.origin, model_version=provenance.model_version,
+                                      perspective=perspective)
+                self._accept_fast(name, rows, compact, errors, id_column, attached,
+                                  split=str(plan.constant_metadata.get("split") or ""))
+                self._errors(errors)
+                if not self.stop_writing and len(compact):
+                    spool.append(SpoolChunk(origin=provenance.origin, model_version=provenance.model_version,
+                                            perspective=perspective, compact=compact))
+                if not self.stop_writing and attached.labels:
+                    spool.append(attached)
+                reporter.report(done=self.counts["rows"], total=2 * self.estimated_rows, counts=self.counts)
+        finally:
+            self.blank_cells += reader.blank_cells + validator.blank_cells
+            self.counts["blank_cells"] = self.blank_cells
 
     def _accept_fast(self, name: str, rows: list[FastRow], out: CompactRows, errors: list[RowError],
-                     id_column: str) -> None:
-        """``_accept_utterances`` for the fast path's rows: the same duplicate and external id rules."""
+                     id_column: str, labels: SpoolChunk, split: str = "") -> None:
+        """``_accept_utterances`` for the fast path's rows: the same duplicate, label and external id rules."""
         if not rows:
             return
-        in_corpus_hashes: set[str] = set()
+        in_corpus_hashes: dict[str, int] = {}
         in_corpus_ids: dict[str, str] = {}
         if self.corpus_had_rows:
-            in_corpus_hashes = set(Utterance.objects.filter(corpus=self.corpus, content_hash__in=[r[7] for r in rows])
-                                   .values_list("content_hash", flat=True))
+            in_corpus_hashes = self._in_corpus([(r[7], _unsplit_hash(r) if split else "", split) for r in rows])
             ext_ids = [r[1] for r in rows if r[1]]
             if ext_ids:
                 in_corpus_ids = dict(Utterance.objects.filter(corpus=self.corpus, external_id__in=ext_ids)
                                      .values_list("external_id", "content_hash"))
         seen = self.seen_hashes
         by_external_id = self.new_by_external_id
-        if not in_corpus_hashes and not in_corpus_ids and self._accept_fast_all(rows, out):
+        if not in_corpus_hashes and not in_corpus_ids and self._accept_fast_all(rows, out, labels.perspective):
             return
+        existing_keys = self._existing_label_keys(list(in_corpus_hashes.values()))
         accepted = unlabelled = 0
         for number, external_id, conversation, turn, speaker, language, text, digest, answers in rows:
-            if digest in seen:
-                self._note(name, number, "the same utterance as an earlier row of this import; skipped")
-                continue
-            if digest in in_corpus_hashes:
-                self._note(name, number, "this utterance is already in the corpus; skipped")
+            ref = ("n", seen[digest]) if digest in seen else ("e", in_corpus_hashes[digest]) \
+                if digest in in_corpus_hashes else None
+            if ref is not None:
+                row_labels = [(out.rater, json.loads(answers))] if answers is not None else []
+                self._attach(name, number, ref, row_labels, labels, existing_keys)
                 continue
             if external_id:
                 if external_id in by_external_id:
@@ -593,10 +737,12 @@ class _ImportRun:
                     self.counts["rejected_rows"] += 1
                     continue
                 by_external_id[external_id] = (digest, self.new_count + accepted)
-            seen.add(digest)
-            accepted += 1
+            seen[digest] = self.new_count + accepted
             if answers is None:
                 unlabelled += 1
+            else:
+                self.label_keys.add(("n", self.new_count + accepted, out.rater, labels.perspective))
+            accepted += 1
             out.external_ids.append(external_id)
             out.conversations.append(conversation)
             out.turns.append(turn)
@@ -610,12 +756,12 @@ class _ImportRun:
         self.counts["unlabelled_rows"] += unlabelled
         self.languages.update(set(out.languages))
 
-    def _accept_fast_all(self, rows: list[FastRow], out: CompactRows) -> bool:
+    def _accept_fast_all(self, rows: list[FastRow], out: CompactRows, perspective: str) -> bool:
         """The usual chunk, where the rules above accept every row: no content hash or external id seen before
         (in this import or in the corpus: the caller checked) and none twice in the chunk. Then the rows go in as
         whole columns; False (nothing done) when any row needs the row-by-row rules."""
-        digests = {r[7] for r in rows}
-        if len(digests) != len(rows) or not self.seen_hashes.isdisjoint(digests):
+        digests = [r[7] for r in rows]
+        if len(set(digests)) != len(rows) or not self.seen_hashes.keys().isdisjoint(digests):
             return False
         by_external_id = self.new_by_external_id
         external_ids = [(i, r[1]) for i, r in enumerate(rows) if r[1]]
@@ -625,7 +771,7 @@ class _ImportRun:
                 return False
             for i, external_id in external_ids:
                 by_external_id[external_id] = (rows[i][7], self.new_count + i)
-        self.seen_hashes.update(digests)
+        self.seen_hashes.update(zip(digests, range(self.new_count, self.new_count + len(rows))))
         _, ext, conversations, turns, speakers, languages, texts, hashes, answers = zip(*rows)
         out.external_ids.extend(ext)
         out.conversations.extend(conversations)
@@ -636,34 +782,82 @@ class _ImportRun:
         out.hashes.extend(hashes)
         out.answers.extend(answers)
         accepted = len(rows)
+        labelled = np.fromiter((a is not None for a in answers), dtype=bool, count=accepted)
+        self.label_keys.add_range(self.new_count, out.rater, perspective, labelled)
         self.new_count += accepted
         self.counts["utterances_valid"] += accepted
-        self.counts["unlabelled_rows"] += answers.count(None)
+        self.counts["unlabelled_rows"] += accepted - int(labelled.sum())
         self.languages.update(languages)
         return True
+
+    def _in_corpus(self, rows: list[tuple[str, str, str]]) -> dict[str, int]:
+        """The corpus utterances these rows (content hash, hash without the split, split) already are: by content
+        hash, or, for utterances imported before the split was part of an utterance's identity, by the hash
+        without it when the stored split is the row's."""
+        wanted = {digest for digest, _, _ in rows} | {base for _, base, split in rows if split}
+        found = {digest: (pk, split) for digest, pk, split in Utterance.objects.filter(
+            corpus=self.corpus, content_hash__in=list(wanted)).values_list("content_hash", "pk", "metadata__split")}
+        out: dict[str, int] = {}
+        for digest, base, split in rows:
+            if digest in found:
+                out[digest] = found[digest][0]
+            elif split and base in found and found[base][1] == split:
+                out[digest] = found[base][0]
+        return out
+
+    def _existing_label_keys(self, utterance_ids: list[int]) -> set[tuple[Any, ...]]:
+        """(kind, utterance, rater, perspective) of the imported labels these corpus utterances already carry."""
+        if not utterance_ids or self.schema_version is None:
+            return set()
+        return {("e", u, r, p) for u, r, p in Annotation.objects.filter(
+            utterance_id__in=utterance_ids, schema_version=self.schema_version, project__isnull=True,
+        ).values_list("utterance_id", "external_rater", "perspective")}
+
+    def _attach(self, name: str, row: int, ref: tuple[str, int], labels: list[tuple[str, dict[str, Any]]],
+                out: SpoolChunk, existing_keys: set[tuple[Any, ...]], duplicate_reason: str = "") -> int:
+        """Attach a row's labels to an utterance met before (earlier in this import, or in the corpus): the other
+        raters of one text are labels of one utterance; only the same rater again is a duplicate."""
+        attached = 0
+        for rater, answers in labels:
+            key = (ref[0], ref[1], rater, out.perspective)
+            if key in self.label_keys or key in existing_keys:
+                continue
+            self.label_keys.add(key)
+            out.labels.append((ref[0] == "n", ref[1], answers, rater))
+            attached += 1
+        if attached:
+            self.counts["labels_valid"] += attached
+            self.counts["labels_attached"] += attached
+            return attached
+        where = "an earlier row of this import" if ref[0] == "n" else "the corpus"
+        raters = ", ".join(sorted({rater or "the source" for rater, _ in labels}))
+        self._note(name, row, duplicate_reason or (
+            f"a duplicate: this utterance and its label by {raters} are already in {where}; skipped" if labels
+            else f"a duplicate: this utterance is already in {where}; skipped"))
+        return 0
 
     def _accept_utterances(self, name: str, drafts: list[UtteranceDraft], out: SpoolChunk,
                            errors: list[RowError], id_column: str) -> None:
         if not drafts:
             return
-        in_corpus_hashes: set[str] = set()
+        in_corpus_hashes: dict[str, int] = {}
         in_corpus_ids: dict[str, str] = {}
         if self.corpus_had_rows:
-            hashes = [d.content_hash for d in drafts]
-            in_corpus_hashes = set(Utterance.objects.filter(corpus=self.corpus, content_hash__in=hashes)
-                                   .values_list("content_hash", flat=True))
+            in_corpus_hashes = self._in_corpus([(d.content_hash, d.base_hash, d.split) for d in drafts])
             ext_ids = [d.external_id for d in drafts if d.external_id]
             if ext_ids:
                 in_corpus_ids = dict(Utterance.objects.filter(corpus=self.corpus, external_id__in=ext_ids)
                                      .values_list("external_id", "content_hash"))
+        existing_keys = self._existing_label_keys(list(in_corpus_hashes.values()))
         from corpora.importing.audio import audio_store
 
         for d in drafts:
+            labels = ([(d.rater, d.answers)] if d.answers is not None else []) + d.more_labels
             if d.content_hash in self.seen_hashes:
-                self._note(name, d.row, "the same utterance as an earlier row of this import; skipped")
+                self._attach(name, d.row, ("n", self.seen_hashes[d.content_hash]), labels, out, existing_keys)
                 continue
             if d.content_hash in in_corpus_hashes:
-                self._note(name, d.row, "this utterance is already in the corpus; skipped")
+                self._attach(name, d.row, ("e", in_corpus_hashes[d.content_hash]), labels, out, existing_keys)
                 continue
             if d.external_id:
                 if d.external_id in self.new_by_external_id:
@@ -678,28 +872,40 @@ class _ImportRun:
                                "different content", file=name, row=d.row, column=id_column))
                     self.counts["rejected_rows"] += 1
                     continue
-            self.seen_hashes.add(d.content_hash)
+            index = self.new_count
+            self.seen_hashes[d.content_hash] = index
             if d.external_id:
-                self.new_by_external_id[d.external_id] = (d.content_hash, self.new_count)
+                self.new_by_external_id[d.external_id] = (d.content_hash, index)
             self.new_count += 1
             self.counts["utterances_valid"] += 1
-            if d.answers is None:
+            if not labels:
                 self.counts["unlabelled_rows"] += 1
             self.languages.add(d.language)
+            if d.split:
+                self.has_split = True
             audio = ""
             doomed = self.stop_writing or (self.mode == "all_or_nothing" and bool(errors))
             if d.audio_data is not None and not doomed:
                 audio = audio_store(corpus_id=self.corpus.pk, data=d.audio_data, name=d.audio_name)
                 self.stored_audio.append(audio)
             d.audio_data = None
+            if d.answers is not None:
+                self.label_keys.add(("n", index, d.rater, out.perspective))
             out.utterances.append((
                 d.external_id, d.conversation, d.turn_index, d.speaker, d.language, d.text, audio,
                 d.audio_duration_s, d.audio_sample_rate, d.start_s, d.end_s, d.metadata, d.content_hash, d.answers,
                 d.rater,
             ))
+            for rater, answers in d.more_labels:
+                key = ("n", index, rater, out.perspective)
+                if key in self.label_keys:
+                    continue
+                self.label_keys.add(key)
+                out.labels.append((True, index, answers, rater))
+                self.counts["labels_valid"] += 1
 
     def _accept_labels(self, name: str, labels: list[LabelDraft], out: SpoolChunk, errors: list[RowError],
-                       schema: _Schema, perspective: str, id_column: str) -> None:
+                       perspective: str, id_column: str) -> None:
         if not labels:
             return
         unknown = {d.external_id for d in labels if d.external_id not in self.new_by_external_id
@@ -710,12 +916,8 @@ class _ImportRun:
             found = dict(Utterance.objects.filter(corpus=self.corpus, external_id__in=list(unknown))
                          .values_list("external_id", "pk"))
             self.existing_ids.update(found)
-        existing_keys: set[tuple[Any, ...]] = set()
-        targets = [self.existing_ids[d.external_id] for d in labels if d.external_id in self.existing_ids]
-        if targets and schema.version is not None:
-            existing_keys = {("e", u, r, p) for u, r, p in Annotation.objects.filter(
-                utterance_id__in=targets, schema_version=schema.version, project__isnull=True,
-            ).values_list("utterance_id", "external_rater", "perspective")}
+        existing_keys = self._existing_label_keys(
+            [self.existing_ids[d.external_id] for d in labels if d.external_id in self.existing_ids])
         for d in labels:
             if d.external_id in self.new_by_external_id:
                 key: tuple[Any, ...] = ("n", self.new_by_external_id[d.external_id][1], d.rater, perspective)
@@ -761,9 +963,20 @@ class _ImportRun:
                 self.timings["write_s"] = round(time.perf_counter() - started, 3)
                 self.counts.update(created=result.utterances, annotations=result.annotations,
                                    conversations=result.conversations, speakers=result.speakers)
+                if self.has_split:
+                    self.cross_split = _cross_split_texts(self.corpus)
+                    self.counts["cross_split_texts"] = self.cross_split["count"]
                 reporter.flush()  # no stale progress may land after the job finished
+                counts = self.counts
                 message = (f"Imported {result.utterances} utterance(s) and {result.annotations} label(s)"
-                           + (f"; {self.counts['duplicates']} duplicate(s) skipped" if self.counts["duplicates"] else "")
+                           + (f" ({counts['labels_attached']} attached to utterances met before: other raters of "
+                              "the same text)" if counts["labels_attached"] else "")
+                           + (f"; {counts['duplicates']} duplicate(s) skipped" if counts["duplicates"] else "")
+                           + (f"; {counts['blank_cells']} blank label cell(s) kept as 'no answer'"
+                              if counts["blank_cells"] else "")
+                           + (f"; {counts['cross_split_texts']} text(s) appear in more than one split (each kept as "
+                              "its own item there; see the result's cross_split_texts)"
+                              if counts["cross_split_texts"] else "")
                            + (f"; {self.error_total} row(s)/file(s) rejected" if self.error_total else "") + ".")
                 self.job.progress_total = total()
                 job_succeed(job=self.job, counts=self.counts, message=message, result=self._result())
@@ -785,6 +998,7 @@ class _ImportRun:
 
     def _result(self) -> dict[str, Any]:
         return {"timings": self.timings, "notes": self.notes, "notes_total": self.counts["duplicates"],
+                "cross_split_texts": self.cross_split["examples"],
                 "first_errors": [{"file": e.file, "row": e.row, "column": e.column, "reason": e.reason}
                                  for e in self.first_errors[:20]]}
 
@@ -801,6 +1015,37 @@ class _ImportRun:
         in_use = set(Utterance.objects.filter(audio__in=list(names)).values_list("audio", flat=True))
         audio_delete(sorted(names - in_use))
         self.stored_audio = []
+
+
+CROSS_SPLIT_EXAMPLES = 20
+
+
+def _unsplit_hash(row: FastRow) -> str:
+    """A fast-path row's content hash without its split (see ``_ImportRun._in_corpus``)."""
+    _, external_id, conversation, turn, speaker, language, text, _, _ = row
+    return content_hash(language=language, conversation=conversation, turn_index=turn, speaker=speaker, text=text,
+                        audio_digest="", external_id=external_id)
+
+
+def _cross_split_texts(corpus: Corpus) -> dict[str, Any]:
+    """Texts (audio-less, compared trimmed and lower-cased, per language) that the corpus holds in more than one
+    split: each is its own item in its split, and the lead decides. The first few name their splits and ids."""
+    keyed = (Utterance.objects.filter(corpus=corpus, audio="").exclude(text="")
+             .annotate(key=MD5(Lower(Trim("text"))), split=KT("metadata__split")))
+    shared = (keyed.filter(split__isnull=False).values("language_id", "key").annotate(n=Count("split", distinct=True))
+              .filter(n__gt=1).order_by("language_id", "key"))
+    count = shared.count()
+    examples = []
+    for group in shared[:CROSS_SPLIT_EXAMPLES]:
+        members = keyed.filter(language_id=group["language_id"], key=group["key"]).order_by("id").values(
+            "id", "external_id", "split", "text", "language__code")
+        splits: dict[str, list[str]] = {}
+        text, language = "", ""
+        for member in members:
+            splits.setdefault(member["split"] or "", []).append(member["external_id"] or f"utterance {member['id']}")
+            text, language = member["text"], member["language__code"]
+        examples.append({"text": text[:200], "language": language, "splits": splits})
+    return {"count": count, "examples": examples}
 
 
 def _schema_version_get_or_create(definition: SchemaDefinition | None) -> LabelSchemaVersion | None:

@@ -11,17 +11,18 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from annotation.schema import Question, SchemaError, validate_answers
+from annotation.schema import Question, SchemaError, is_empty_answer, validate_answers
 from corpora.importing.mapping import LabelSpec, Template
-from corpora.importing.presets import FilePlan
+from corpora.importing.presets import FilePlan, split_normalise
 from corpora.importing.readers import FileRejected, RawRow
 from corpora.languages import UnknownLanguageError, normalise_language_tag
 from jobs.services import RowError
 
 MAX_ID_LENGTH = 200
+EMPTY_LIST = "[]"  # a multi-label cell that chose no label ("none of these"); an empty cell is no answer
 _TIME = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)$")
 _VALIDATION_CACHE_LIMIT = 50_000
 
@@ -54,6 +55,10 @@ class UtteranceDraft:
     answers: dict[str, Any] | None
     rater: str
     content_hash: str = ""
+    split: str = ""
+    base_hash: str = ""  # the content hash without the split: how utterances imported before splits counted
+    # Answers of further raters of the same row (per-rater columns): (rater, answers).
+    more_labels: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -67,16 +72,20 @@ class LabelDraft:
 
 
 def content_hash(*, language: str, conversation: str, turn_index: int | None, speaker: str, text: str,
-                 audio_digest: str, external_id: str) -> str:
+                 audio_digest: str, external_id: str, split: str = "") -> str:
     """blake2b-128 hex of what makes an utterance itself; the same row twice hashes the same.
 
     The external id is part of it: EmoBank holds distinct sentences with the same text (".."), each
-    with its own ratings, and a source's id says they are different items.
+    with its own ratings, and a source's id says they are different items. So is the split: a test row whose
+    text repeats a train text is a test item of its own (the import reports such texts; exports keep them in one
+    split).
     """
     turn = "" if turn_index is None else str(turn_index)
-    # Length-prefixed, so no two different field tuples give the same byte string.
+    # Length-prefixed, so no two different field tuples give the same byte string; no split, no suffix (the
+    # hashes of rows without a split stay what they were).
     joined = (f"{len(language)}:{language}{len(conversation)}:{conversation}{len(turn)}:{turn}{len(speaker)}:{speaker}"
-              f"{len(text)}:{text}{len(audio_digest)}:{audio_digest}{len(external_id)}:{external_id}")
+              f"{len(text)}:{text}{len(audio_digest)}:{audio_digest}{len(external_id)}:{external_id}"
+              + (f"|split{len(split)}:{split}" if split else ""))
     return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
@@ -132,6 +141,7 @@ class RowValidator:
         present = set(header)
         self._missing_optional = {c for c in plan.optional_columns if c not in present}
         self._extra = [h for h in header if h and h not in self.mapping.columns_used()]
+        self.blank_cells = 0  # label cells left blank: a rater who gave no answer for that label
         self.fixed_language = ""
         if plan.language:
             self.fixed_language = self.language(plan.language, column="language")
@@ -147,6 +157,18 @@ class RowValidator:
                 if label not in question.labels:
                     raise FileRejected(file_name, f"column for label {label!r} of question {spec.question!r}: "
                                                   f"no such label (labels: {', '.join(question.labels)})")
+        raters = self.mapping.raters
+        if raters is not None:
+            rated = self.questions.get(raters.question)
+            if rated is None:
+                raise FileRejected(file_name, f"the raters answer question {raters.question!r}, which the schema "
+                                              f"lacks (questions: {', '.join(self.questions)})")
+            if raters.label_column and rated.type != "multi_label":
+                raise FileRejected(file_name, f"question {raters.question!r} is {rated.type}; rows of one label "
+                                              "each (label_column) only fit a multi_label question")
+            if any(spec.question == raters.question for spec in self.mapping.labels):
+                raise FileRejected(file_name, f"question {raters.question!r} is mapped both to label columns and "
+                                              "to rater columns; map it once")
 
     # -- single fields --------------------------------------------------------------------------------------
 
@@ -181,32 +203,39 @@ class RowValidator:
 
     # -- labels ---------------------------------------------------------------------------------------------
 
+    def _level(self, question: Question, column: str, values: dict[str, Any]) -> int | None:
+        """A label's level from its cell: 0/1 (0–3 with intensities); None for a blank cell (no answer)."""
+        cell = _cell_text(values.get(column))
+        if cell == "":
+            self.blank_cells += 1
+            return None
+        try:
+            level = int(float(cell))
+            if level != float(cell):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"column {column!r}: {cell!r} is not a whole number") from None
+        top = 3 if question.intensity else 1
+        if not 0 <= level <= top:
+            hint = "" if question.intensity else " (0–3 intensities need the intensity option)"
+            raise ValueError(f"column {column!r}: {level} is outside 0–{top}{hint}")
+        return level
+
     def _answer(self, spec: LabelSpec, values: dict[str, Any]) -> Any:
         question = self.questions[spec.question]
         if spec.label_columns:
-            chosen: dict[str, int] = {}
+            # A blank cell is missing (null), a 0 is absent: an all-zero row answers "none of these".
+            levels: dict[str, int | None] = {}
             for label, column in spec.label_columns:
                 if column in self._missing_optional or column not in values:
-                    continue
-                cell = _cell_text(values.get(column))
-                if cell == "":
-                    continue
-                try:
-                    level = int(float(cell))
-                    if level != float(cell):
-                        raise ValueError
-                except ValueError:
-                    raise ValueError(f"column {column!r}: {cell!r} is not a whole number") from None
-                top = 3 if question.intensity else 1
-                if not 0 <= level <= top:
-                    hint = "" if question.intensity else " (0–3 intensities need the intensity option)"
-                    raise ValueError(f"column {column!r}: {level} is outside 0–{top}{hint}")
-                chosen[label] = level
-            if question.intensity:
-                return chosen
-            return [label for label, level in chosen.items() if level]
+                    continue  # the file has no column for this label (a language without that emotion)
+                levels[label] = self._level(question, column, values)
+            return None if all(level is None for level in levels.values()) else levels
         assert spec.column is not None
-        raw = spec.column.render(values)
+        return self._answer_from_cell(question, spec.column.render(values))
+
+    def _answer_from_cell(self, question: Question, raw: Any) -> Any:
+        """One question's answer from one cell: a label, labels joined by , ; or |, a number, text or segments."""
         if question.type == "numeric":
             cell = _cell_text(raw)
             if cell == "":
@@ -217,8 +246,13 @@ class RowValidator:
                 raise ValueError(f"{cell!r} is not a number") from None
             return int(number) if number.is_integer() and abs(number) < 2**53 else number
         if question.type == "multi_label":
-            items = raw if isinstance(raw, list) else [p for p in re.split(r"[,;|]", _cell_text(raw)) if p.strip()]
-            return [self._label(question, str(item)) for item in items]
+            if isinstance(raw, list):  # JSONL and Parquet lists; [] is "none of these"
+                return [self._label(question, str(item)) for item in raw]
+            cell = _cell_text(raw)
+            if cell == EMPTY_LIST:
+                return []  # "none of these", as Sentio's CSV export writes it
+            items = [p for p in re.split(r"[,;|]", cell) if p.strip()]
+            return [self._label(question, item) for item in items] if items else None
         if question.type == "segments":
             if isinstance(raw, list):
                 return raw
@@ -250,10 +284,16 @@ class RowValidator:
             except ValueError as exc:
                 errors.append(self._error(row, spec, f"{spec.question}: {exc}"))
                 continue
-            if answer not in (None, "", [], {}):
+            if not is_empty_answer(answer, self.questions[spec.question]):
                 answers[spec.question] = answer
+        return self._validated(answers, row, errors, by_question)
+
+    def _validated(self, answers: dict[str, Any], row: int, errors: list[RowError],
+                   by_question: dict[str, LabelSpec] | None = None) -> dict[str, Any] | None:
+        """Answers checked against the schema (cached per distinct answers); None when there are none."""
         if not answers:
             return None
+        by_question = by_question or {}
         key = _freeze(answers)
         cached = self._answers_cache.get(key)
         if cached is None:
@@ -271,6 +311,66 @@ class RowValidator:
                 errors.append(self._error(row, where, f"{question_key}: {reason}"))
             return None
         return dict(cached)
+
+    def rater_answers(self, values: dict[str, Any], row: int, errors: list[RowError]) -> list[tuple[str, dict[str, Any]]]:
+        """Per-rater columns, one answer per cell: (rater, answers) of every rater whose cell is not blank."""
+        raters = self.mapping.raters
+        assert raters is not None and not raters.label_column
+        question = self.questions[raters.question]
+        out = []
+        for column in raters.columns:
+            raw = values.get(column)
+            if _cell_text(raw) == "":
+                self.blank_cells += 1
+                continue
+            try:
+                answer = self._answer_from_cell(question, raw)
+            except ValueError as exc:
+                errors.append(self._error(row, column, f"{question.key}: {exc}"))
+                continue
+            if is_empty_answer(answer, question):
+                continue
+            answers = self._validated({question.key: answer}, row, errors, {question.key: LabelSpec(
+                question=question.key, column=Template.parse(column))})
+            if answers is not None:
+                out.append((raters.rater(column), answers))
+        return out
+
+    def rater_levels(self, values: dict[str, Any], row: int, errors: list[RowError]) -> tuple[str, list[int | None]]:
+        """A row of the long per-rater form: its label, and each rater column's level (None: blank)."""
+        raters = self.mapping.raters
+        assert raters is not None and raters.label_column
+        question = self.questions[raters.question]
+        cell = _cell_text(values.get(raters.label_column))
+        label = self._label(question, cell) if cell else ""
+        if label not in question.labels:
+            errors.append(self._error(row, raters.label_column, f"{question.key}: {cell!r} is not one of the labels "
+                                                               f"{list(question.labels)}"))
+        levels: list[int | None] = []
+        for column in raters.columns:
+            try:
+                levels.append(self._level(question, column, values))
+            except ValueError as exc:
+                errors.append(self._error(row, column, f"{question.key}: {exc}"))
+                levels.append(None)
+        return label, levels
+
+    def gathered_answers(self, levels: dict[str, list[int | None]], row: int,
+                         errors: list[RowError]) -> list[tuple[str, dict[str, Any]]]:
+        """One answer per rater from an item's rows (label -> each rater's level): a rater whose every cell was
+        blank did not rate the item; blank cells of the others stay unanswered (null)."""
+        raters = self.mapping.raters
+        assert raters is not None
+        question = self.questions[raters.question]
+        out = []
+        for position, column in enumerate(raters.columns):
+            answer = {label: given[position] for label, given in levels.items()}
+            if all(level is None for level in answer.values()):
+                continue
+            answers = self._validated({question.key: answer}, row, errors)
+            if answers is not None:
+                out.append((raters.rater(column), answers))
+        return out
 
     def _rater(self, values: dict[str, Any]) -> str:
         provenance = self.mapping.provenance
@@ -348,6 +448,12 @@ class RowValidator:
             assert template is not None
             errors.append(self._error(row, template, f"ends ({end_s:g} s) before it starts ({start_s:g} s)"))
         metadata: dict[str, Any] = dict(self.plan.constant_metadata)
+        split_template = mapping.get("split")
+        if split_template is not None:
+            split_cell = _cell_text(split_template.render(values))
+            if split_cell:
+                metadata["split"] = split_normalise(split_cell)[:MAX_ID_LENGTH]
+        split = str(metadata.get("split") or "")
         if external_id and external_id in self.metadata_table:
             metadata.update(self.metadata_table[external_id])
         for key, column in mapping.metadata:
@@ -361,6 +467,9 @@ class RowValidator:
                 if cell is not None and cell != "" and not (isinstance(cell, str) and not cell.strip()):
                     metadata[column] = cell.strip() if isinstance(cell, str) else cell
         answers = self._answers(values, row, errors)
+        more_labels: list[tuple[str, dict[str, Any]]] = []
+        if mapping.raters is not None and not mapping.raters.label_column:
+            more_labels = self.rater_answers(values, row, errors)
         audio_name, audio_data, digest, duration, sample_rate = "", None, "", None, None
         audio_template = mapping.get("audio")
         if audio_template is not None:
@@ -389,9 +498,13 @@ class RowValidator:
             row=row, external_id=external_id, conversation=conversation, turn_index=turn_index, speaker=speaker,
             language=language, text=text, audio_name=audio_name, audio_data=audio_data, audio_digest=digest,
             audio_duration_s=duration, audio_sample_rate=sample_rate, start_s=start_s, end_s=end_s,
-            metadata=metadata, answers=answers, rater=self._rater(values),
+            metadata=metadata, answers=answers, rater=self._rater(values), split=split, more_labels=more_labels,
             content_hash=content_hash(language=language, conversation=conversation, turn_index=turn_index,
-                                      speaker=speaker, text=text, audio_digest=digest, external_id=external_id),
+                                      speaker=speaker, text=text, audio_digest=digest, external_id=external_id,
+                                      split=split),
+            base_hash=content_hash(language=language, conversation=conversation, turn_index=turn_index,
+                                   speaker=speaker, text=text, audio_digest=digest, external_id=external_id)
+            if split else "",
         )
 
     def _seconds(self, values: dict[str, Any], name: str, row: int, errors: list[RowError]) -> float | None:

@@ -3,6 +3,12 @@
     python manage.py import_corpus meld dev_sent_emo.csv --preset meld --create --name MELD --license GPL-3.0
     python manage.py import_corpus maha validation.csv --preset mahaemotions
     python manage.py import_corpus mine data.tsv --mapping '{"text": "sentence"}' --language mr --mode skip_invalid
+    python manage.py import_corpus brighter-mr train/mar.csv dev/mar.csv --preset brighter_raters --intensity \
+        --create --name "BRIGHTER Marathi" --license CC-BY-4.0
+
+Each file keeps its folder in its name (``train/mar.csv``), so the split can come from the folder and same-named
+files from different folders are different files. A corpus made with --create is removed again when the import
+fails, so a failed attempt leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from corpora.importing.presets import PRESETS
 from corpora.importing.services import ImportOptionsError, import_job_create, import_run
 from corpora.models import Corpus
-from corpora.services import CorpusError, corpus_create
+from corpora.services import CorpusError, corpus_create, corpus_delete_if_empty
 from jobs.models import JobStatus
 
 ERRORS_SHOWN = 20
@@ -30,7 +37,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("corpus", help="slug of the corpus (with --create: of the corpus to create)")
         parser.add_argument("files", nargs="+", type=Path)
-        parser.add_argument("--preset", choices=["meld", "mahaemotions", "brighter", "emobank", "emobank_ratings"])
+        parser.add_argument("--preset", choices=sorted(PRESETS))
         parser.add_argument("--mapping", help="column mapping as JSON (laid over the preset's, if any)")
         parser.add_argument("--schema", help="slug of the label schema the label columns answer")
         parser.add_argument("--language", help="fixed language (BCP-47) when the file has no language column")
@@ -47,7 +54,16 @@ class Command(BaseCommand):
         parser.add_argument("--source", default="", help="where the data came from (URL, citation)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        created = opts["create"]
         corpus = self._corpus(opts)
+        try:
+            self._import(corpus, opts)
+        except BaseException:
+            if created:
+                corpus_delete_if_empty(corpus=corpus)
+            raise
+
+    def _import(self, corpus: Corpus, opts: dict[str, Any]) -> None:
         options: dict[str, Any] = {"mode": opts["mode"]}
         for key in ("preset", "schema", "language", "format", "encoding", "split", "perspective"):
             if opts.get(key):
@@ -66,7 +82,10 @@ class Command(BaseCommand):
         if audio is not None and not audio.exists():
             raise CommandError(f"{audio}: no such folder or zip")
         with ExitStack() as stack:
-            files = [File(stack.enter_context(path.open("rb")), name=path.name) for path in opts["files"]]
+            # The folder stays in the name: it may say the split, and tells same-named files apart.
+            files = [File(stack.enter_context(path.open("rb")),
+                          name=f"{path.parent.name}/{path.name}" if len(path.parts) > 1 else path.name)
+                     for path in opts["files"]]
             archive = None
             if audio is not None and audio.is_file():
                 archive = File(stack.enter_context(audio.open("rb")), name=audio.name)
@@ -114,8 +133,8 @@ class Command(BaseCommand):
         counts = job.counts or {}
         style = self.style.SUCCESS if job.status == JobStatus.SUCCEEDED else self.style.ERROR
         self.stdout.write(style(f"job {job.pk}: {job.status}. {job.message}"))
-        keys = ("rows", "created", "annotations", "conversations", "speakers", "duplicates", "rejected_rows",
-                "rejected_files", "unlabelled_rows")
+        keys = ("rows", "created", "annotations", "labels_attached", "conversations", "speakers", "duplicates",
+                "rejected_rows", "rejected_files", "unlabelled_rows", "blank_cells", "cross_split_texts")
         self.stdout.write("  " + ", ".join(f"{k}={counts.get(k, 0)}" for k in keys))
         if job.error_count:
             self.stdout.write(self.style.WARNING(f"{job.error_count} error(s); the first {min(ERRORS_SHOWN, job.error_count)}:"))
@@ -123,6 +142,10 @@ class Command(BaseCommand):
                 where = ", ".join(p for p in (error.file, f"row {error.row}" if error.row else "",
                                               f"column {error.column!r}" if error.column else "") if p)
                 self.stdout.write(f"  {where}: {error.reason}")
+        for example in (job.result or {}).get("cross_split_texts") or []:
+            splits = "; ".join(f"{split}: {', '.join(ids[:3])}" for split, ids in example["splits"].items())
+            self.stdout.write(self.style.WARNING(f"  the same text in more than one split ({splits}): "
+                                                 f"{example['text'][:60]!r}"))
         notes = (job.result or {}).get("notes") or []
         if notes:
             self.stdout.write(f"{counts.get('duplicates', 0)} duplicate(s) skipped; the first {min(5, len(notes))}:")
