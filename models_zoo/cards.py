@@ -91,38 +91,16 @@ class ModelCard:
         base = language.split("-")[0].lower()
         return MULTILINGUAL in self.languages or base in {code.split("-")[0].lower() for code in self.languages}
 
-    def is_available(self) -> Availability:
-        """Whether this model can load offline here; if not, ``reason`` says why. Cheap: loads nothing."""
-        from models_zoo.backends import BACKENDS
-
-        backend_class = BACKENDS.get(self.backend)
-        if backend_class is None:
-            return Availability(False, f"unknown backend {self.backend!r} (known: {', '.join(sorted(BACKENDS))})")
-        if self.task not in backend_class.tasks:
-            return Availability(False, f"backend {self.backend!r} does not do {self.task.value}")
-        missing = [name for name in backend_class.requires if importlib.util.find_spec(name) is None]
-        if missing:
-            return Availability(False, f"backend {self.backend!r} needs Python package(s) not installed: {', '.join(missing)}")
-        where = _locate(self.source)
-        if isinstance(where, str):
-            return Availability(False, where)
-        return backend_class.check_files(where, self)
-
-    def require_available(self) -> None:
-        availability = self.is_available()
-        if not availability:
-            raise ModelUnavailableError(self.id, availability.reason)
+    def locate(self) -> Path | str:
+        """Where the weights lie here, or a sentence saying why they cannot be found. Loads nothing."""
+        return _locate(self.source)
 
     def resolve(self) -> ResolvedModel:
         """The local path of the weights (assembling split packages once) and a version string."""
-        self.require_available()
-        source = self.source
-        if source.kind is SourceKind.PACKAGE_PARTS:
-            path = _assemble_parts(source)
-        else:
-            located = _locate(source)
-            assert isinstance(located, Path)
-            path = located
+        located = _locate(self.source)
+        if isinstance(located, str):
+            raise ModelUnavailableError(self.id, located)
+        path = _assemble_parts(self.source) if self.source.kind is SourceKind.PACKAGE_PARTS else located
         return ResolvedModel(path=path, version=_version_of(self, path))
 
 

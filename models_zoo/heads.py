@@ -192,3 +192,39 @@ def train_linear_head(features: np.ndarray, targets: Sequence[str] | Sequence[Se
     else:
         accuracy = float((probabilities.argmax(axis=1) == y.argmax(axis=1)).mean())
     return head, TrainingReport(n, counts, accuracy, loss, epochs)
+
+
+def cross_validated_probabilities(features: np.ndarray, targets: Sequence[str] | Sequence[Sequence[str]], *,
+                                  labels: Sequence[str], multi_label: bool = False, folds: int = 5,
+                                  seed: int = 0) -> np.ndarray:
+    """Out-of-fold probabilities: each row is scored by a head trained on the other folds, never on itself.
+
+    Folds are stratified by (first) label. Rows of a fold whose training part cannot make a head (fewer than
+    two labels left) stay NaN, and the caller leaves them out.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    n = x.shape[0]
+    folds = min(folds, n)
+    if folds < 2:
+        raise HeadTrainingError(f"{n} labelled item(s): cross-validation needs at least two")
+    rng = np.random.default_rng(seed)
+    first = [t if isinstance(t, str) else (sorted(t)[0] if len(t) else "") for t in targets]
+    fold_of = np.empty(n, dtype=np.int64)
+    position = 0
+    for label in sorted(set(first)):
+        rows = np.flatnonzero(np.asarray(first, dtype=object) == label)
+        rng.shuffle(rows)
+        fold_of[rows] = (np.arange(rows.size) + position) % folds  # continue round-robin across labels: even folds
+        position += rows.size
+    out = np.full((n, len(labels)), np.nan)
+    for fold in range(folds):
+        held, kept = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
+        if held.size == 0:
+            continue
+        try:
+            head, _ = train_linear_head(x[kept], [targets[i] for i in kept], labels=labels, feature="cv",
+                                        multi_label=multi_label, seed=seed)
+        except HeadTrainingError:
+            continue
+        out[held] = head.predict_proba(x[held])
+    return out

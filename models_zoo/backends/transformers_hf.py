@@ -17,7 +17,7 @@ from models_zoo.audio import TARGET_SAMPLE_RATE, AudioClip
 from models_zoo.backends.base import Backend, InT, OutT
 from models_zoo.batching import length_sorted_batches
 from models_zoo.cards import Availability, ModelCard, Task
-from models_zoo.device import torch_device
+from models_zoo.device import DeviceChoice, torch_device
 from models_zoo.errors import InputError, PermanentModelError
 from models_zoo.outputs import Dimensions, LabelScores
 
@@ -40,6 +40,8 @@ class _TorchBackend(Backend[InT, OutT]):
     _extractor: Any
     device: str = "cpu"
     half_precision: bool = False
+    _choice: DeviceChoice = DeviceChoice("cpu", False)
+    _cpu_batch_items: ClassVar[int] = 64
 
     @classmethod
     def check_files(cls, path: Path, card: ModelCard) -> Availability:
@@ -50,6 +52,7 @@ class _TorchBackend(Backend[InT, OutT]):
 
         transformers_logging.disable_progress_bar()
         choice = torch_device()
+        self._choice = choice
         self.device = choice.device
         model = model.to(choice.device)
         if choice.half_precision:
@@ -90,9 +93,17 @@ class _TorchBackend(Backend[InT, OutT]):
             attempt(batch)
         return [results[i] for i in range(len(lengths))]
 
-    def _batch_budget(self, key: str, cpu_default: float, gpu_default: float) -> float:
-        default = gpu_default if self.device == "cuda" else cpu_default
-        return float(self.card.options.get(key, default))
+    def _batch_budget(self, key: str, cpu_default: int, gpu_default: int) -> float:
+        """A card option, else a budget from the device (a GPU's grows with its memory)."""
+        if key in self.card.options:
+            return float(self.card.options[key])
+        return float(self._choice.batch_items(cpu=cpu_default, gpu=gpu_default, cap=8 * gpu_default))
+
+    @property
+    def batch_items(self) -> int:
+        self.load()
+        return int(self.card.options.get("max_batch_items")
+                   or self._choice.batch_items(cpu=self._cpu_batch_items, gpu=2 * self._cpu_batch_items, cap=1024))
 
 
 class TransformersTextClassifier(_TorchBackend[str, LabelScores]):
@@ -127,11 +138,12 @@ class TransformersTextClassifier(_TorchBackend[str, LabelScores]):
             return [LabelScores.from_probabilities(self.labels, row, multi_label=self.multi_label)
                     for row in probs.cpu().numpy()]
 
-        return self._run_batches(lengths, self._batch_budget("max_batch_tokens", 8192, 65536),
-                                 int(self.card.options.get("max_batch_items", 64)), run)
+        return self._run_batches(lengths, self._batch_budget("max_batch_tokens", 8192, 65536), self.batch_items, run)
 
 
 class _AudioTorchBackend(_TorchBackend[AudioClip, OutT]):
+    _cpu_batch_items: ClassVar[int] = 32
+
     def _audio_inputs(self, clips: list[AudioClip]) -> dict[str, Any]:
         inputs = self._extractor([c.samples for c in clips], sampling_rate=TARGET_SAMPLE_RATE, padding=True,
                                  return_tensors="pt", return_attention_mask=True)
@@ -146,8 +158,7 @@ class _AudioTorchBackend(_TorchBackend[AudioClip, OutT]):
     def _audio_batches(self, items: Sequence[AudioClip], run: Callable[[list[int]], list[T]]) -> list[T]:
         lengths = [len(c.samples) for c in items]
         seconds = self._batch_budget("max_batch_seconds", 60, 600)
-        return self._run_batches(lengths, seconds * TARGET_SAMPLE_RATE,
-                                 int(self.card.options.get("max_batch_items", 32)), run)
+        return self._run_batches(lengths, seconds * TARGET_SAMPLE_RATE, self.batch_items, run)
 
 
 class TransformersAudioClassifier(_AudioTorchBackend[LabelScores]):

@@ -9,7 +9,15 @@ import pytest
 
 from models_zoo.cards import ModelCard, ModelSource, SourceKind, Task
 from models_zoo.errors import ModelUnavailableError, PermanentModelError
-from models_zoo.registry import HUB_CARDS, KNOWN_CARDS, ModelRegistry, catalogue, default_registry, load_model
+from models_zoo.registry import (
+    HUB_CARDS,
+    KNOWN_CARDS,
+    ModelRegistry,
+    card_availability,
+    catalogue,
+    default_registry,
+    load_model,
+)
 
 
 def test_builtins_are_available_offline_and_hub_models_are_refused_with_reason(
@@ -68,11 +76,11 @@ def test_hub_ids_resolve_from_the_local_cache_only(tmp_path: Path, monkeypatch: 
     (snapshot / "pytorch_model.bin").write_bytes(b"pickled weights")
     card = ModelCard(id="org-text", task=Task.TEXT_EMOTION, backend="transformers_text",
                      source=ModelSource(SourceKind.HF_CACHE, "org/text-model"), license="MIT")
-    availability = card.is_available()
+    availability = card_availability(card)
     assert not availability
     assert "has no .safetensors weights (found: pytorch_model.bin); Sentio loads only safetensors" in availability.reason
 
     (snapshot / "model.safetensors").write_bytes(b"")
-    assert card.is_available()
+    assert card_availability(card)
     assert card.resolve().path == snapshot
     assert card.resolve().version == "org-text@0123456789ab"
