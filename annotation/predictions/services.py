@@ -669,8 +669,8 @@ class _Run:
 
     def report(self) -> None:
         self.reported = time.monotonic()
-        job_progress(job=self.job, done=self.done, total=self.total, counts=dict(self.counts))
         self.job.result = {**self.job.result, "throughput": self.throughput(), "stage": self.stage}
+        job_progress(job=self.job, done=self.done, total=self.total, counts=dict(self.counts))
         Job.objects.filter(pk=self.job.pk).update(result=self.job.result)
 
     def tick(self) -> None:

@@ -219,3 +219,37 @@ def test_unlabelled_audio_pipeline_transcribes_labels_and_reports_bad_files(worl
     assert again.counts["transcribed_already_done"] == 1
     assert Annotation.objects.filter(origin=Origin.MODEL, utterance_id__in=ids).count() == 4
     assert Prediction.objects.filter(utterance_id__in=ids).count() == 4
+
+
+def test_progress_is_recorded_by_time_within_training_and_between_batches(world, speak, monkeypatch) -> None:
+    """A worker busy on a large training set or long clips keeps its heartbeat fresh: progress is written whenever
+    PROGRESS_SECONDS passed (here: always), not only after each chunk of utterances."""
+    from annotation.predictions import services
+
+    reports: list[tuple[str, int]] = []
+    real_progress = services.job_progress
+
+    def recording(*, job, done, total=None, counts=None):  # type: ignore[no-untyped-def]
+        reports.append((str(job.result.get("stage", "")), done))
+        real_progress(job=job, done=done, total=total, counts=counts)
+
+    monkeypatch.setattr(services, "job_progress", recording)
+    monkeypatch.setattr(services, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(services, "AUDIO_BATCH_SECONDS", 1.0)  # one clip per model call
+    job = preannotation_job_create(project=world.project, user=world.lead, train_head={"question": "emotion"})
+    preannotation_run(job_id=job.pk)
+    assert Job.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED
+    assert any(stage.startswith("training: ") for stage, _ in reports), reports
+
+    clips = [utterance_make(world.corpus, "en", audio=audio_store(speak(text, "en"), f"p{i}.wav"))
+             for i, text in enumerate(["good morning", "see you soon", "thank you very much"])]
+    asr = project_model_register(project=world.project, card_id="whisper-tiny.en", user=world.lead)
+    reports.clear()
+    job = transcription_job_create(project=world.project, user=world.lead, asr_model_id=asr.pk,
+                                   utterance_ids=[c.pk for c in clips])
+    transcription_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.counts["transcribed"] == 3
+    within_chunk = [done for stage, done in reports if stage == "transcribed" and done == 0]
+    assert len(within_chunk) >= 1 + 3  # the start, then after each clip's batch before the chunk is counted
+    assert job.heartbeat_at is not None and job.heartbeat_at >= job.started_at
