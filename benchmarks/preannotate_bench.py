@@ -39,7 +39,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "platform")]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-MELD = REPO.parent / "shared" / "datasets" / "meld" / "train_sent_emo.csv"
+# ../shared beside the main checkout; a worktree one level deeper finds it two levels up.
+MELD = next((p / "shared" / "datasets" / "meld" / "train_sent_emo.csv" for p in (REPO.parent, REPO.parent.parent)
+             if (p / "shared" / "datasets" / "meld").is_dir()), REPO.parent / "shared" / "datasets" / "meld" / "train_sent_emo.csv")
 MELD_TO_SCHEMA = {"joy": "joy", "sadness": "sadness", "anger": "anger", "fear": "fear", "neutral": "neutral",
                   "surprise": "surprise", "disgust": "disgust"}
 
