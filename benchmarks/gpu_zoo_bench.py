@@ -15,6 +15,14 @@ For each model the same inputs go through
   a batch that runs out of memory split in two).
 
 Prints texts/s and clips/s (medians of ``--runs``) and zoo/bare ratios, with the batch sizes the device chose.
+
+On this workplace's H200 machine (Python 3.12 with torch, transformers and sentence-transformers, nothing
+fetchable) only soundfile and its needs must travel: in the checkout the device tool sends, run
+``pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform
+manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .gpu/whl soundfile==0.13.1 cffi pycparser``, then on the
+machine ``pip install --no-index --no-deps --target /tmp/site .gpu/whl/*.whl`` and run this script with
+``PYTHONPATH=/tmp/site:.``. Whisper is not measured there: CTranslate2's wheel and the packaged weights exceed
+what a device call may carry.
 """
 
 from __future__ import annotations

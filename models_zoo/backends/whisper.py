@@ -9,6 +9,7 @@ Whisper detects in that clip. Word timings and word probabilities are kept.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -89,6 +90,8 @@ class FasterWhisperBackend(Backend[AudioClip, Transcript]):
     def _load(self, path: Path) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
+        # The batched pipeline logs every call at INFO ("Processing audio with duration ..."): not worker-log news.
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
         choice = ctranslate2_device()
         self._choice = choice
         self.device = choice.device
