@@ -2,7 +2,7 @@
 
 Schema versions, annotations, predictions and everything the distribution and agreement engines
 maintain (items and their counters, reservations, skips, flags, gold answers, reports, aggregated
-labels, adjudications, registered models) are read-only here: services validate them and keep counters and provenance
+labels, adjudications, registered models and the items a head trained on) are read-only here: services validate them and keep counters and provenance
 consistent, which a hand edit would break.
 """
 
@@ -23,6 +23,7 @@ from annotation.models import (
     LabelSchema,
     LabelSchemaVersion,
     Membership,
+    ModelTrainingItem,
     Prediction,
     Project,
     ProjectItem,
@@ -193,3 +194,13 @@ class ProjectModelAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["project"]
     search_fields = ["^model_version", "^card_id"]
     raw_id_fields = ["project", "created_by"]
+
+
+@admin.register(ModelTrainingItem)
+class ModelTrainingItemAdmin(ReadOnlyMixin, LargeTableAdmin):
+    """Which utterances a trained head learned from (it never predicts on them); written only by training."""
+
+    list_display = ["id", "model_id", "utterance_id"]
+    search_fields = ["model__model_version__exact"]
+    search_help_text = "Exact model version"
+    raw_id_fields = ["model", "utterance"]

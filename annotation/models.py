@@ -560,7 +560,14 @@ class ProjectModel(models.Model):
         default=dict, blank=True, help_text='{"mapping": {model label: project label}, "dropped": [model labels]}'
     )
     head_file = models.CharField(max_length=500, blank=True, default="", help_text="Storage name of a trained head")
-    training = models.JSONField(default=dict, blank=True, help_text="Training report of a trained head")
+    training = models.JSONField(
+        default=dict, blank=True,
+        help_text="How a trained head was made: splits, label sources (human, LLM, model), examples, training accuracy",
+    )
+    evaluation = models.JSONField(
+        default=dict, blank=True,
+        help_text="Quality on items the head never saw: a held-out split, or k-fold cross-validation when none",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -574,3 +581,18 @@ class ProjectModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} in project {self.project_id}"
+
+
+class ModelTrainingItem(models.Model):
+    """An utterance a trained head learned from: the head never predicts (or suggests) on it."""
+
+    model = models.ForeignKey(ProjectModel, on_delete=models.CASCADE, related_name="training_items", db_index=False)
+    utterance = models.ForeignKey("corpora.Utterance", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "utterance"], name="model_training_item_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"utterance {self.utterance_id} trained model {self.model_id}"

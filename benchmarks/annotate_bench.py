@@ -16,7 +16,7 @@ more human annotations than the overlap, or an annotator with two annotations on
 The server is the web image's (granian, ``--workers 2 --threads 4``; ``--server gunicorn`` for comparison). Each
 run also reports the CPU time the server, PostgreSQL and this load generator spent per submit (from /proc): on
 a machine where all three share the cores, that is what bounds throughput. The server inherits this environment:
-``SENTIO_API_HOT_PATH=0`` measures every request through Django's middleware and DRF (config/hot_path.py).
+Every request goes through Django's middleware and DRF.
 """
 
 from __future__ import annotations

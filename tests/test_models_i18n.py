@@ -13,7 +13,10 @@ DYNAMIC = {
     "models.kind_": ("preannotate", "transcribe"),
     "models.status_": ("pending", "running", "succeeded", "failed", "cancelled"),
     "models.task_": ("text_emotion", "speech_emotion_categorical", "speech_emotion_dimensional", "asr", "embedding"),
-    "models.count_": ("predicted", "predicted_already_done", "errors", "transcribed", "transcribed_already_done"),
+    "models.count_": ("predicted", "predicted_already_done", "errors", "transcribed", "transcribed_already_done",
+                      "predicted_skipped_trained_on", "text_predicted_skipped_trained_on",
+                      "speech_predicted_skipped_trained_on", "items_with_uncertainty"),
+    "models.source_": ("llm", "model"),
 }
 
 

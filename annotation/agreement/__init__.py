@@ -32,7 +32,12 @@ from annotation.agreement.kappa import (
     observed_agreement,
     rating_counts,
 )
-from annotation.agreement.model_eval import ClassificationReport, classification_report, concordance_correlation
+from annotation.agreement.model_eval import (
+    ClassificationReport,
+    calibration_report,
+    classification_report,
+    concordance_correlation,
+)
 from annotation.agreement.ratings import (
     AgreementInputError,
     Ratings,
@@ -66,6 +71,7 @@ __all__ = [
     "alpha_by_group",
     "alpha_per_label",
     "annotator_agreement",
+    "calibration_report",
     "classification_report",
     "cohen_kappa",
     "cohen_kappa_for_raters",

@@ -26,10 +26,17 @@ class ClassificationReport:
     per_label: pd.DataFrame  # precision, recall, f1, support per label
     confusion: pd.DataFrame  # rows: true (human) label, columns: predicted label
 
+    @property
+    def uar(self) -> float:
+        """Unweighted average recall: the mean recall over the labels that occur in the truth."""
+        present = self.per_label["support"].to_numpy() > 0
+        return float(self.per_label["recall"].to_numpy()[present].mean()) if present.any() else float("nan")
+
     def as_dict(self) -> dict[str, object]:
         return {
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
+            "uar": self.uar,
             "n_items": self.n_items,
             "per_label": self.per_label.reset_index().to_dict(orient="records"),
             "confusion": {
@@ -79,6 +86,33 @@ def classification_report(
         ),
         confusion=pd.DataFrame(confusion, index=index, columns=pd.Index(list(labels), name="predicted")),
     )
+
+
+def calibration_report(confidence: npt.ArrayLike, correct: npt.ArrayLike, *, bins: int = 10) -> dict[str, object]:
+    """Expected calibration error and the reliability diagram's bins (Guo et al. 2017).
+
+    ``confidence``: the probability a model gave its answer; ``correct``: whether the answer was right.
+    Equal-width bins over [0, 1]; ECE = sum over bins of (share of items) * |accuracy - mean confidence|.
+    """
+    p = np.asarray(confidence, dtype=np.float64)
+    right = np.asarray(correct, dtype=bool)
+    if p.shape != right.shape or p.ndim != 1:
+        raise AgreementInputError(f"confidence and correctness differ in shape: {p.shape} and {right.shape}")
+    if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
+        raise AgreementInputError("confidences must lie in [0, 1]")
+    which = np.clip((p * bins).astype(np.int64), 0, bins - 1)
+    rows = []
+    ece = 0.0
+    for b in range(bins):
+        inside = which == b
+        count = int(inside.sum())
+        mean_confidence = float(p[inside].mean()) if count else None
+        accuracy = float(right[inside].mean()) if count else None
+        if count:
+            ece += count / p.size * abs(float(accuracy) - float(mean_confidence))  # type: ignore[arg-type]
+        rows.append({"lower": b / bins, "upper": (b + 1) / bins, "count": count,
+                     "mean_confidence": mean_confidence, "accuracy": accuracy})
+    return {"ece": ece if p.size else float("nan"), "n_items": int(p.size), "bins": rows}
 
 
 def concordance_correlation(first: npt.ArrayLike, second: npt.ArrayLike) -> float:

@@ -34,6 +34,7 @@ from annotation.models import Annotation, Flag, Project, SuggestionPolicy
 from annotation.schema import SchemaError
 from config.drf import FirstRendererNegotiation
 from corpora.models import TextDirection
+from corpora.transcripts import TranscriptSerializer
 
 # Keys of SchemaError that are request fields; every other key is a question of the schema, inside "value".
 _REQUEST_FIELDS = {"perspective", "lead_time_ms", "reason", "note", "utterance", "numeric_tolerance"}
@@ -59,6 +60,7 @@ class UtteranceOutSerializer(serializers.Serializer):
     speaker = serializers.CharField(allow_null=True)
     conversation = serializers.CharField(allow_null=True)
     turn_index = serializers.IntegerField(allow_null=True)
+    transcript = TranscriptSerializer(allow_null=True, help_text="Provenance of an automatic transcript: show it")
 
 
 class ContextTurnSerializer(serializers.Serializer):

@@ -33,6 +33,7 @@ from annotation.models import LabelSchemaVersion
 from annotation.schema import SchemaError, annotation_value_clean
 from config.db import fetchone_prepared
 from corpora.models import Utterance
+from corpora.transcripts import transcript_provenance
 
 _PROJECT_VERSIONS: dict[int, LabelSchemaVersion] = {}  # project id -> its schema version, as last seen
 _PROJECT_VERSIONS_MAX = 1024
@@ -103,6 +104,8 @@ def _item_out(project_id: int, raw: dict[str, Any]) -> dict[str, Any]:
             "audio_url": _audio_url(utterance["audio"]), "audio_duration_s": utterance["audio_duration_s"],
             "speaker": utterance["speaker"], "conversation": utterance["conversation"],
             "turn_index": utterance["turn_index"],
+            "transcript": transcript_provenance(utterance["transcript_source"], utterance["transcript_model"],
+                                                utterance["transcript_confidence"], {"asr": utterance["asr"]}),
         },
         "context": [
             {

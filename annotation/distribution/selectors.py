@@ -28,6 +28,7 @@ from annotation.models import (
     SuggestionPolicy,
 )
 from corpora.models import Speaker, Utterance
+from corpora.transcripts import transcript_provenance
 
 CONTEXT_TURNS = 5
 
@@ -106,6 +107,8 @@ def item_view_get(*, project: Project, item: ProjectItem, reservation: Reservati
             "speaker": _speaker_name(utterance.speaker),
             "conversation": utterance.conversation.external_id if utterance.conversation else None,
             "turn_index": utterance.turn_index,
+            "transcript": transcript_provenance(utterance.transcript_source, utterance.transcript_model,
+                                                utterance.transcript_confidence, utterance.metadata),
         },
         "context": context,
         "suggestion_policy": project.suggestion_policy,

@@ -27,6 +27,7 @@ from annotation.predictions.selectors import (
     model_catalogue,
     predictions_summary,
     predictions_visible,
+    project_model_warnings,
     project_models_list,
     project_predictions,
 )
@@ -44,11 +45,27 @@ _TAG = "predictions"
 
 class ProjectModelSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
+    evaluation = serializers.JSONField(read_only=True, help_text=(
+        "Quality on items the model never saw, first: method (held_out on a split, or k_fold when no held-out "
+        "split has human labels), split, labels_from, n_items, macro_f1, uar, accuracy, per_label_f1, confusion, "
+        "ece and reliability bins; splits holds each held-out split measured"))
+    training = serializers.JSONField(read_only=True, help_text=(
+        "How a trained head was made: splits, synthetic_allowed, label_sources (human / llm / model with versions), "
+        "examples, and train_accuracy (on its own training items: not a quality measure)"))
 
     class Meta:
         model = ProjectModel
-        fields = ["id", "card_id", "task", "model_version", "question_key", "label_mapping", "head_file", "training",
-                  "created_by", "created_at"]
+        fields = ["id", "card_id", "task", "model_version", "question_key", "label_mapping", "head_file", "evaluation",
+                  "training", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+class RegisteredOutSerializer(ProjectModelSerializer):
+    warnings = serializers.ListField(child=serializers.CharField(), read_only=True,
+                                     help_text="e.g. the model does not know some of the project's languages")
+
+    class Meta(ProjectModelSerializer.Meta):
+        fields = [*ProjectModelSerializer.Meta.fields, "warnings"]
         read_only_fields = fields
 
 
@@ -62,6 +79,9 @@ class CatalogueEntrySerializer(serializers.Serializer):
     description = serializers.CharField(allow_blank=True)
     available = serializers.BooleanField()
     reason = serializers.CharField(allow_blank=True, help_text="Why the model cannot load offline here")
+    language_fit = serializers.ChoiceField(choices=["all", "some", "none"], help_text=(
+        "Whether the model knows every language of the project's utterances, some, or none (then it is refused)"))
+    language_warning = serializers.CharField(allow_blank=True)
 
 
 class ModelsOutSerializer(serializers.Serializer):
@@ -89,7 +109,10 @@ class SelectionMixin(serializers.Serializer):
 class PreannotateInSerializer(SelectionMixin):
     model = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="A registered model id")
     train_head = serializers.JSONField(required=False, allow_null=True, default=None, help_text=(
-        'Train a head on the project\'s human labels first: {"question": key, "feature": "text" or "acoustic"}'))
+        'Train a head first: {"question": key, "feature": "text" or "acoustic", "splits": ["train"] (add "dev" if '
+        'you like; test is never trained on), "synthetic": false (true: LLM- or model-made imported labels may '
+        'stand in where no person labelled an item)}. It is measured on a held-out split, and never predicts on '
+        'the items it learned from'))
 
 
 class TranscribeInSerializer(SelectionMixin):
@@ -144,12 +167,13 @@ class ProjectModelsView(APIView):
         project, role = _project(request, project_id)
         if role not in (Role.LEAD, Role.REVIEWER) and not request.user.is_staff:
             raise PermissionDenied("Only the project's leads and reviewers see its models.")
-        body = {"registered": project_models_list(project=project), "catalogue": model_catalogue()}
+        body = {"registered": project_models_list(project=project), "catalogue": model_catalogue(project=project)}
         return Response(ModelsOutSerializer(body).data)
 
     @extend_schema(tags=[_TAG], operation_id="project_model_register", request=RegisterInSerializer,
-                   summary="Register a model for the project (leads); refused if it cannot load offline here",
-                   responses={201: ProjectModelSerializer, 400: _BAD, 403: _FORBIDDEN, 404: _NOT_FOUND})
+                   summary="Register a model for the project (leads); refused if it cannot load offline here or "
+                           "knows none of the project's languages",
+                   responses={201: RegisteredOutSerializer, 400: _BAD, 403: _FORBIDDEN, 404: _NOT_FOUND})
     def post(self, request: Request, project_id: int) -> Response:
         project = _lead_project(request, project_id)
         data = RegisterInSerializer(data=request.data)
@@ -161,7 +185,8 @@ class ProjectModelsView(APIView):
                                            drop=fields["drop"])
         except PredictionSetupError as exc:
             raise _bad(exc) from None
-        return Response(ProjectModelSerializer(model).data, status=status.HTTP_201_CREATED)
+        model.warnings = project_model_warnings(project=project, model=model)  # type: ignore[attr-defined]
+        return Response(RegisteredOutSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
 class PreannotateView(APIView):

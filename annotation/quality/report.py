@@ -368,17 +368,30 @@ def _human_block(
     return block
 
 
-def _model_block(question: Question, machine: QuestionRatings, gold: QuestionAggregate | None) -> list[dict[str, Any]]:
-    """Each model or LLM version against the aggregated human answer on the units both have."""
-    gold_by_unit = ({} if gold is None else
-                    {u: v for u, v in zip(gold.units.tolist(), gold.values.tolist()) if v is not None})
+def _answers_by_unit(aggregate: QuestionAggregate | None) -> dict[Any, Any]:
+    if aggregate is None:
+        return {}
+    return {u: v for u, v in zip(aggregate.units.tolist(), aggregate.values.tolist()) if v is not None}
+
+
+def _model_block(question: Question, machine: QuestionRatings, gold: QuestionAggregate | None,
+                 imported: QuestionAggregate | None = None) -> list[dict[str, Any]]:
+    """Each model or LLM version against the aggregated human answer on the units both have: the project's
+    annotators' where they answered, else the human labels imported with the corpus (e.g. a test split)."""
+    imported_by_unit = _answers_by_unit(imported)
+    project_by_unit = _answers_by_unit(gold)
+    gold_by_unit = {**imported_by_unit, **project_by_unit}
     out = []
     for version in sorted(set(machine.rater.tolist())):
         mine = machine.rater == version
-        pairs = [(gold_by_unit[u], a) for u, a in zip(machine.unit[mine].tolist(), machine.answer[mine]) if u in gold_by_unit]
-        entry: dict[str, Any] = {"model_version": version, "n_predictions": int(mine.sum()), "n_items": len(pairs)}
+        units = machine.unit[mine].tolist()
+        pairs = [(gold_by_unit[u], a) for u, a in zip(units, machine.answer[mine]) if u in gold_by_unit]
+        entry: dict[str, Any] = {"model_version": version, "n_predictions": int(mine.sum()), "n_items": len(pairs),
+                                 "reference": {"project_human": sum(u in project_by_unit for u in units),
+                                               "imported_human": sum(u in imported_by_unit and u not in project_by_unit
+                                                                     for u in units)}}
         if not pairs:
-            entry["reason"] = "no item has both this model's answer and an aggregated human answer"
+            entry["reason"] = "no item has both this model's answer and a human answer (the project's or imported)"
             out.append(entry)
             continue
         truth, predicted = [p[0] for p in pairs], [p[1] for p in pairs]
@@ -406,7 +419,8 @@ def _model_block(question: Question, machine: QuestionRatings, gold: QuestionAgg
 
 
 def _question_report(
-    question: Question, columns: AnnotationColumns, params: ReportParams, aggregates: AggregatesByQuestion
+    question: Question, columns: AnnotationColumns, params: ReportParams, aggregates: AggregatesByQuestion,
+    reference: AnnotationColumns | None = None,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"key": question.key, "type": question.type, "title": question.title}
     if question.type not in LEVELS:
@@ -441,7 +455,11 @@ def _question_report(
                 summary["mean_within_unit_std"] = float(np.mean(finite)) if finite else None
             block["aggregation"] = summary
         machine = question_ratings(columns, question.key, perspective, human=False)
-        block["models"] = _model_block(question, machine, gold) if machine.size else []
+        imported: QuestionAggregate | None = None
+        if machine.size and reference is not None and question.key in reference.answers:
+            imported = aggregate_question(
+                question, question_ratings(reference, question.key, perspective, human=True), params.policy())
+        block["models"] = _model_block(question, machine, gold, imported) if machine.size else []
         perspectives.append(block)
     entry["perspectives"] = perspectives
     return entry
@@ -449,16 +467,18 @@ def _question_report(
 
 def agreement_report_build(
     columns: AnnotationColumns, questions: list[Question], params: ReportParams,
-    *, on_question: Callable[[int, int], None] | None = None,
+    *, on_question: Callable[[int, int], None] | None = None, reference: AnnotationColumns | None = None,
 ) -> tuple[dict[str, Any], AggregatesByQuestion]:
     """The report as plain JSON, and the aggregated human answers it summarised (to store as gold).
 
-    ``on_question(done, total)`` is called after each question (job progress).
+    ``on_question(done, total)`` is called after each question (job progress). ``reference``: human labels
+    imported with a project's corpus; models are compared with them where the project's annotators have not
+    answered (they take no part in the annotators' agreement).
     """
     aggregates: AggregatesByQuestion = {}
     reports = []
     for done, question in enumerate(questions, start=1):
-        reports.append(_question_report(question, columns, params, aggregates))
+        reports.append(_question_report(question, columns, params, aggregates, reference))
         if on_question is not None:
             on_question(done, len(questions))
     human = columns.is_human

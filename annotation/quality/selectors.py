@@ -33,6 +33,7 @@ from annotation.quality.report import REPORT_VERSION
 from annotation.schema import Question, parse_questions
 from annotation.selectors import membership_role, projects_visible_to
 from corpora.models import Corpus, Language, Utterance
+from corpora.transcripts import transcript_provenance
 from jobs.models import Job, JobKind, JobStatus
 
 CHUNK_SIZE = 20_000
@@ -119,7 +120,18 @@ def annotation_watermark(source: QualitySource) -> Watermark:
     return Watermark(count=int(totals["count"]), max_updated_at=totals["latest"])
 
 
-def quality_annotation_columns(source: QualitySource, questions: Iterable[Question]) -> AnnotationColumns:
+def quality_imported_reference(source: QualitySource, questions: Iterable[Question]) -> AnnotationColumns | None:
+    """For a project: the human labels imported with its corpus for the project's schema version (the reference a
+    model is compared with where the project's annotators did not answer); None for a corpus source."""
+    if source.project_id is None:
+        return None
+    corpus_id = Project.objects.values_list("corpus_id", flat=True).get(pk=source.project_id)
+    imported = QualitySource(schema_version_id=source.schema_version_id, corpus_id=corpus_id)
+    return quality_annotation_columns(imported, questions, origins=(Origin.HUMAN,))
+
+
+def quality_annotation_columns(source: QualitySource, questions: Iterable[Question], *,
+                               origins: tuple[str, ...] | None = None) -> AnnotationColumns:
     """Stream the source's annotations in id order into parallel columns; machines are rated by model version."""
     keys = [q.key for q in questions if q.type in ("single_choice", "multi_label", "numeric")]
     ids: list[int] = []
@@ -130,7 +142,10 @@ def quality_annotation_columns(source: QualitySource, questions: Iterable[Questi
     languages: list[int] = []
     created: list[float] = []
     answers: dict[str, list[Any]] = {key: [] for key in keys}
-    rows = quality_annotations(source).order_by("id").values_list(
+    annotations = quality_annotations(source)
+    if origins is not None:
+        annotations = annotations.filter(origin__in=origins)
+    rows = annotations.order_by("id").values_list(
         "id", "utterance_id", "utterance__language_id", "origin", "annotator_id", "external_rater", "model_version",
         "perspective", "value", "created_at",
     ).iterator(chunk_size=CHUNK_SIZE)
@@ -410,6 +425,8 @@ def review_item_get(*, project: Project, utterance_id: int, show_names: bool) ->
             "audio_url": utterance.audio.url if utterance.audio else None,
             "speaker": utterance.speaker.external_id if utterance.speaker else None,
             "conversation": utterance.conversation.external_id if utterance.conversation else None,
+            "transcript": transcript_provenance(utterance.transcript_source, utterance.transcript_model,
+                                                utterance.transcript_confidence, utterance.metadata),
         },
         "questions": LabelSchemaVersion.objects.values_list("questions", flat=True).get(pk=project.schema_version_id),
         "perspectives": LabelSchemaVersion.objects.values_list("perspectives", flat=True).get(pk=project.schema_version_id),

@@ -44,6 +44,7 @@ from annotation.quality.selectors import (
     annotation_watermark,
     quality_annotation_columns,
     quality_annotations,
+    quality_imported_reference,
     quality_policy_get,
     quality_questions,
     quality_source_for_project,
@@ -188,6 +189,7 @@ def agreement_report_compute(
         source, n_resamples=agreement_default_resamples() if n_resamples is None else n_resamples, seed=seed
     )
     columns = quality_annotation_columns(source, questions)
+    reference = quality_imported_reference(source, questions)
     progress: Callable[[int, int], None] | None = None
     if job is not None:
         job_progress(job=job, done=0, total=len(questions) + 1, counts={"annotations": columns.size})
@@ -195,7 +197,7 @@ def agreement_report_compute(
         def progress(done: int, total: int) -> None:
             job_progress(job=job, done=done, total=total + 1)
 
-    result, aggregates = agreement_report_build(columns, questions, params, on_question=progress)
+    result, aggregates = agreement_report_build(columns, questions, params, on_question=progress, reference=reference)
     with transaction.atomic():
         written = aggregated_labels_write(source=source, aggregates=aggregates)
         result["totals"]["aggregated_labels"] = written

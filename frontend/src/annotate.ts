@@ -18,6 +18,17 @@ interface Turn {
   text: string;
   language: Language;
 }
+/** Provenance of an automatic (ASR) transcript; null when the text came from the source or a person. */
+interface Transcript {
+  source: string;
+  model: string;
+  model_version: string;
+  confidence: number | null;
+  language: string;
+  language_source: string;
+  words: { word: string; start: number; end: number; probability: number }[];
+}
+const DOUBTFUL_WORD = 0.5; // word probability under which the screen names the word for a closer listen
 interface Item {
   project_id: number;
   utterance: {
@@ -29,6 +40,7 @@ interface Item {
     speaker: string | null;
     conversation: string | null;
     turn_index: number | null;
+    transcript: Transcript | null;
   };
   context: Turn[];
   suggestion_policy: "hidden" | "shown" | "prefilled";
@@ -296,9 +308,28 @@ export class AnnotateScreen {
           "data-script": u.language.script,
           text: u.text || t("annotate.audio_only"),
         }),
+        u.transcript ? this.transcriptNote(u.transcript) : null,
       ),
     );
     list.lastElementChild?.scrollIntoView({ block: "nearest" });
+  }
+
+  /** "Automatic transcript (model, confidence)", and the words Whisper was least sure of, so they get a listen. */
+  private transcriptNote(transcript: Transcript): HTMLElement {
+    const doubtful = transcript.words.filter((w) => w.probability < DOUBTFUL_WORD).map((w) => w.word);
+    return el(
+      "p",
+      { class: "transcript-provenance muted small", "data-transcript-source": transcript.source },
+      el("span", {
+        class: "badge",
+        text: t("annotate.asr_transcript", {
+          model: transcript.model || transcript.model_version,
+          confidence: transcript.confidence === null ? "—" : formatNumber(100 * transcript.confidence, 0),
+        }),
+        title: transcript.model_version,
+      }),
+      doubtful.length ? el("span", { class: "doubtful-words", text: ` ${t("annotate.asr_doubtful", { words: doubtful.join(", ") })}` }) : null,
+    );
   }
 
   private renderPlayerControls(item: Item): void {

@@ -18,6 +18,26 @@ interface CatalogueEntry {
   description: string;
   available: boolean;
   reason: string;
+  language_fit: "all" | "some" | "none";
+  language_warning: string;
+}
+
+/** A trained head's quality on items it never saw (a held-out split, or k-fold cross-validation when none). */
+interface Evaluation {
+  method?: string;
+  split?: string;
+  folds?: number;
+  labels_from?: string;
+  n_items?: number;
+  macro_f1?: number | null;
+  uar?: number | null;
+  accuracy?: number | null;
+  ece?: number | null;
+  per_label_f1?: Record<string, number>;
+  confusion?: { labels: string[]; matrix: number[][] };
+  reliability?: { lower: number; upper: number; count: number; mean_confidence: number | null; accuracy: number | null }[];
+  reason?: string;
+  splits?: Record<string, Evaluation>;
 }
 
 interface ProjectModel {
@@ -28,9 +48,18 @@ interface ProjectModel {
   question_key: string;
   label_mapping: Record<string, unknown>;
   head_file: string;
-  training: { examples?: number; train_accuracy?: number; labels?: string[] } & Record<string, unknown>;
+  evaluation: Evaluation;
+  training: {
+    examples?: number;
+    train_accuracy?: number;
+    labels?: string[];
+    splits?: string[];
+    synthetic_allowed?: boolean;
+    label_sources?: { human?: number; llm?: Record<string, number>; model?: Record<string, number> };
+  } & Record<string, unknown>;
   created_by: string | null;
   created_at: string;
+  warnings?: string[];
 }
 
 interface Job {
@@ -45,7 +74,7 @@ interface Job {
   message: string;
   result: {
     throughput?: { items_per_second?: number; audio_seconds_per_second?: number; elapsed_seconds?: number };
-    trained_head?: { model_version: string; examples?: number; train_accuracy?: number };
+    trained_head?: { model_version: string; examples?: number; train_accuracy?: number; evaluation?: Evaluation } & ProjectModel["training"];
     model_version?: string;
     asr_model_version?: string;
   } & Record<string, unknown>;
@@ -118,6 +147,74 @@ function taskName(task: string): string {
 function formatTime(iso: string): string {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString(document.documentElement.lang || undefined);
+}
+
+const score = (value: number | null | undefined): string => (typeof value === "number" ? formatNumber(value, 2) : "—");
+
+/** One line on how good a head is on items it never saw: held-out split first, k-fold when there is none. */
+function evaluationText(evaluation: Evaluation | undefined): string {
+  if (!evaluation || !evaluation.method) return "—";
+  if (evaluation.method === "none" || !evaluation.n_items) return t("models.no_heldout", { reason: evaluation.reason ?? "" });
+  const params = {
+    f1: score(evaluation.macro_f1),
+    uar: score(evaluation.uar),
+    n: formatNumber(evaluation.n_items ?? 0),
+    split: evaluation.split ?? "",
+    folds: evaluation.folds ?? 5,
+    labels: evaluation.labels_from ?? "",
+  };
+  return evaluation.method === "k_fold" ? t("models.kfold_info", params) : t("models.heldout_info", params);
+}
+
+/** How a head was trained: splits, where its labels came from, and its accuracy on its own training items. */
+function trainingText(training: ProjectModel["training"] | undefined): string {
+  if (!training || typeof training.examples !== "number") return "—";
+  const sources = training.label_sources ?? {};
+  const parts: string[] = [];
+  if (sources.human) parts.push(t("models.source_human", { n: formatNumber(sources.human) }));
+  for (const [origin, versions] of [["llm", sources.llm], ["model", sources.model]] as const) {
+    for (const [version, n] of Object.entries(versions ?? {})) parts.push(t(`models.source_${origin}`, { n: formatNumber(n), version }));
+  }
+  return t("models.training_info", {
+    examples: formatNumber(training.examples),
+    splits: (training.splits ?? ["train"]).join(" + "),
+    sources: parts.join(", ") || "—",
+    accuracy: formatNumber(100 * Number(training.train_accuracy ?? 0), 1),
+  });
+}
+
+/** Per-label F1, the confusion matrix and the reliability diagram (as tables) of one evaluation. */
+function evaluationDetails(evaluation: Evaluation): HTMLElement | null {
+  if (!evaluation.n_items) return null;
+  const blocks: HTMLElement[] = [];
+  const f1 = Object.entries(evaluation.per_label_f1 ?? {});
+  if (f1.length) {
+    blocks.push(el("table", { class: "data compact per-label-f1" },
+      el("caption", { text: t("models.per_label_f1") }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: t("models.label") }), el("th", { scope: "col", text: "F1" }))),
+      el("tbody", {}, ...f1.map(([label, value]) => el("tr", {}, el("th", { scope: "row", text: label }), el("td", { text: score(value) }))))));
+  }
+  const confusion = evaluation.confusion;
+  if (confusion && confusion.labels.length) {
+    blocks.push(el("table", { class: "data compact confusion" },
+      el("caption", { text: t("models.confusion") }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: t("models.true_vs_predicted") }), ...confusion.labels.map((l) => el("th", { scope: "col", text: l })))),
+      el("tbody", {}, ...confusion.matrix.map((row, i) => el("tr", {}, el("th", { scope: "row", text: confusion.labels[i] }), ...row.map((n) => el("td", { text: formatNumber(n) })))))));
+  }
+  const bins = (evaluation.reliability ?? []).filter((b) => b.count > 0);
+  if (bins.length) {
+    blocks.push(el("table", { class: "data compact reliability" },
+      el("caption", { text: t("models.reliability", { ece: score(evaluation.ece) }) }),
+      el("thead", {}, el("tr", {}, ...["models.confidence_bin", "models.mean_confidence", "models.bin_accuracy", "models.count"].map((k) => el("th", { scope: "col", text: t(k) })))),
+      el("tbody", {}, ...bins.map((b) => el("tr", {},
+        el("td", { text: `${formatNumber(b.lower, 1)} – ${formatNumber(b.upper, 1)}` }),
+        el("td", { text: score(b.mean_confidence) }), el("td", { text: score(b.accuracy) }), el("td", { text: formatNumber(b.count) }))))));
+  }
+  const others = Object.values(evaluation.splits ?? {}).filter((e) => e.split !== evaluation.split);
+  return el("details", { class: "model-quality" },
+    el("summary", { text: t("models.quality_details") }),
+    ...blocks,
+    ...others.map((other) => el("p", { class: "small", text: evaluationText(other) })));
 }
 
 /** A form field: label text, the control, an optional hint; API errors for `name` are shown inside it. */
@@ -222,7 +319,7 @@ export function mountModels(): void {
         registeredBox.append(el("p", { class: "muted", text: t("models.none_registered") }));
         return;
       }
-      const head = ["models.version", "models.card", "models.task", "models.question", "models.training", "models.created"];
+      const head = ["models.version", "models.card", "models.task", "models.question", "models.heldout", "models.training", "models.created"];
       registeredBox.append(
         el(
           "table",
@@ -232,12 +329,6 @@ export function mountModels(): void {
             "tbody",
             {},
             ...registered.map((m) => {
-              const training = m.training && typeof m.training.examples === "number"
-                ? t("models.training_info", {
-                  examples: formatNumber(m.training.examples),
-                  accuracy: formatNumber(100 * Number(m.training.train_accuracy ?? 0), 1),
-                })
-                : "—";
               return el(
                 "tr",
                 { "data-model-id": m.id },
@@ -245,7 +336,8 @@ export function mountModels(): void {
                 el("td", { text: m.card_id }),
                 el("td", { text: taskName(m.task) }),
                 el("td", { text: m.question_key || "—" }),
-                el("td", { text: training }),
+                el("td", { class: "heldout" }, el("span", { class: "heldout-summary", text: evaluationText(m.evaluation) }), m.evaluation ? evaluationDetails(m.evaluation) : null),
+                el("td", { class: "training small", text: trainingText(m.training) }),
                 el("td", { text: `${formatTime(m.created_at)}${m.created_by ? ` · ${m.created_by}` : ""}` }),
               );
             }),
@@ -260,7 +352,10 @@ export function mountModels(): void {
     const cardSelect = el("select", { id: "register-card" });
     fillSelect(
       cardSelect,
-      registrable.map((c): [string, string] => [c.id, `${c.id} · ${taskName(c.task)}${c.available ? "" : ` · ${t("models.unavailable_short")}`}`]),
+      registrable.map((c): [string, string] => [
+        c.id,
+        `${c.id} · ${taskName(c.task)}${c.available ? "" : ` · ${t("models.unavailable_short")}`}${c.language_fit === "all" ? "" : ` · ${t("models.language_mismatch_short")}`}`,
+      ]),
     );
     const questionSelect = el("select", { id: "register-question" });
     fillSelect(questionSelect, categorical.map((q): [string, string] => [q.key, questionText(q)]));
@@ -296,6 +391,7 @@ export function mountModels(): void {
           el("p", { class: "muted", text: [card.description, card.license && `${t("models.license")}: ${card.license}`, card.source].filter(Boolean).join(" · ") }),
         );
         if (!card.available) cardInfo.append(el("p", { class: "warning", text: t("models.unavailable", { reason: card.reason }) }));
+        if (card.language_warning) cardInfo.append(el("p", { class: "warning language-warning", text: card.language_warning }));
       }
       const task = card?.task ?? "";
       questionField.hidden = !CATEGORICAL_TASKS.includes(task);
@@ -371,7 +467,7 @@ export function mountModels(): void {
       registerSubmit.disabled = true;
       try {
         const model = await api<ProjectModel>("POST", `${base}/models/`, body);
-        registerStatus.textContent = t("models.registered_ok", { version: model.model_version });
+        registerStatus.textContent = [t("models.registered_ok", { version: model.model_version }), ...(model.warnings ?? [])].join(" ");
         await refreshModels();
       } catch (error) {
         showErrors(registerForm, registerGeneral, error);
@@ -393,6 +489,7 @@ export function mountModels(): void {
           card.labels.length ? el("p", { class: "small labels", text: card.labels.join(", ") }) : null,
           card.description ? el("p", { class: "small", text: card.description }) : null,
           el("p", { class: `small ${card.available ? "ok" : "warning"}`, text: card.available ? t("models.available") : t("models.unavailable", { reason: card.reason }) }),
+          card.language_warning ? el("p", { class: "small warning language-warning", text: card.language_warning }) : null,
         );
         const action = el("button", { type: "button", class: "button small", "data-action": card.task === "embedding" ? "train-with" : "choose" });
         action.textContent = card.task === "embedding" ? t("models.train_with") : t("models.choose");
@@ -425,6 +522,8 @@ export function mountModels(): void {
     fillSelect(embedderSelect, embedders.map((c): [string, string] => [c.id, `${c.id}${c.available ? "" : ` · ${t("models.unavailable_short")}`}`]));
     const embedderField = field("embedder", t("models.embedder"), embedderSelect);
     const trainWeak = checkbox("weak_labels", t("models.weak_labels"), false);
+    const trainDev = checkbox("dev", t("models.train_on_dev"), false);
+    const trainSynthetic = checkbox("synthetic", t("models.allow_synthetic"), false);
     const trainGeneral = el("div", { class: "general-errors", role: "alert" });
     const trainSubmit = el("button", { type: "submit", class: "button primary", text: t("models.train_submit") });
     const trainForm = el(
@@ -432,6 +531,7 @@ export function mountModels(): void {
       { class: "models-form", id: "train-form", novalidate: true },
       el("p", { class: "muted", text: t("models.train_intro") }),
       el("div", { "data-field": "train_head" }, field("question", t("models.question"), trainQuestion), field("feature", t("models.feature"), feature), embedderField),
+      el("fieldset", { class: "train-data" }, el("legend", { text: t("models.train_data") }), el("p", { class: "muted small", text: t("models.train_data_hint") }), trainDev.box, trainSynthetic.box),
       trainWeak.box,
       el("p", { class: "muted", text: t("models.skip_done_hint") }),
       trainGeneral,
@@ -445,7 +545,12 @@ export function mountModels(): void {
     trainForm.addEventListener("submit", async (event) => {
       event.preventDefault();
       clearErrors(trainForm, trainGeneral);
-      const spec: Record<string, string> = { question: trainQuestion.value, feature: feature.value };
+      const spec: Record<string, unknown> = {
+        question: trainQuestion.value,
+        feature: feature.value,
+        splits: trainDev.input.checked ? ["train", "dev"] : ["train"],
+        synthetic: trainSynthetic.input.checked,
+      };
       if (feature.value === "text" && embedderSelect.value) spec.embedder = embedderSelect.value;
       trainSubmit.disabled = true;
       try {
@@ -601,7 +706,8 @@ export function mountModels(): void {
       if (version) facts.push([t("models.version"), String(version)]);
       const head = job.result?.trained_head;
       if (head && typeof head.examples === "number") {
-        facts.push([t("models.training"), t("models.training_info", { examples: formatNumber(head.examples), accuracy: formatNumber(100 * Number(head.train_accuracy ?? 0), 1) })]);
+        facts.push([t("models.heldout"), evaluationText(head.evaluation)]);
+        facts.push([t("models.training"), trainingText(head)]);
       }
       return el(
         "article",

@@ -9,6 +9,7 @@ Whisper detects in that clip. Word timings and word probabilities are kept.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -89,6 +90,8 @@ class FasterWhisperBackend(Backend[AudioClip, Transcript]):
     def _load(self, path: Path) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
+        # The batched pipeline logs every call at INFO ("Processing audio with duration ..."): not worker-log news.
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
         choice = ctranslate2_device()
         self._choice = choice
         self.device = choice.device
@@ -196,15 +199,20 @@ class FasterWhisperBackend(Backend[AudioClip, Transcript]):
         words: list[TranscriptWord] = []
         weighted = 0.0
         tokens = 0
+
+        def at(seconds: float, shift: float) -> float:
+            # Whisper rounds times to 10 ms: keep them inside the clip.
+            return round(min(max(float(seconds) + shift, 0.0), clip.duration), 3)
+
         for _window, shift, segment in found:
             text = segment.text.strip()
             n = max(len(segment.tokens), 1)
             weighted += float(segment.avg_logprob) * n
             tokens += n
-            segments.append(TranscriptSegment(round(float(segment.start) + shift, 3), round(float(segment.end) + shift, 3),
-                                              text, float(segment.avg_logprob), float(segment.no_speech_prob)))
-            words += [TranscriptWord(word.word.strip(), round(float(word.start) + shift, 3),
-                                     round(float(word.end) + shift, 3), round(float(word.probability), 4))
+            segments.append(TranscriptSegment(at(segment.start, shift), at(segment.end, shift), text,
+                                              float(segment.avg_logprob), float(segment.no_speech_prob)))
+            words += [TranscriptWord(word.word.strip(), at(word.start, shift), at(word.end, shift),
+                                     round(float(word.probability), 4))
                       for word in (segment.words or ()) if word.word.strip()]
         return Transcript(
             text=" ".join(s.text for s in segments if s.text).strip(),

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotation.agreement import AgreementInputError, classification_report, concordance_correlation
+from annotation.agreement import (
+    AgreementInputError,
+    calibration_report,
+    classification_report,
+    concordance_correlation,
+)
 
 
 def test_accuracy_macro_f1_and_confusion_by_hand() -> None:
@@ -21,6 +26,10 @@ def test_accuracy_macro_f1_and_confusion_by_hand() -> None:
     assert report.confusion.loc["fear", "joy"] == 1
     assert report.confusion.to_numpy().sum() == 6
     assert report.as_dict()["confusion"]["labels"] == ["anger", "fear", "joy"]  # type: ignore[index]
+    # UAR: mean recall over labels present in the truth: joy 2/3, anger 1/2, fear 0.
+    assert report.uar == pytest.approx((2 / 3 + 1 / 2 + 0) / 3) and report.as_dict()["uar"] == report.uar
+    # A label that never occurs in the truth does not count towards UAR (its recall is undefined).
+    assert classification_report(["joy", "anger"], ["joy", "joy"], labels=["joy", "anger", "fear"]).uar == 0.5
     with pytest.raises(AgreementInputError, match="not among the given labels"):
         classification_report(["joy"], ["fear"], labels=["joy"])
 
@@ -36,3 +45,17 @@ def test_concordance_correlation() -> None:
     assert concordance_correlation([1.0, np.nan, 3.0], [1.0, 2.0, 3.0]) == pytest.approx(1.0)
     with pytest.raises(AgreementInputError, match="same length"):
         concordance_correlation([1.0, 2.0], [1.0])
+
+
+def test_calibration_report_by_hand() -> None:
+    # Bin [0.6, 0.7): confidences 0.6 and 0.65, one right -> |0.5 - 0.625|; bin [0.9, 1.0]: 0.9 and 1.0, both right.
+    report = calibration_report([0.6, 0.65, 0.9, 1.0], [True, False, True, True], bins=10)
+    expected = 2 / 4 * abs(0.5 - 0.625) + 2 / 4 * abs(1.0 - 0.95)
+    assert report["ece"] == pytest.approx(expected) and report["n_items"] == 4
+    bins = report["bins"]
+    assert len(bins) == 10 and bins[6]["count"] == 2 and bins[9]["count"] == 2  # type: ignore[index]
+    assert bins[6]["accuracy"] == 0.5 and bins[0]["mean_confidence"] is None  # type: ignore[index]
+    perfect = calibration_report([0.75] * 4, [True, True, True, False])
+    assert perfect["ece"] == pytest.approx(0.0)
+    with pytest.raises(AgreementInputError, match="in \\[0, 1\\]"):
+        calibration_report([1.5], [True])

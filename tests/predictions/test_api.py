@@ -67,7 +67,7 @@ def test_preannotate_and_transcribe_answer_202_with_the_job(world) -> None:
 def test_predictions_follow_the_suggestion_policy_and_summary_has_histograms(world) -> None:
     job = preannotation_job_create(project=world.project, user=world.lead, train_head={"question": "emotion"})
     preannotation_run(job_id=job.pk)
-    total = len(world.labelled) + len(world.unlabelled)
+    total = len(world.unlabelled)  # never on the items the head was trained on
 
     world.project.suggestion_policy = SuggestionPolicy.HIDDEN
     world.project.save(update_fields=["suggestion_policy"])
