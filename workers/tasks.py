@@ -25,36 +25,43 @@ IMPORT_MAX_RETRIES = 3
 )
 def run_import_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Run one import job; a lost database connection is retried with backoff (nothing was written)."""
-    from django.db import OperationalError
+    from django.db import close_old_connections
 
-    from corpora.importing.services import import_job_fail, import_run
+    from corpora.importing.services import DATABASE_UNREACHABLE, import_job_fail, import_run
+    from jobs.services import job_running
 
     try:
-        import_run(job_id=job_id)
-    except OperationalError as exc:
+        with job_running(job_id=job_id, runner=self.request.id or ""):
+            import_run(job_id=job_id)
+    except DATABASE_UNREACHABLE as exc:
+        close_old_connections()  # the next try (or the failure below) gets a fresh connection
         if self.request.retries >= IMPORT_MAX_RETRIES:
             import_job_fail(job_id=job_id, message=f"The database stayed unreachable after {IMPORT_MAX_RETRIES} "
                                                    f"retries ({exc}); nothing was written.")
             return
-        raise self.retry(exc=exc, countdown=min(300, 10 * 2 ** self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries)) from exc
 
 
-@shared_task(name="workers.tasks.run_export_job", queue=CeleryQueue.DEFAULT.value, acks_late=True,
+@shared_task(bind=True, name="workers.tasks.run_export_job", queue=CeleryQueue.DEFAULT.value, acks_late=True,
              reject_on_worker_lost=True)
-def run_export_job(job_id: int) -> None:
+def run_export_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Run one gold-split export job (a redelivered message for a finished job does nothing)."""
     from annotation.export.services import export_run
+    from jobs.services import job_running
 
-    export_run(job_id=job_id)
+    with job_running(job_id=job_id, runner=self.request.id or ""):
+        export_run(job_id=job_id)
 
 
-@shared_task(name="workers.tasks.compute_agreement", queue=CeleryQueue.DEFAULT.value, acks_late=True,
+@shared_task(bind=True, name="workers.tasks.compute_agreement", queue=CeleryQueue.DEFAULT.value, acks_late=True,
              reject_on_worker_lost=True)
-def compute_agreement(job_id: int) -> None:
+def compute_agreement(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Compute and cache one agreement report and its aggregated labels (a redelivered finished job does nothing)."""
     from annotation.quality.services import agreement_job_run
+    from jobs.services import job_running
 
-    agreement_job_run(job_id=job_id)
+    with job_running(job_id=job_id, runner=self.request.id or ""):
+        agreement_job_run(job_id=job_id)
 
 
 # Model jobs (GPU queue). They resume where an earlier attempt stopped, so a redelivered message is safe.
@@ -69,10 +76,12 @@ def _run_prediction_job(task, run_name: str, job_id: int) -> None:  # type: igno
     from django.db import OperationalError
 
     from annotation.predictions import services
+    from jobs.services import job_running
     from models_zoo.errors import ModelError
 
     try:
-        getattr(services, run_name)(job_id=job_id)
+        with job_running(job_id=job_id, runner=task.request.id or ""):
+            getattr(services, run_name)(job_id=job_id)
     except SoftTimeLimitExceeded:
         services.prediction_job_fail(job_id=job_id, message=(
             f"The job ran past the soft time limit of {PREDICTION_SOFT_TIME_LIMIT} s; what it wrote is kept, "

@@ -330,15 +330,17 @@ def test_all_or_nothing_writes_nothing_and_skip_invalid_writes_the_rest(corpus, 
 
 
 def test_unexpected_failure_rolls_back_everything(corpus, run_import, emotion_labels, monkeypatch):
+    """Never a half-written corpus: on either database, a failure after the utterances were written undoes them."""
     calls = {"n": 0}
-    original = writer._copy_annotations
+    last_step = "_copy_annotations" if writer.use_copy() else "_bulk_annotations"  # PostgreSQL's COPY or SQLite's
+    original = getattr(writer, last_step)
 
     def explode(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         original(*args, **kwargs)
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(writer, "_copy_annotations", explode)
+    monkeypatch.setattr(writer, last_step, explode)
     job = run_import(corpus, {"x.csv": b"id,text,emotion\n1,a,joy\n2,b,joy\n"}, GENERIC)
     assert calls["n"] == 1
     assert job.status == JobStatus.FAILED and "disk on fire" in job.message and "nothing was written" in job.message
@@ -468,6 +470,7 @@ def test_command_imports_and_reports(tmp_path, db, capsys):
         call_command("import_corpus", "nope", str(bad), verbosity=0)
 
 
+@pytest.mark.postgres("SQLite has one writer: progress cannot be written beside the open import transaction")
 @pytest.mark.django_db(transaction=True)
 def test_progress_is_visible_while_the_import_transaction_is_open(lead, emotion_labels):
     from corpora.services import corpus_create
@@ -548,7 +551,7 @@ def _outcome(job: Job) -> tuple[object, ...]:
     return job.status, dict(job.counts), errors_of(job), job.result["notes"], utterances, labels
 
 
-@pytest.mark.parametrize("use_copy", [True, False])
+@pytest.mark.parametrize("use_copy", [pytest.param(True, marks=pytest.mark.postgres("COPY is PostgreSQL's")), False])
 def test_fast_path_gives_what_the_general_path_gives(lead, emotion_labels, run_import, monkeypatch, use_copy):
     import corpora.importing.services as services
     from corpora.services import corpus_create
