@@ -25,8 +25,7 @@ IMPORT_MAX_RETRIES = 3
 )
 def run_import_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Run one import job; a lost database connection is retried with backoff (nothing was written)."""
-    from django.db import close_old_connections
-
+    from config.db import connections_drop_broken
     from corpora.importing.services import DATABASE_UNREACHABLE, import_job_fail, import_run
     from jobs.services import job_running
 
@@ -34,7 +33,7 @@ def run_import_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
         with job_running(job_id=job_id, runner=self.request.id or ""):
             import_run(job_id=job_id)
     except DATABASE_UNREACHABLE as exc:
-        close_old_connections()  # the next try (or the failure below) gets a fresh connection
+        connections_drop_broken()  # the next try (or the failure below) gets a fresh connection
         if self.request.retries >= IMPORT_MAX_RETRIES:
             import_job_fail(job_id=job_id, message=f"The database stayed unreachable after {IMPORT_MAX_RETRIES} "
                                                    f"retries ({exc}); nothing was written.")

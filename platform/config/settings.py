@@ -268,7 +268,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # true state within stale window + reaper period (under a minute), and sends again jobs that waited too long.
 JOB_STALE_AFTER_SECONDS = env_int("SENTIO_JOB_STALE_AFTER_SECONDS", 40, minimum=10)
 JOB_REAP_EVERY_SECONDS = env_int("SENTIO_JOB_REAP_EVERY_SECONDS", 15, minimum=1)
-JOB_PENDING_RESEND_SECONDS = env_int("SENTIO_JOB_PENDING_RESEND_SECONDS", 60, minimum=10)
+JOB_PENDING_RESEND_SECONDS = env_int("SENTIO_JOB_PENDING_RESEND_SECONDS", 30, minimum=10)
 JOB_MAX_ATTEMPTS = env_int("SENTIO_JOB_MAX_ATTEMPTS", 3, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "reap-stuck-jobs": {"task": "workers.tasks.reap_stuck_jobs", "schedule": float(JOB_REAP_EVERY_SECONDS)},

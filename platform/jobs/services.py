@@ -12,10 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.db import connections_drop_broken
 from jobs.dispatch import JOB_KIND_TASKS, task_send_on_commit
 from jobs.models import FINISHED_STATUSES, Job, JobError, JobStatus
 
@@ -112,7 +113,7 @@ class _Heartbeat(threading.Thread):
                         heartbeat_at=timezone.now())
                 except DatabaseError:  # e.g. SQLite busy with the job's own write; the next beat tries again
                     logger.warning("could not record the heartbeat of job %s", self.job_id, exc_info=True)
-                    close_old_connections()  # a dropped connection is replaced at the next beat
+                    connections_drop_broken()  # a dropped connection is replaced at the next beat
         finally:
             connections.close_all()  # this thread's connections only
 

@@ -451,6 +451,45 @@ def test_task_runs_the_import_and_retries_lost_connections(corpus, lead, emotion
     assert result.state == "SUCCESS"  # gave up cleanly after the retries
 
 
+@pytest.mark.postgres("drops a real PostgreSQL connection")
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_dropped_while_writing_is_retried_and_the_import_lands_once(lead, emotion_labels, monkeypatch):
+    """The server drops the worker's connection in the middle of the write transaction (the utterances are copied,
+    the labels' COPY fails): the task retries (the same message takes its job over), nothing of the first attempt
+    remains, and every row lands exactly once."""
+    import psycopg
+    from django.db import connection
+
+    from corpora.services import corpus_create
+    from workers.tasks import run_import_job
+
+    corpus = corpus_create(name="Dropped", license="CC0-1.0", created_by=lead)
+    rows = "".join(f"{i},text {i},joy\n" for i in range(500))
+    job = import_job_create(corpus=corpus, files=[ContentFile(("id,text,emotion\n" + rows).encode(), name="d.csv")],
+                            options=GENERIC, created_by=lead, enqueue=False)
+    original = writer._copy_annotations
+    dropped: list[int] = []
+
+    def drop_then_write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not dropped:  # first attempt, utterances written in the open transaction: now the server hangs up
+            db = connection.settings_dict
+            dropped.append(connection.connection.info.backend_pid)
+            with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
+                                 password=db["PASSWORD"] or None, dbname=db["NAME"], autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", dropped)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "_copy_annotations", drop_then_write)
+    result = run_import_job.apply(args=[job.pk], task_id="import-message-1")  # eager: a retry runs at once
+
+    job.refresh_from_db()
+    assert dropped and result.state == "SUCCESS"
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2 and job.runner == "import-message-1", job.message
+    assert Utterance.objects.filter(corpus=corpus).count() == 500
+    assert Annotation.objects.filter(utterance__corpus=corpus).count() == 500
+    assert Utterance.objects.filter(corpus=corpus).values("external_id").distinct().count() == 500
+
+
 def test_command_imports_and_reports(tmp_path, db, capsys):
     path = tmp_path / "dev_sent_emo.csv"
     path.write_bytes((MELD_HEADER + "".join(MELD_ROWS) + MELD_ROWS[0].replace("Phoebe", "Phoebe")).encode())

@@ -18,8 +18,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-from django.db import close_old_connections, connection, connections
+from django.db import connection, connections
 
+from config.db import connections_drop_broken
 from jobs.models import Job
 from jobs.services import job_progress
 
@@ -80,7 +81,7 @@ class ProgressReporter:
         except Exception:  # progress is best effort; the import itself goes on
             logger.warning("could not record progress of job %s", self.job.pk, exc_info=True)
             if self.threaded:
-                close_old_connections()  # a dropped connection of this thread is replaced at the next report
+                connections_drop_broken()  # a dropped connection of this thread is replaced at the next report
 
     def _run(self) -> None:
         try:
