@@ -112,7 +112,9 @@ def main() -> int:
     def med(values: list[float]) -> float:
         return statistics.median(values)
 
-    print(f"{args.rows:,} rows, {args.runs} runs each, medians (min-max):")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{args.rows:,} rows, {args.runs} runs each, medians (min-max); load average {load} on {os.cpu_count()} "
+          "cores:")
     print(f"command line  import_corpus {med(command):.2f} s ({min(command):.2f}-{max(command):.2f}); "
           f"start-up alone (--help) {med(startup):.2f} s; the import adds {med(command) - med(startup):.2f} s "
           f"(ratio {med(command) / med(startup):.2f})")

@@ -1,14 +1,13 @@
 """Fault injection: kill workers, restart Redis and drop database connections in the middle of imports, then
 count what landed and time how long the API took to show each job's true state.
 
-    createdb -h 127.0.0.1 -U postgres sentio_faults
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/sentio_faults python benchmarks/faults.py --migrate
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python benchmarks/faults.py
 
-Loopback only and bounded: the database must be on this machine (a scratch database: the script migrates it and
-deletes the corpora it made); the script starts a Redis server of its own on a free loopback port (it restarts
-that one, never a shared one), a Celery worker (prefork, one child, as deployed) and Celery beat running the
-reaper on its default schedule, all with Sentio's default job settings. Every scenario has a deadline
-(``--deadline``); a job not finished by then counts as lost.
+Loopback only and bounded: the PostgreSQL server must be on this machine; the script creates a database of its own
+there (``<name>_faults_<random>``, migrated, dropped at the end), starts a Redis server of its own on a free
+loopback port (it restarts that one, never a shared one), a Celery worker (prefork, one child, as deployed) and
+Celery beat running the reaper on its default schedule, all with Sentio's default job settings. Every scenario
+has a deadline (``--deadline``); a job not finished by then counts as lost.
 
 Scenarios, each on a fresh corpus with the same CSV (``--rows`` rows):
 
@@ -99,6 +98,23 @@ class Redis:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class Database:
+    """A database of the script's own on the given (loopback) PostgreSQL server."""
+
+    def __init__(self, server_url: str):
+        import psycopg
+
+        parts = urlsplit(server_url)
+        self.name = f"{(parts.path.lstrip('/') or 'sentio')}_faults_{os.urandom(4).hex()}"
+        self.admin = psycopg.connect(server_url.replace("postgres://", "postgresql://", 1), autocommit=True)
+        self.admin.execute(f'CREATE DATABASE "{self.name}"')
+        self.url = parts._replace(path=f"/{self.name}").geturl()
+
+    def drop(self) -> None:
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self.admin.close()
 
 
 class Celery:
@@ -291,23 +307,24 @@ def main() -> int:
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=SCENARIOS)
     parser.add_argument("--deadline", type=float, default=240.0, help="seconds a scenario may take before its job "
                                                                       "counts as lost")
-    parser.add_argument("--migrate", action="store_true", help="migrate the database first")
-    parser.add_argument("--keep", action="store_true", help="keep the corpora the scenarios imported")
+    parser.add_argument("--keep", action="store_true", help="keep the database and logs for a look")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres") or urlsplit(url).hostname not in LOOPBACK:
-        print("set DATABASE_URL to a scratch PostgreSQL database on this machine (127.0.0.1)", file=sys.stderr)
+        print("set DATABASE_URL to a PostgreSQL server on this machine (postgres://user@127.0.0.1:5432/postgres)",
+              file=sys.stderr)
         return 2
     if shutil.which("redis-server") is None:
         print("redis-server is needed (apt-get install redis-server)", file=sys.stderr)
         return 2
 
     scratch = Path(tempfile.mkdtemp(prefix="sentio-faults-"))
+    database = Database(url)
     redis = Redis(scratch)
     redis.start()
     # The processes under test get Sentio's defaults for everything about jobs; only the services are set here.
-    os.environ.update(CELERY_BROKER_URL=redis.url, SENTIO_DATA_DIR=str(scratch / "data"),
+    os.environ.update(DATABASE_URL=database.url, CELERY_BROKER_URL=redis.url, SENTIO_DATA_DIR=str(scratch / "data"),
                       PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'platform'}")
     for name in ("SENTIO_JOB_STALE_AFTER_SECONDS", "SENTIO_JOB_REAP_EVERY_SECONDS",
                  "SENTIO_JOB_PENDING_RESEND_SECONDS", "SENTIO_CELERY_KEY_PREFIX", "SENTIO_TEST_DB_NAME"):
@@ -319,8 +336,7 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    if args.migrate:
-        call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
     write_csv(scratch / "faults.csv", args.rows)
     bench = Bench(args, env, scratch, redis, scratch / "faults.csv")
     print(f"stale window {settings.JOB_STALE_AFTER_SECONDS} s, reaper every {settings.JOB_REAP_EVERY_SECONDS} s, "
@@ -336,10 +352,11 @@ def main() -> int:
         bench.worker.stop()
         bench.beat.stop()
         redis.stop()
-    if not args.keep:
-        from corpora.models import Corpus
+        if not args.keep:
+            from django.db import connections
 
-        Corpus.objects.filter(name__startswith="faults ").delete()
+            connections.close_all()
+            database.drop()
     header = ("scenario", "rows_expected", "rows_found", "duplicates", "lost", "truth_s", "done_s", "attempts")
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for r in results:
@@ -350,7 +367,7 @@ def main() -> int:
           f"lost, true state within {TRUTH_TARGET_S:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    if not bad:
+    if not bad and not args.keep:
         shutil.rmtree(scratch, ignore_errors=True)  # else its logs stay for a look
     return 1 if bad else 0
 
