@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
 
-from jobs.dispatch import CeleryQueue
+from celery import shared_task
+from celery.signals import task_postrun, task_prerun
+
+from jobs.dispatch import JOB_KIND_TASKS, CeleryQueue
+
+# Every task that runs a job (JOB_KIND_TASKS, whose first argument is the job id) runs inside
+# jobs.services.job_running: a heartbeat from a thread while it runs, and its message's id, which lets a retry or a
+# redelivery of that message take its job over but keeps a duplicate message off it. Signals, so that no job task
+# can forget it.
+_JOB_TASK_NAMES = frozenset(task.value for task in JOB_KIND_TASKS.values())
+_running: dict[str, Any] = {}  # task id -> its job_running context, from task_prerun to task_postrun
+
+
+@task_prerun.connect(weak=False)
+def job_task_started(task_id: str, task: Any, args: Any = (), **_: Any) -> None:
+    if task.name in _JOB_TASK_NAMES and args:
+        from jobs.services import job_running
+
+        running = job_running(job_id=int(args[0]), runner=task_id)
+        running.__enter__()
+        _running[task_id] = running
+
+
+@task_postrun.connect(weak=False)
+def job_task_ended(task_id: str, **_: Any) -> None:
+    running = _running.pop(task_id, None)
+    if running is not None:
+        running.__exit__(None, None, None)
 
 
 @shared_task(name="workers.tasks.reap_stuck_jobs", queue=CeleryQueue.DEFAULT.value)
@@ -27,11 +54,9 @@ def run_import_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Run one import job; a lost database connection is retried with backoff (nothing was written)."""
     from config.db import connections_drop_broken
     from corpora.importing.services import DATABASE_UNREACHABLE, import_job_fail, import_run
-    from jobs.services import job_running
 
     try:
-        with job_running(job_id=job_id, runner=self.request.id or ""):
-            import_run(job_id=job_id)
+        import_run(job_id=job_id)
     except DATABASE_UNREACHABLE as exc:
         connections_drop_broken()  # the next try (or the failure below) gets a fresh connection
         if self.request.retries >= IMPORT_MAX_RETRIES:
@@ -41,26 +66,22 @@ def run_import_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
         raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries)) from exc
 
 
-@shared_task(bind=True, name="workers.tasks.run_export_job", queue=CeleryQueue.DEFAULT.value, acks_late=True,
+@shared_task(name="workers.tasks.run_export_job", queue=CeleryQueue.DEFAULT.value, acks_late=True,
              reject_on_worker_lost=True)
-def run_export_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
+def run_export_job(job_id: int) -> None:
     """Run one gold-split export job (a redelivered message for a finished job does nothing)."""
     from annotation.export.services import export_run
-    from jobs.services import job_running
 
-    with job_running(job_id=job_id, runner=self.request.id or ""):
-        export_run(job_id=job_id)
+    export_run(job_id=job_id)
 
 
-@shared_task(bind=True, name="workers.tasks.compute_agreement", queue=CeleryQueue.DEFAULT.value, acks_late=True,
+@shared_task(name="workers.tasks.compute_agreement", queue=CeleryQueue.DEFAULT.value, acks_late=True,
              reject_on_worker_lost=True)
-def compute_agreement(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
+def compute_agreement(job_id: int) -> None:
     """Compute and cache one agreement report and its aggregated labels (a redelivered finished job does nothing)."""
     from annotation.quality.services import agreement_job_run
-    from jobs.services import job_running
 
-    with job_running(job_id=job_id, runner=self.request.id or ""):
-        agreement_job_run(job_id=job_id)
+    agreement_job_run(job_id=job_id)
 
 
 # Model jobs (GPU queue). They resume where an earlier attempt stopped, so a redelivered message is safe.
@@ -75,12 +96,10 @@ def _run_prediction_job(task, run_name: str, job_id: int) -> None:  # type: igno
     from django.db import OperationalError
 
     from annotation.predictions import services
-    from jobs.services import job_running
     from models_zoo.errors import ModelError
 
     try:
-        with job_running(job_id=job_id, runner=task.request.id or ""):
-            getattr(services, run_name)(job_id=job_id)
+        getattr(services, run_name)(job_id=job_id)
     except SoftTimeLimitExceeded:
         services.prediction_job_fail(job_id=job_id, message=(
             f"The job ran past the soft time limit of {PREDICTION_SOFT_TIME_LIMIT} s; what it wrote is kept, "

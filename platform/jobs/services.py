@@ -54,10 +54,10 @@ _runner: ContextVar[str | None] = ContextVar("job_runner", default=None)
 def job_start(*, job_id: int) -> Job | None:
     """Mark a job RUNNING; None if it must not run here.
 
-    Not for a finished job (a redelivered message must not rerun it), nor for one that a live worker is running
-    under another message (the reaper sends a waiting job again when its message may be lost; the original may
-    still arrive). The message that started a job may take it over again: a retry, or a redelivery after its
-    worker process died.
+    Not for a finished job (a redelivered message must not rerun it), nor, in a Celery task, for one that a live
+    worker is running under another message (the reaper sends a waiting job again when its message may be lost;
+    the original may still arrive). The message that started a job may take it over again: a retry, or a
+    redelivery after its worker process died. Outside a task (the command line) there is no message to compare.
     """
     runner = _runner.get()
     with transaction.atomic():
@@ -66,7 +66,7 @@ def job_start(*, job_id: int) -> Job | None:
             return None
         now = timezone.now()
         if (job.status == JobStatus.RUNNING and job.heartbeat_at is not None and job.heartbeat_at > now - _stale_after()
-                and (runner is None or job.runner != runner)):
+                and runner is not None and job.runner != runner):
             logger.info("job %s is running under message %s; message %s leaves it alone", job.pk, job.runner, runner)
             return None
         job.status = JobStatus.RUNNING
