@@ -33,6 +33,7 @@ INTENSITY_MIN, INTENSITY_MAX = 0, 3
 _KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _PERSPECTIVE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 MAX_TEXT_LENGTH = 10_000
+MAX_SCALE_STEPS = 1_000_000  # a numeric scale's step divides max - min into at most this many steps
 
 
 class SchemaError(ValueError):
@@ -60,7 +61,13 @@ class Question:
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float; an integer too big for a float is not one (comparing it with floats overflows)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _labels(raw: dict[str, Any], where: str, errors: dict[str, str]) -> tuple[str, ...]:
@@ -121,14 +128,18 @@ def parse_questions(raw_questions: Any) -> list[Question]:
                                       allow_empty=bool(allow_empty)))
         elif qtype == "numeric":
             lo, hi, step = raw.get("min"), raw.get("max"), raw.get("step", None)
-            if not _is_number(lo) or not _is_number(hi) or lo >= hi:
-                errors[f"{where}.min"] = "'min' and 'max' must be numbers with min < max"
+            if not _is_number(lo) or not _is_number(hi) or lo >= hi or not math.isfinite(float(hi) - float(lo)):
+                errors[f"{where}.min"] = "'min' and 'max' must be numbers with min < max (and max - min finite)"
                 continue
             if step is None:
                 questions.append(Question(**common, minimum=float(lo), maximum=float(hi)))
                 continue
             if not _is_number(step) or step <= 0 or step > hi - lo:
                 errors[f"{where}.step"] = "must be a positive number no larger than max - min"
+                continue
+            if (hi - lo) / step > MAX_SCALE_STEPS:
+                errors[f"{where}.step"] = (f"divides max - min into {(hi - lo) / step:.3g} steps; "
+                                           f"at most {MAX_SCALE_STEPS:,} are allowed")
                 continue
             questions.append(Question(**common, minimum=float(lo), maximum=float(hi), step=float(step)))
         elif qtype == "text":

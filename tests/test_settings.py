@@ -198,3 +198,17 @@ def test_pages_carry_content_security_policy_and_frame_options(client) -> None: 
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_jobs_and_connections_recover_within_a_minute_by_default(tmp_path: Path) -> None:
+    """A dropped database connection is replaced before use; a dead worker's job is sent again within stale window +
+    reaper period (under a minute); Redis keys get the configured prefix."""
+    show = (
+        "[s.DATABASES['default']['CONN_HEALTH_CHECKS'], s.JOB_STALE_AFTER_SECONDS + s.JOB_REAP_EVERY_SECONDS,"
+        " s.CELERY_BEAT_SCHEDULE['reap-stuck-jobs']['schedule'], s.CELERY_TASK_ACKS_LATE,"
+        " s.CELERY_TASK_REJECT_ON_WORKER_LOST, s.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix']]"
+    )
+    done = load_settings({**PRODUCTION, "SENTIO_CELERY_KEY_PREFIX": "site-a:"}, tmp_path, show=show)
+    assert done.returncode == 0, done.stderr
+    health, recovery, every, acks_late, reject_lost, prefix = json.loads(done.stdout.strip().splitlines()[-1])
+    assert health is True and recovery < 60 and every == 15.0 and acks_late and reject_lost and prefix == "site-a:"

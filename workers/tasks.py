@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
 
-from jobs.dispatch import CeleryQueue
+from celery import shared_task
+from celery.signals import task_postrun, task_prerun
+
+from jobs.dispatch import JOB_KIND_TASKS, CeleryQueue
+
+# Every task that runs a job (JOB_KIND_TASKS, whose first argument is the job id) runs inside
+# jobs.services.job_running: a heartbeat from a thread while it runs, and its message's id, which lets a retry or a
+# redelivery of that message take its job over but keeps a duplicate message off it. Signals, so that no job task
+# can forget it.
+_JOB_TASK_NAMES = frozenset(task.value for task in JOB_KIND_TASKS.values())
+_running: dict[str, Any] = {}  # task id -> its job_running context, from task_prerun to task_postrun
+
+
+@task_prerun.connect(weak=False)
+def job_task_started(task_id: str, task: Any, args: Any = (), **_: Any) -> None:
+    if task.name in _JOB_TASK_NAMES and args:
+        from jobs.services import job_running
+
+        running = job_running(job_id=int(args[0]), runner=task_id)
+        running.__enter__()
+        _running[task_id] = running
+
+
+@task_postrun.connect(weak=False)
+def job_task_ended(task_id: str, **_: Any) -> None:
+    running = _running.pop(task_id, None)
+    if running is not None:
+        running.__exit__(None, None, None)
 
 
 @shared_task(name="workers.tasks.reap_stuck_jobs", queue=CeleryQueue.DEFAULT.value)
@@ -25,18 +52,18 @@ IMPORT_MAX_RETRIES = 3
 )
 def run_import_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Run one import job; a lost database connection is retried with backoff (nothing was written)."""
-    from django.db import OperationalError
-
-    from corpora.importing.services import import_job_fail, import_run
+    from config.db import connections_drop_broken
+    from corpora.importing.services import DATABASE_UNREACHABLE, import_job_fail, import_run
 
     try:
         import_run(job_id=job_id)
-    except OperationalError as exc:
+    except DATABASE_UNREACHABLE as exc:
+        connections_drop_broken()  # the next try (or the failure below) gets a fresh connection
         if self.request.retries >= IMPORT_MAX_RETRIES:
             import_job_fail(job_id=job_id, message=f"The database stayed unreachable after {IMPORT_MAX_RETRIES} "
                                                    f"retries ({exc}); nothing was written.")
             return
-        raise self.retry(exc=exc, countdown=min(300, 10 * 2 ** self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries)) from exc
 
 
 @shared_task(name="workers.tasks.run_export_job", queue=CeleryQueue.DEFAULT.value, acks_late=True,

@@ -15,7 +15,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,7 +31,7 @@ from annotation.distribution.selectors import (
 )
 from annotation.models import Annotation, Flag, Project, SuggestionPolicy
 from annotation.schema import SchemaError
-from config.drf import FirstRendererNegotiation
+from config.drf import FirstRendererNegotiation, JSONParser
 from corpora.models import TextDirection
 from corpora.transcripts import TranscriptSerializer
 

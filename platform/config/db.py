@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import connection, connections
 
 
 def fetchone_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
@@ -22,3 +22,12 @@ def fetchone_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
         return cursor.fetchone()
+
+
+def connections_drop_broken() -> None:
+    """Close this thread's database connections that no longer work (the server dropped them), so the next query
+    opens a fresh one. Unlike ``close_old_connections`` it leaves working connections alone, also one inside a
+    transaction."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.is_usable():
+            conn.close()

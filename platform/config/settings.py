@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.PathIdRangeMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -110,7 +111,10 @@ TEMPLATES = [
 _database_url = env_str("DATABASE_URL", "")
 if _database_url:
     try:
-        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))}
+        # Health checks: a connection kept open (conn_max_age) but dropped by the server is replaced before a
+        # request or task uses it, instead of failing it.
+        DATABASES = {"default": dj_database_url.parse(
+            _database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if PRODUCTION and (
@@ -241,10 +245,16 @@ if not CELERY_BROKER_URL:
     }
 else:
     # Redis hands an unacknowledged message (its worker died) to another worker after this many seconds;
-    # it must outlast the hard time limit, or a long task would run twice at once.
+    # it must outlast the hard time limit, or a long task would run twice at once. (A job whose worker died is
+    # sent again much sooner by the reaper, below; its old message then finds the job taken.)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7 * 3600, minimum=60),
     }
+    # Every key Celery writes starts with this prefix (kombu's global_keyprefix): installations or test runs
+    # sharing one Redis database cannot take each other's messages, and each can delete its own keys.
+    _key_prefix = env_str("SENTIO_CELERY_KEY_PREFIX", "")
+    if _key_prefix:
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _key_prefix
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -253,8 +263,15 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3 * 3600 + 300, minim
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Jobs: a running job's worker writes a heartbeat every quarter of the stale window; the reaper (Celery beat, every
+# JOB_REAP_EVERY_SECONDS) sends a job whose heartbeat stopped back to its task, so a dead worker's job shows its
+# true state within stale window + reaper period (under a minute), and sends again jobs that waited too long.
+JOB_STALE_AFTER_SECONDS = env_int("SENTIO_JOB_STALE_AFTER_SECONDS", 40, minimum=10)
+JOB_REAP_EVERY_SECONDS = env_int("SENTIO_JOB_REAP_EVERY_SECONDS", 15, minimum=1)
+JOB_PENDING_RESEND_SECONDS = env_int("SENTIO_JOB_PENDING_RESEND_SECONDS", 30, minimum=10)
+JOB_MAX_ATTEMPTS = env_int("SENTIO_JOB_MAX_ATTEMPTS", 3, minimum=1)
 CELERY_BEAT_SCHEDULE = {
-    "reap-stuck-jobs": {"task": "workers.tasks.reap_stuck_jobs", "schedule": 300.0},
+    "reap-stuck-jobs": {"task": "workers.tasks.reap_stuck_jobs", "schedule": float(JOB_REAP_EVERY_SECONDS)},
 }
 # Projects on corpora up to this size get their work items at once; bigger ones in a background job.
 PROJECT_ITEMS_INLINE_MAX = env_int("SENTIO_PROJECT_ITEMS_INLINE_MAX", 20_000, minimum=0)
@@ -262,8 +279,6 @@ PROJECT_ITEMS_INLINE_MAX = env_int("SENTIO_PROJECT_ITEMS_INLINE_MAX", 20_000, mi
 AGREEMENT_SYNC_MAX_ANNOTATIONS = env_int("SENTIO_AGREEMENT_SYNC_MAX_ANNOTATIONS", 5_000, minimum=0)
 AGREEMENT_N_RESAMPLES = env_int("SENTIO_AGREEMENT_N_RESAMPLES", 1_000, minimum=0)
 AGREEMENT_MAX_RESAMPLES = env_int("SENTIO_AGREEMENT_MAX_RESAMPLES", 10_000, minimum=1)
-JOB_STALE_AFTER_SECONDS = env_int("SENTIO_JOB_STALE_AFTER_SECONDS", 900, minimum=30)
-JOB_MAX_ATTEMPTS = env_int("SENTIO_JOB_MAX_ATTEMPTS", 3, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -271,6 +286,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies only (uploads declare multipart on their own views), read by a parser that refuses what would
+    # fail deep inside (huge numbers, NUL characters, deep nesting) with a 400 naming the field.
+    "DEFAULT_PARSER_CLASSES": ["config.drf.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

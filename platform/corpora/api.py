@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from annotation.permissions import CorpusPermission
 from annotation.selectors import utterances_with_label
+from config.drf import CheckedJSONDecoder
 from corpora.api_common import IdFilter, StrictBooleanFilter, field_errors, signed_in_user
 from corpora.models import Conversation, Corpus, Language, Speaker, Utterance
 from corpora.selectors import (
@@ -102,7 +103,7 @@ class ImportUploadSerializer(serializers.Serializer):
         help_text="One or more data files (CSV, TSV, JSONL, Parquet)",
     )
     options = serializers.JSONField(
-        binary=True, default=dict,
+        binary=True, default=dict, decoder=CheckedJSONDecoder,
         help_text=(
             'Import options as a JSON object, e.g. {"preset": "meld"} or {"format": "csv", "mapping": {...}}. '
             "Keys: preset (meld, mahaemotions, brighter, brighter_raters, emobank, emobank_ratings), mapping, schema "

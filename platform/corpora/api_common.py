@@ -11,6 +11,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.request import Request
 
+from config.drf import INT64_MAX, INT64_MIN
+
 
 def signed_in_user(request: Request) -> User:
     """The user of a request that passed IsAuthenticated."""
@@ -29,10 +31,15 @@ class IdFilter(django_filters.NumberFilter):
 
     django-filter's default for a foreign key answers 400 for an id that does not exist and 200 for
     one that does: an outsider could probe which hidden projects or corpora exist. Here both give
-    an empty page. Whole numbers only.
+    an empty page. Whole numbers only, within 64 bits (beyond, SQLite overflows before any row is read).
     """
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", INT64_MIN)
+        kwargs.setdefault("max_value", INT64_MAX)
+        super().__init__(*args, **kwargs)
 
 
 class StrictBooleanField(forms.NullBooleanField):

@@ -46,6 +46,14 @@ class Job(models.Model):
     message = models.TextField(blank=True, default="", help_text="Why the job failed, in words for a person")
     result = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    runner = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text="Id of the task message running the job: its retries and redeliveries may take the job over, "
+                  "a duplicate message may not",
+    )
+    resends = models.PositiveIntegerField(
+        default=0, help_text="How often the reaper sent the job again while it waited (its message was lost?)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

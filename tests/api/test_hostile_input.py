@@ -56,3 +56,95 @@ def test_hostile_project_settings_are_400(world, client_for):
                    {"languages": "mr"}, {"name": "n" * 201}):
         response = client.patch(f"/api/projects/{world.project.pk}/", change, format="json")
         assert response.status_code == 400, (change, response.content)
+
+
+# -- hostile JSON: each kind is a 400 naming the field, and nothing is written -------------------------------------
+
+BEYOND_FLOAT = "9" * 400  # an integer no float can hold
+BEYOND_BIGINT = "9" * 20
+DEEP = "[" * 5000 + "]" * 5000  # deeper than Python's json module can parse
+NESTED_40 = "[" * 40 + "]" * 40  # parses, but deeper than the API takes
+CLIENT_ID = "6f1c0c52-2a4e-4d8e-8b65-1c1a3a0f1d1"
+
+
+def _submit(value: str, utterance: str = "{u}", n: int = 0) -> str:
+    return '{"client_id": "%s%d", "utterance": %s, "value": %s}' % (CLIENT_ID, n, utterance, value)  # noqa: UP031
+
+
+HOSTILE_JSON = [
+    # integers beyond float range (OverflowError when compared with a float scale)
+    ("/api/projects/{p}/submit/", _submit('{"emotion": "joy", "valence": %s}' % BEYOND_FLOAT), "value.valence"),  # noqa: UP031
+    ("/api/projects/{p}/submit/", _submit('{"emotion": "joy", "regions": [{"start": 0, "end": %s, "label": "joy"}]}'  # noqa: UP031
+                                          % BEYOND_FLOAT, n=1), "value.regions[0].end"),
+    ("/api/projects/{p}/gold/", '{"utterance": {u}, "expected": {"emotion": "joy", "valence": %s}}' % BEYOND_FLOAT,  # noqa: UP031
+     "expected.valence"),
+    ("/api/schemas/", '{"name": "S", "slug": "s", "questions": [{"key": "v", "type": "numeric", "min": 1, "max": %s}]}'  # noqa: UP031
+     % BEYOND_FLOAT, "questions[0].max"),
+    ("/api/projects/{p}/review-queue/{u}/adjudicate/", '{"value": {"emotion": "joy", "valence": %s}}' % BEYOND_FLOAT,  # noqa: UP031
+     "value.valence"),
+    # numbers no float holds
+    ("/api/projects/{p}/submit/", _submit('{"emotion": "joy", "valence": 1e400}', n=2), "value.valence"),
+    ("/api/projects/{p}/submit/", _submit('{"emotion": "joy", "valence": NaN}', n=3), "value.valence"),
+    # a numeric step that makes the scale overflow
+    ("/api/schemas/", '{"name": "S", "slug": "s", "questions": [{"key": "v", "type": "numeric", "min": 1, "max": 5, '
+                      '"step": 1e-300}]}', "questions[0].step"),
+    ("/api/schemas/", '{"name": "S", "slug": "s", "questions": [{"key": "v", "type": "numeric", "min": -1e308, '
+                      '"max": 1e308}]}', "questions[0].min"),
+    # NUL characters bound for jsonb or text
+    ("/api/projects/{p}/submit/", _submit('{"emotion": "joy", "rationale": "a\\u0000b"}', n=4), "value.rationale"),
+    ("/api/projects/{p}/submit/", _submit('{"emotion": "joy", "x\\u0000": 1}', n=5), "value"),
+    ("/api/schemas/", '{"name": "S", "slug": "s", "questions": [{"key": "e", "type": "single_choice", '
+                      '"labels": ["a\\u0000"]}]}', "questions[0].labels[0]"),
+    ("/api/projects/{p}/exports/", '{"splits": {"train\\u0000": 1.0}}', "splits"),
+    # ids beyond bigint
+    ("/api/projects/{p}/submit/", _submit('{"emotion": "joy"}', utterance=BEYOND_BIGINT, n=6), "utterance"),
+    ("/api/projects/{p}/skip/", '{"utterance": %s, "reason": "x"}' % BEYOND_BIGINT, "utterance"),  # noqa: UP031
+    ("/api/projects/{p}/gold/", '{"utterance": %s, "expected": {"emotion": "joy"}}' % BEYOND_BIGINT, "utterance"),  # noqa: UP031
+    ("/api/projects/", '{"name": "P", "corpus": %s, "schema_version": 1}' % BEYOND_BIGINT, "corpus"),  # noqa: UP031
+    ("/api/projects/{p}/preannotate/", '{"model": %s}' % BEYOND_BIGINT, "model"),  # noqa: UP031
+    (f"/api/projects/{BEYOND_BIGINT}/submit/", _submit('{"emotion": "joy"}', n=7), "project_id"),
+    (f"/api/projects/{BEYOND_BIGINT}/next/", "{}", "project_id"),
+    (f"/api/projects/{{p}}/review-queue/{BEYOND_BIGINT}/adjudicate/", '{"value": {"emotion": "joy"}}', "utterance_id"),
+    # deep nesting
+    ("/api/projects/{p}/submit/", _submit(DEEP, n=8), "value"),
+    ("/api/projects/{p}/submit/", _submit(NESTED_40, n=9), "value"),
+    ("/api/schemas/", '{"name": "S", "slug": "s", "questions": %s}' % DEEP, "questions"),  # noqa: UP031
+    ("/api/projects/{p}/", DEEP, "non_field_errors"),
+]
+
+
+@pytest.mark.parametrize(("url", "body", "field"), HOSTILE_JSON)
+def test_hostile_json_is_a_400_naming_the_field_and_writes_nothing(world, client_for, url, body, field):
+    from annotation.models import Annotation, LabelSchema, Project
+    from jobs.models import Job
+
+    utterance = world.utterances[0].pk
+    url = url.replace("{p}", str(world.project.pk)).replace("{u}", str(utterance))
+    before = (Annotation.objects.count(), LabelSchema.objects.count(), Project.objects.count(), Job.objects.count())
+    method = "patch" if url.endswith(f"/projects/{world.project.pk}/") else "post"
+    response = getattr(client_for(world.lead), method)(url, data=body.replace("{u}", str(utterance)),
+                                                       content_type="application/json")
+    assert response.status_code == 400, (url, response.status_code, response.content[:300])
+    assert field in response.json(), response.json()
+    assert (Annotation.objects.count(), LabelSchema.objects.count(), Project.objects.count(),
+            Job.objects.count()) == before
+
+
+def test_import_options_in_a_form_get_the_same_checks(world, client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from jobs.models import Job
+
+    for options, field in [('{"language": "en\\u0000"}', "language"), ('{"mapping": %s}' % NESTED_40, "mapping")]:  # noqa: UP031
+        upload = SimpleUploadedFile("rows.csv", b"text\nhello\n", content_type="text/csv")
+        response = client_for(world.curator).post(f"/api/corpora/{world.corpus.pk}/imports/",
+                                                  {"files": [upload], "options": options}, format="multipart")
+        assert response.status_code == 400, response.content
+        assert field in response.json()["options"], response.json()
+    assert not Job.objects.exists()
+
+
+def test_json_bodies_only(world, client_for):
+    """The JSON API reads JSON; a form-encoded body (whose numbers and nesting no JSON check sees) is refused."""
+    response = client_for(world.lead).post("/api/corpora/", {"name": "Form", "license": "MIT"}, format="multipart")
+    assert response.status_code == 415

@@ -333,15 +333,17 @@ def test_all_or_nothing_writes_nothing_and_skip_invalid_writes_the_rest(corpus, 
 
 
 def test_unexpected_failure_rolls_back_everything(corpus, run_import, emotion_labels, monkeypatch):
+    """Never a half-written corpus: on either database, a failure after the utterances were written undoes them."""
     calls = {"n": 0}
-    original = writer._copy_annotations
+    last_step = "_copy_annotations" if writer.use_copy() else "_bulk_annotations"  # PostgreSQL's COPY or SQLite's
+    original = getattr(writer, last_step)
 
     def explode(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         original(*args, **kwargs)
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(writer, "_copy_annotations", explode)
+    monkeypatch.setattr(writer, last_step, explode)
     job = run_import(corpus, {"x.csv": b"id,text,emotion\n1,a,joy\n2,b,joy\n"}, GENERIC)
     assert calls["n"] == 1
     assert job.status == JobStatus.FAILED and "disk on fire" in job.message and "nothing was written" in job.message
@@ -452,6 +454,45 @@ def test_task_runs_the_import_and_retries_lost_connections(corpus, lead, emotion
     assert result.state == "SUCCESS"  # gave up cleanly after the retries
 
 
+@pytest.mark.postgres("drops a real PostgreSQL connection")
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_dropped_while_writing_is_retried_and_the_import_lands_once(lead, emotion_labels, monkeypatch):
+    """The server drops the worker's connection in the middle of the write transaction (the utterances are copied,
+    the labels' COPY fails): the task retries (the same message takes its job over), nothing of the first attempt
+    remains, and every row lands exactly once."""
+    import psycopg
+    from django.db import connection
+
+    from corpora.services import corpus_create
+    from workers.tasks import run_import_job
+
+    corpus = corpus_create(name="Dropped", license="CC0-1.0", created_by=lead)
+    rows = "".join(f"{i},text {i},joy\n" for i in range(500))
+    job = import_job_create(corpus=corpus, files=[ContentFile(("id,text,emotion\n" + rows).encode(), name="d.csv")],
+                            options=GENERIC, created_by=lead, enqueue=False)
+    original = writer._copy_annotations
+    dropped: list[int] = []
+
+    def drop_then_write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not dropped:  # first attempt, utterances written in the open transaction: now the server hangs up
+            db = connection.settings_dict
+            dropped.append(connection.connection.info.backend_pid)
+            with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
+                                 password=db["PASSWORD"] or None, dbname=db["NAME"], autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", dropped)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "_copy_annotations", drop_then_write)
+    result = run_import_job.apply(args=[job.pk], task_id="import-message-1")  # eager: a retry runs at once
+
+    job.refresh_from_db()
+    assert dropped and result.state == "SUCCESS"
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2 and job.runner == "import-message-1", job.message
+    assert Utterance.objects.filter(corpus=corpus).count() == 500
+    assert Annotation.objects.filter(utterance__corpus=corpus).count() == 500
+    assert Utterance.objects.filter(corpus=corpus).values("external_id").distinct().count() == 500
+
+
 def test_command_imports_and_reports(tmp_path, db, capsys):
     path = tmp_path / "dev_sent_emo.csv"
     path.write_bytes((MELD_HEADER + "".join(MELD_ROWS) + MELD_ROWS[0].replace("Phoebe", "Phoebe")).encode())
@@ -471,6 +512,7 @@ def test_command_imports_and_reports(tmp_path, db, capsys):
         call_command("import_corpus", "nope", str(bad), verbosity=0)
 
 
+@pytest.mark.postgres("SQLite has one writer: progress cannot be written beside the open import transaction")
 @pytest.mark.django_db(transaction=True)
 def test_progress_is_visible_while_the_import_transaction_is_open(lead, emotion_labels):
     from corpora.services import corpus_create
@@ -551,7 +593,7 @@ def _outcome(job: Job) -> tuple[object, ...]:
     return job.status, dict(job.counts), errors_of(job), job.result["notes"], utterances, labels
 
 
-@pytest.mark.parametrize("use_copy", [True, False])
+@pytest.mark.parametrize("use_copy", [pytest.param(True, marks=pytest.mark.postgres("COPY is PostgreSQL's")), False])
 def test_fast_path_gives_what_the_general_path_gives(lead, emotion_labels, run_import, monkeypatch, use_copy):
     import corpora.importing.services as services
     from corpora.services import corpus_create

@@ -25,7 +25,8 @@ from rest_framework.test import APIClient
 
 from annotation.models import Annotation, OrderingStrategy, ProjectItem, Reservation, ReservationStatus
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow,
+              pytest.mark.postgres("the concurrency guarantees rest on PostgreSQL row locks")]
 
 ANNOTATORS = 12
 ITEMS = 40
@@ -33,13 +34,7 @@ OVERLAP = 3
 DEADLINE_S = 240
 
 
-def _is_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def test_many_annotators_with_retries_never_over_or_under_assign(make_project, make_items, make_user):
-    if not _is_postgres():
-        pytest.skip("the concurrency guarantees are tested on PostgreSQL")
     make_items(ITEMS)
     people = [make_user(f"annotator{i:02d}") for i in range(ANNOTATORS)]
     project = make_project(overlap=OVERLAP, members=people, ordering_strategy=OrderingStrategy.RANDOM)

@@ -21,7 +21,7 @@ from annotation.schema import SchemaError
 from annotation.services import label_schema_version_create
 from corpora.models import Utterance
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL functions exist on PostgreSQL only")
+pytestmark = pytest.mark.postgres("the SQL functions exist on PostgreSQL only")
 
 STRATEGIES = ["sequential", "random", "least_annotated", "disagreement", "uncertainty"]
 LABELS = ["joy", "sadness", "anger"]

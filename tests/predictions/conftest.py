@@ -16,7 +16,7 @@ from annotation.services import annotation_create, membership_set, project_creat
 from corpora.languages import language_get_or_create
 from corpora.models import Corpus, Utterance
 from tests.models_zoo.conftest import speak  # noqa: F401  (the espeak-ng fixture)
-from tests.workers.conftest import celery_worker_process  # noqa: F401  (a real worker on real Redis)
+from tests.workers.conftest import celery_env, celery_worker_process  # noqa: F401  (a real worker on real Redis)
 
 # Clearly joyful or angry sentences per language; the head learns them from the lead's labels.
 LABELLED = {

@@ -6,11 +6,8 @@ with migrations, the migration that adds ProjectModel must exist (see the report
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
 import pytest
+from django.conf import settings
 from kombu import Connection
 
 from annotation.models import Prediction, ProjectModel
@@ -18,7 +15,7 @@ from annotation.predictions.services import TrainHeadSpec, project_head_train
 from jobs.models import Job, JobKind, JobStatus
 from jobs.services import job_create
 from tests.predictions.conftest import utterance_make
-from tests.workers.conftest import REPO, WorkerProcess, redis_broker_url, wait_for
+from tests.workers.conftest import WorkerProcess, redis_broker_url, wait_for_job, wait_until
 from workers.tasks import run_preannotation_job
 
 SUBJECTS = ["the team", "my neighbour", "our teacher", "the driver", "her brother", "the manager", "a stranger",
@@ -29,40 +26,21 @@ ENDINGS = ["and I loved it", "and I am furious", "which made me cry", "so we lau
            "without asking", "at midnight"]
 
 
-class GpuWorker(WorkerProcess):
-    """The shared worker fixture's process, consuming the GPU queue (where model jobs are routed)."""
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu", "--pool", "solo",
-             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if "ready." in self.log():
-                return
-            if self.proc.poll() is not None:
-                pytest.fail(f"Celery worker exited early:\n{self.log()}")
-            time.sleep(0.2)
-        pytest.fail(f"Celery worker did not become ready:\n{self.log()}")
-
-
 def restore_unacked_messages() -> int:
     """What Redis does once the visibility timeout of an unacknowledged message expires: put it back on its queue
     (the timeout is an hour by default; the test does not wait for it)."""
-    with Connection(redis_broker_url(), transport_options={"visibility_timeout": 0}) as connection:
+    options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "visibility_timeout": 0}  # with this run's key prefix
+    with Connection(redis_broker_url(), transport_options=options) as connection:
         channel = connection.default_channel
-        before = channel.client.zcard(channel.unacked_index_key)
+        before = len(channel.client.zrange(channel.unacked_index_key, 0, -1))  # ZRANGE gets the key prefix, ZCARD not
         channel.qos.restore_visible(num=1000)
         return int(before)
 
 
+@pytest.mark.postgres("the worker process shares the test database, which an in-memory SQLite is not")
 def test_sigkill_mid_job_then_restart_completes_with_one_prediction_per_utterance(
-        celery_worker_process, world) -> None:  # type: ignore[no-untyped-def]
-    celery_worker_process.stop()  # the shared fixture's worker reads the default queue; this test needs gpu
-    worker = GpuWorker(celery_worker_process.env, celery_worker_process.log_path.with_name("gpu-worker.log"))
+        celery_env, tmp_path, world) -> None:  # type: ignore[no-untyped-def]
+    worker = WorkerProcess(celery_env, tmp_path / "gpu-worker.log", queues="gpu")
     model = project_head_train(project=world.project, spec=TrainHeadSpec("emotion"), user=world.lead)
     texts = [f"{s} {e} {t}" for s in SUBJECTS for e in EVENTS for t in ENDINGS][:600]
     for text in texts:
@@ -74,7 +52,8 @@ def test_sigkill_mid_job_then_restart_completes_with_one_prediction_per_utteranc
     try:
         worker.start()
         run_preannotation_job.delay(job.pk)
-        wait_for(lambda: predictions.count() >= 96, timeout=180, interval=0.05)
+        wait_until(lambda: predictions.count() >= 96, describe=lambda: f"{predictions.count()} predictions (want 96)",
+                   processes=[worker], interval=0.05)
         worker.kill()
         done_before_restart = predictions.count()
         assert 0 < done_before_restart < total, "the worker was meant to die in the middle of the job"
@@ -82,7 +61,7 @@ def test_sigkill_mid_job_then_restart_completes_with_one_prediction_per_utteranc
 
         assert restore_unacked_messages() == 1  # acks_late: the message the dead worker held is still there
         worker.start()
-        wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=300, interval=0.2)
+        wait_for_job(job.pk, worker)
     finally:
         worker.stop()
     job.refresh_from_db()

@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
+import pytest
+
 from annotation.distribution.services import next_item_reserve, project_items_sync
 from annotation.models import OrderingStrategy, Prediction, ProjectItem, ProjectModel
 from annotation.predictions.services import preannotation_job_create
 from annotation.services import membership_set
-from jobs.models import Job, JobStatus
-from tests.predictions.test_worker_kill import GpuWorker
-from tests.workers.conftest import wait_for
+from jobs.models import JobStatus
+from tests.workers.conftest import WorkerProcess, wait_for_job
 
 
-def test_a_job_on_a_real_worker_refreshes_item_uncertainty(celery_worker_process, world, make_user) -> None:  # type: ignore[no-untyped-def]
-    celery_worker_process.stop()  # the shared fixture's worker reads the default queue; model jobs go to gpu
-    worker = GpuWorker(celery_worker_process.env, celery_worker_process.log_path.with_name("gpu-worker.log"))
+@pytest.mark.postgres("the worker process shares the test database, which an in-memory SQLite is not")
+def test_a_job_on_a_real_worker_refreshes_item_uncertainty(celery_env, tmp_path, world, make_user) -> None:  # type: ignore[no-untyped-def]
+    worker = WorkerProcess(celery_env, tmp_path / "gpu-worker.log", queues="gpu")
     project = world.project
     project.ordering_strategy = OrderingStrategy.UNCERTAINTY
     project.save(update_fields=["ordering_strategy"])
@@ -25,7 +26,7 @@ def test_a_job_on_a_real_worker_refreshes_item_uncertainty(celery_worker_process
     try:
         worker.start()
         job = preannotation_job_create(project=project, user=world.lead, train_head={"question": "emotion"})
-        wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=300, interval=0.2)
+        wait_for_job(job.pk, worker)
     finally:
         worker.stop()
     job.refresh_from_db()

@@ -28,7 +28,7 @@ from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, Max
 from django.db.models.fields.json import KT
 from django.db.models.functions import MD5, Lower, Trim
@@ -260,6 +260,11 @@ class _Schema:
     perspectives: list[str]
 
 
+# A dropped or refused database connection: OperationalError where a query was cut off, InterfaceError where the
+# connection was already closed when code (e.g. clean-up after the first error) used it again.
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+
+
 class _ImportFailed(Exception):
     """Ends an import with the job marked FAILED and this message; nothing was written."""
 
@@ -269,7 +274,7 @@ def import_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> N
 
     Errors a user can cause end the job FAILED (all_or_nothing) or SUCCEEDED with errors
     (skip_invalid); an unexpected exception fails the job with a message. A lost database
-    connection (OperationalError) is re-raised for the task to retry: nothing was written.
+    connection (``DATABASE_UNREACHABLE``) is re-raised for the task to retry: nothing was written.
     """
     job = job_start(job_id=job_id)
     if job is None:
@@ -279,7 +284,7 @@ def import_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> N
             _ImportRun(job, on_progress).run()
     except _ImportFailed as exc:
         job_fail(job=job, message=str(exc))
-    except OperationalError:
+    except DATABASE_UNREACHABLE:
         raise
     except Exception as exc:
         logger.exception("import job %s failed", job_id)

@@ -12,6 +12,7 @@ import pickle  # noqa: S403 - only our own spool file, written by this process a
 from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -116,7 +117,7 @@ class _Resolver:
             ids = _reserve_ids(fmt.table, len(new))
             lines = [pattern(pk, _escape(k)) for pk, k in zip(ids, new)]
             lines.append("")
-            with connection.cursor() as cursor, cursor.cursor.copy(fmt.sql) as copy:
+            with _copy(fmt.sql) as copy:
                 copy.write("\n".join(lines))
             for pk, k in zip(ids, new):
                 self.ids[k] = pk
@@ -258,6 +259,14 @@ def spool_write(*, spool: Spool, corpus: Corpus, schema_version: LabelSchemaVers
     return result
 
 
+@contextmanager
+def _copy(sql: str) -> Iterator[Any]:
+    """A COPY through psycopg's cursor, its errors turned into Django's as for any other query (a dropped
+    connection is then an OperationalError the import task retries, a conflict an IntegrityError)."""
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        yield copy
+
+
 def use_copy() -> bool:
     """COPY on PostgreSQL; batched bulk_create elsewhere (SQLite, the embedded default)."""
     return connection.vendor == "postgresql"
@@ -351,45 +360,44 @@ def _copy_utterances(fmt: _CopyFormat, chunk: SpoolChunk, corpus: Corpus, conver
     count = len(chunk.utterances)
     if not count:
         return []
-    with connection.cursor() as cursor:
-        ids = _reserve_ids(fmt.table, count)
-        p = fmt.position
-        i_id, i_corpus, i_ext, i_conv, i_turn, i_speaker, i_lang, i_text, i_audio = (
-            p["id"], p["corpus_id"], p["external_id"], p["conversation_id"], p["turn_index"], p["speaker_id"],
-            p["language_id"], p["text"], p["audio"])
-        i_duration, i_rate, i_start, i_end, i_meta, i_hash = (
-            p["audio_duration_s"], p["audio_sample_rate"], p["audio_start_s"], p["audio_end_s"], p["metadata"],
-            p["content_hash"])
-        template = fmt.template
-        template[i_corpus] = str(corpus.pk)
-        null = "\\N"
-        lines = []
-        for pk, u in zip(ids, chunk.utterances):
-            row = template.copy()
-            row[i_id] = str(pk)
-            if u[U_EXTERNAL_ID]:
-                row[i_ext] = _escape(u[U_EXTERNAL_ID])
-            if u[U_CONVERSATION]:
-                row[i_conv] = str(conversation_ids[u[U_CONVERSATION]])
-            if u[U_TURN] is not None:
-                row[i_turn] = str(u[U_TURN])
-            if u[U_SPEAKER]:
-                row[i_speaker] = str(speaker_ids[u[U_SPEAKER]])
-            row[i_lang] = str(language_ids[u[U_LANGUAGE]])
-            row[i_text] = _escape(u[U_TEXT])
-            if u[U_AUDIO]:
-                row[i_audio] = _escape(u[U_AUDIO])
-            row[i_duration] = null if u[U_DURATION] is None else repr(float(u[U_DURATION]))
-            row[i_rate] = null if u[U_SAMPLE_RATE] is None else str(int(u[U_SAMPLE_RATE]))
-            row[i_start] = null if u[U_START] is None else repr(u[U_START])
-            row[i_end] = null if u[U_END] is None else repr(u[U_END])
-            if u[U_METADATA]:
-                row[i_meta] = _escape(json.dumps(u[U_METADATA], ensure_ascii=False))
-            row[i_hash] = u[U_HASH]
-            lines.append("\t".join(row))
-        lines.append("")
-        with cursor.cursor.copy(fmt.sql) as copy:
-            copy.write("\n".join(lines))
+    ids = _reserve_ids(fmt.table, count)
+    p = fmt.position
+    i_id, i_corpus, i_ext, i_conv, i_turn, i_speaker, i_lang, i_text, i_audio = (
+        p["id"], p["corpus_id"], p["external_id"], p["conversation_id"], p["turn_index"], p["speaker_id"],
+        p["language_id"], p["text"], p["audio"])
+    i_duration, i_rate, i_start, i_end, i_meta, i_hash = (
+        p["audio_duration_s"], p["audio_sample_rate"], p["audio_start_s"], p["audio_end_s"], p["metadata"],
+        p["content_hash"])
+    template = fmt.template
+    template[i_corpus] = str(corpus.pk)
+    null = "\\N"
+    lines = []
+    for pk, u in zip(ids, chunk.utterances):
+        row = template.copy()
+        row[i_id] = str(pk)
+        if u[U_EXTERNAL_ID]:
+            row[i_ext] = _escape(u[U_EXTERNAL_ID])
+        if u[U_CONVERSATION]:
+            row[i_conv] = str(conversation_ids[u[U_CONVERSATION]])
+        if u[U_TURN] is not None:
+            row[i_turn] = str(u[U_TURN])
+        if u[U_SPEAKER]:
+            row[i_speaker] = str(speaker_ids[u[U_SPEAKER]])
+        row[i_lang] = str(language_ids[u[U_LANGUAGE]])
+        row[i_text] = _escape(u[U_TEXT])
+        if u[U_AUDIO]:
+            row[i_audio] = _escape(u[U_AUDIO])
+        row[i_duration] = null if u[U_DURATION] is None else repr(float(u[U_DURATION]))
+        row[i_rate] = null if u[U_SAMPLE_RATE] is None else str(int(u[U_SAMPLE_RATE]))
+        row[i_start] = null if u[U_START] is None else repr(u[U_START])
+        row[i_end] = null if u[U_END] is None else repr(u[U_END])
+        if u[U_METADATA]:
+            row[i_meta] = _escape(json.dumps(u[U_METADATA], ensure_ascii=False))
+        row[i_hash] = u[U_HASH]
+        lines.append("\t".join(row))
+    lines.append("")
+    with _copy(fmt.sql) as copy:
+        copy.write("\n".join(lines))
     return ids
 
 
@@ -484,7 +492,7 @@ def _format_compact(utterance_fmt: _CopyFormat, annotation_fmt: _CopyFormat, chu
 
 def _write_formatted(utterance_fmt: _CopyFormat, annotation_fmt: _CopyFormat, utterances: str,
                      annotation_lines: list[str]) -> None:
-    with connection.cursor() as cursor, cursor.cursor.copy(utterance_fmt.sql) as copy:
+    with _copy(utterance_fmt.sql) as copy:
         copy.write(utterances)
     if annotation_lines:
         _copy_annotations(annotation_fmt, annotation_lines)
@@ -538,7 +546,7 @@ def _annotation_values(utterance_id: int, answers: dict[str, Any], rater: str, c
 
 def _copy_annotations(fmt: _CopyFormat, lines: list[str]) -> None:
     """COPY annotation lines (COPY text format, no newlines)."""
-    with connection.cursor() as cursor, cursor.cursor.copy(fmt.sql) as copy:
+    with _copy(fmt.sql) as copy:
         copy.write("\n".join(lines))
         copy.write("\n")
 

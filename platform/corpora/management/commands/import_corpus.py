@@ -33,6 +33,9 @@ ERRORS_SHOWN = 20
 
 class Command(BaseCommand):
     help = "Import CSV/TSV/JSONL/Parquet files (and audio) into a corpus; runs in this process."
+    # The system checks load every URL module (the whole API, pandas and datasets with it): a second of start-up
+    # that an import does not need; ``manage.py check`` and the server still run them.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("corpus", help="slug of the corpus (with --create: of the corpus to create)")
