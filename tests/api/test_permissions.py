@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from annotation.models import LabelSchemaVersion, Role
+from annotation.services import membership_set
 from tests.api.conftest import ids
 
 pytestmark = pytest.mark.django_db
@@ -183,15 +185,40 @@ def test_any_signed_in_user_creates_corpora_and_schemas(world, client_for):
     assert schema.json()["id"] in ids(client_for(world.annotator).get("/api/schemas/"))
 
 
-# The outsider leads a project of his own using this schema, so he may version it too.
-@pytest.mark.parametrize(("name", "expected"), [("lead", 201), ("outsider", 201), ("annotator", 403), ("curator", 403)])
-def test_schema_versions_are_added_by_creator_leads_using_it_or_staff(world, client_for, name, expected):
-    response = client_for(persona(world, name)).post(
+# The outsider leads a project of his own using the lead's schema: that lets him use it, never change it.
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("lead", 201), ("co_lead", 201), ("staff", 201), ("outsider", 403), ("reviewer", 403), ("annotator", 403),
+     ("curator", 403)],
+)
+def test_schema_versions_are_added_by_its_owner_the_owners_co_leads_or_staff(
+    world, client_for, make_user, name, expected
+):
+    if name == "co_lead":
+        user = make_user("colin_colead")
+        membership_set(project=world.project, user=user, role=Role.LEAD)
+    elif name == "staff":
+        user = make_user("sam_staff", is_staff=True)
+    else:
+        user = persona(world, name)
+    versions_before = LabelSchemaVersion.objects.filter(schema_id=world.schema.schema_id).count()
+    response = client_for(user).post(
         f"/api/schemas/{world.schema.schema_id}/versions/",
         {"questions": [{"key": "emotion", "type": "single_choice", "labels": ["joy", "anger"]}]},
         format="json",
     )
     assert response.status_code == expected, response.content
+    versions_after = LabelSchemaVersion.objects.filter(schema_id=world.schema.schema_id).count()
+    assert versions_after == versions_before + (expected == 201)
+
+
+def test_a_schema_whose_owner_is_gone_is_versioned_by_staff_only(world, client_for, make_user):
+    world.schema.schema.created_by = None
+    world.schema.schema.save(update_fields=["created_by"])
+    body = {"questions": [{"key": "emotion", "type": "single_choice", "labels": ["joy"]}]}
+    url = f"/api/schemas/{world.schema.schema_id}/versions/"
+    assert client_for(world.lead).post(url, body, format="json").status_code == 403
+    assert client_for(make_user("sam_staff", is_staff=True)).post(url, body, format="json").status_code == 201
 
 
 @pytest.mark.parametrize(("name", "expected"), [("curator", 201), ("lead", 201), ("annotator", 400), ("outsider", 400)])
