@@ -22,6 +22,7 @@ from annotation.selectors import (
     annotations_visible_to,
     label_schemas_list,
     memberships_of_project,
+    memberships_visible_to,
     projects_visible_to,
     projects_with_role,
 )
@@ -249,7 +250,8 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return Response(ProjectSerializer(self.get_queryset().get(pk=project.pk)).data)
 
     @extend_schema(
-        methods=["GET"], responses={200: MembershipSerializer(many=True)}, summary="Members of this project"
+        methods=["GET"], responses={200: MembershipSerializer(many=True)},
+        summary="Members of this project (leads see everyone; other members only themselves)"
     )
     @extend_schema(
         methods=["POST"], request=MembershipInviteSerializer, responses={201: MembershipSerializer},
@@ -272,7 +274,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
                 MembershipSerializer(memberships_of_project(project=project).get(pk=membership.pk)).data,
                 status=status.HTTP_201_CREATED,
             )
-        page = self.paginate_queryset(memberships_of_project(project=project))
+        page = self.paginate_queryset(memberships_visible_to(project=project, user=request.user))
         return self.get_paginated_response(MembershipSerializer(page, many=True).data)
 
     @extend_schema(
@@ -300,7 +302,10 @@ class ProjectViewSet(viewsets.ModelViewSet):
 
 
 class AnnotationSerializer(serializers.ModelSerializer):
-    annotator = serializers.CharField(source="annotator.username", read_only=True, allow_null=True, default=None)
+    annotator = serializers.CharField(
+        source="annotator_name", read_only=True, allow_null=True, default=None,
+        help_text="User name of the author; null for imported and machine labels, and where the project hides names",
+    )
 
     class Meta:
         model = Annotation
@@ -329,4 +334,4 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AnnotationFilter
 
     def get_queryset(self) -> QuerySet[Annotation]:
-        return annotations_visible_to(self.request.user).select_related("annotator")
+        return annotations_visible_to(self.request.user)
