@@ -214,6 +214,10 @@ class ProgressSerializer(serializers.Serializer):
 class AnnotateErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(required=False)
+    annotation_id = serializers.IntegerField(required=False, allow_null=True, help_text="code already_annotated: yours")
+    annotation = AnnotationOutSerializer(
+        required=False, help_text="code client_id_conflict: the answer this client_id already saved"
+    )
 
 
 # --- helpers --------------------------------------------------------------------------------------------------------
@@ -235,7 +239,10 @@ def _schema_error(exc: SchemaError) -> ValidationError:
 
 
 def _conflict(exc: distribution.DistributionError) -> Response:
-    return Response({"detail": exc.message, "code": exc.code, **exc.details}, status=status.HTTP_409_CONFLICT)
+    details = dict(exc.details)
+    if isinstance(details.get("annotation"), Annotation):  # the ORM path hands the stored annotation itself
+        details["annotation"] = AnnotationOutSerializer(details["annotation"]).data
+    return Response({"detail": exc.message, "code": exc.code, **details}, status=status.HTTP_409_CONFLICT)
 
 
 def _raise_for(exc: distribution.DistributionError) -> None:

@@ -1,7 +1,8 @@
 """The annotator's hot path on PostgreSQL: submit an answer and reserve the next item in one database round trip.
 
 ``annotation.distribution`` holds the algorithm as ORM services (used on SQLite, and by every other operation);
-here the same steps run inside the SQL functions of migration ``0005_distribution_sql_functions``, so one request
+here the same steps run inside the SQL functions of migration ``0005_distribution_sql_functions`` (``sentio_annotation_submit`` as
+replaced by ``0006_security_submit_replay_conflict``), so one request
 costs two prepared queries (token, function) instead of about twenty-five. The answer is validated in
 Python against the cached schema first, exactly as the ORM service does, and the function's outcomes become the
 same exceptions. ``tests/distribution`` runs both paths over the same scenarios.
@@ -22,6 +23,7 @@ from rest_framework import serializers
 
 from annotation.distribution.services import (
     MESSAGE_ALREADY_ANNOTATED,
+    MESSAGE_CLIENT_ID_CONFLICT,
     MESSAGE_CLIENT_ID_REUSED,
     MESSAGE_ITEM_COMPLETE,
     NotFoundError,
@@ -195,6 +197,10 @@ def submit(
         raise NotFoundError()
     if outcome == "client_id_reused":
         raise SubmissionRefusedError(MESSAGE_CLIENT_ID_REUSED, code="client_id_reused")
+    if outcome == "client_id_conflict":
+        raise SubmissionRefusedError(
+            MESSAGE_CLIENT_ID_CONFLICT, code="client_id_conflict", annotation=_annotation_out(raw["annotation"])
+        )
     if outcome == "already_annotated":
         raise SubmissionRefusedError(
             MESSAGE_ALREADY_ANNOTATED, code="already_annotated", annotation_id=raw["annotation_id"]
