@@ -13,6 +13,7 @@ from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, 
 
 from annotation.models import (
     Annotation,
+    Invitation,
     LabelSchema,
     LabelSchemaVersion,
     Membership,
@@ -70,9 +71,28 @@ def memberships_visible_to(*, project: Project, user: Any) -> QuerySet[Membershi
     return memberships.filter(user_id=user.pk)
 
 
-def label_schemas_list() -> QuerySet[LabelSchema]:
-    """Schemas are shared vocabulary: every signed-in user reads all of them."""
-    return LabelSchema.objects.prefetch_related("versions")
+def invitations_of_project(*, project: Project) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(project=project).select_related("invited_by").prefetch_related("languages")
+
+
+def invitations_for(user: Any) -> QuerySet[Invitation]:
+    """The invitations waiting for this user's answer."""
+    if not user.is_authenticated:
+        return Invitation.objects.none()
+    return (
+        Invitation.objects.filter(username=user.get_username())
+        .select_related("project", "invited_by")
+        .prefetch_related("languages")
+    )
+
+
+def label_schemas_list(user: Any) -> QuerySet[LabelSchema]:
+    """Schemas are shared vocabulary: every signed-in user reads all of them. ``owner_name``, the creator's user
+    name, only for the creator and staff: schemas are listed to everyone, user names are not."""
+    owner = F("created_by__username") if user_is_staff(user) else Case(
+        When(created_by_id=user.pk, then=F("created_by__username")), default=Value(None), output_field=CharField()
+    )
+    return LabelSchema.objects.prefetch_related("versions").annotate(owner_name=owner)
 
 
 def label_schema_versions_list() -> QuerySet[LabelSchemaVersion]:

@@ -107,13 +107,15 @@ def test_only_leads_change_project_settings(world, client_for, name, expected):
     assert (world.project.guidelines == "Label the speaker's emotion") is (expected == 200)
 
 
-@pytest.mark.parametrize(("name", "expected"), [("lead", 201), ("reviewer", 403), ("annotator", 403)])
+@pytest.mark.parametrize(("name", "expected"), [("lead", 202), ("reviewer", 403), ("annotator", 403)])
 def test_only_leads_invite(world, client_for, name, expected):
     response = client_for(persona(world, name)).post(
         f"/api/projects/{world.project.pk}/memberships/", {"username": "cora_curator", "role": "reviewer"}, format="json"
     )
     assert response.status_code == expected
-    assert world.project.memberships.filter(user=world.curator).exists() is (expected == 201)
+    # An invitation, not a membership: the curator joins only by accepting it.
+    assert world.project.invitations.filter(username="cora_curator").exists() is (expected == 202)
+    assert not world.project.memberships.filter(user=world.curator).exists()
 
 
 @pytest.mark.parametrize(("name", "expected"), [("reviewer", 403), ("annotator", 403), ("lead", 204)])
@@ -182,8 +184,11 @@ def test_any_signed_in_user_creates_corpora_and_schemas(world, client_for):
         format="json",
     )
     assert schema.status_code == 201, schema.content
-    # Schemas are shared vocabulary: everyone reads them.
-    assert schema.json()["id"] in ids(client_for(world.annotator).get("/api/schemas/"))
+    assert schema.json()["created_by"] == "oscar_outsider"
+    # Schemas are shared vocabulary: everyone reads them, but not who made them (user names are not for all).
+    listed = client_for(world.annotator).get("/api/schemas/").json()["results"]
+    assert {s["id"]: s["created_by"] for s in listed} == {schema.json()["id"]: None, world.schema.schema_id: None}
+    assert client_for(world.lead).get(f"/api/schemas/{world.schema.schema_id}/").json()["created_by"] == "lena_lead"
 
 
 # The outsider leads a project of his own using the lead's schema: that lets him use it, never change it.
