@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from annotation.models import Flag, Origin, Prediction, ProjectItem, ProjectModel, ProjectQualityPolicy, Role
 from annotation.distribution.services import project_items_sync
+from annotation.models import Flag, Origin, Prediction, ProjectItem, ProjectModel, ProjectQualityPolicy, Role
 from annotation.services import annotation_create, membership_set, project_create
 from jobs.models import JobKind, JobStatus
 from jobs.services import job_create
