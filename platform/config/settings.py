@@ -277,6 +277,8 @@ IMPORT_MAX_AUDIO_SECONDS = env_int("SENTIO_IMPORT_MAX_AUDIO_SECONDS", 600, minim
 IMPORT_MAX_ZIP_RATIO = env_int("SENTIO_IMPORT_MAX_ZIP_RATIO", 100, minimum=1)
 IMPORT_MAX_ZIP_BYTES = env_int("SENTIO_IMPORT_MAX_ZIP_BYTES", 20 * 1024**3, minimum=1)
 IMPORT_MAX_ZIP_MEMBERS = env_int("SENTIO_IMPORT_MAX_ZIP_MEMBERS", 1_000_000, minimum=1)
+# Days an import's uploaded files are kept after its job ends (0: deleted as soon as it ends).
+IMPORT_UPLOADS_KEEP_DAYS = env_int("SENTIO_IMPORT_UPLOADS_KEEP_DAYS", 0, minimum=0)
 
 # Celery: Redis in production; in the embedded default a broker kept in local folders, so the
 # worker needs no separate service. Work never runs inline in the web process.
@@ -311,6 +313,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-stuck-jobs": {"task": "workers.tasks.reap_stuck_jobs", "schedule": 300.0},
+    "sweep-import-uploads": {"task": "workers.tasks.sweep_import_uploads", "schedule": 3600.0},
 }
 # Projects on corpora up to this size get their work items at once; bigger ones in a background job.
 PROJECT_ITEMS_INLINE_MAX = env_int("SENTIO_PROJECT_ITEMS_INLINE_MAX", 20_000, minimum=0)
@@ -336,6 +339,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Error bodies are capped (config.drf): a request with 300,000 bad keys gets 100 reasons, not 29 MB.
+    "EXCEPTION_HANDLER": "config.drf.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"anon": TOKEN_SIGN_IN_RATE},
     # Throttles count per client address as config.proxy.TrustedProxyMiddleware set it, never a raw header.
     "NUM_PROXIES": 0,

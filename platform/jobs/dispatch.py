@@ -31,6 +31,7 @@ class Task(StrEnum):
     SYNC_PROJECT_ITEMS = "workers.tasks.sync_project_items"
     SYNC_CORPUS_PROJECT_ITEMS = "workers.tasks.sync_corpus_project_items"
     REAP_STUCK_JOBS = "workers.tasks.reap_stuck_jobs"
+    SWEEP_IMPORT_UPLOADS = "workers.tasks.sweep_import_uploads"
 
 
 TASK_QUEUES: dict[Task, CeleryQueue] = {
@@ -42,6 +43,7 @@ TASK_QUEUES: dict[Task, CeleryQueue] = {
     Task.SYNC_PROJECT_ITEMS: CeleryQueue.DEFAULT,
     Task.SYNC_CORPUS_PROJECT_ITEMS: CeleryQueue.DEFAULT,
     Task.REAP_STUCK_JOBS: CeleryQueue.DEFAULT,
+    Task.SWEEP_IMPORT_UPLOADS: CeleryQueue.DEFAULT,
 }
 
 # The task that runs a job of each kind (the reaper sends stuck jobs back to it).

@@ -56,3 +56,53 @@ def test_hostile_project_settings_are_400(world, client_for):
                    {"languages": "mr"}, {"name": "n" * 201}):
         response = client.patch(f"/api/projects/{world.project.pk}/", change, format="json")
         assert response.status_code == 400, (change, response.content)
+
+
+# Resource limits on every input (issue 18.5) ----------------------------------------------------------------------
+
+
+def test_error_bodies_are_capped_in_size(world, client_for):
+    from annotation.distribution.services import next_item_reserve, project_items_sync
+
+    project_items_sync(world.project)
+    handed = next_item_reserve(project=world.project, user=world.annotator)
+    assert handed is not None
+    unknown = {f"k{i}": 1 for i in range(300_000)}
+    response = client_for(world.annotator).post(
+        f"/api/projects/{world.project.pk}/submit/",
+        {"client_id": "6b1e0c8e-4c1a-4d43-9b8e-5f0d9c1d2a11", "utterance": handed.item.utterance_id,
+         "value": {"emotion": "joy", **unknown}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert len(response.content) < 20_000
+    value_errors = response.json()["value"]
+    assert len(value_errors) == 101 and value_errors["more_errors"] == "299900 more errors not shown"
+
+
+def test_long_reasons_are_cut(world, client_for):
+    response = client_for(world.lead).post(
+        "/api/schemas/", {"name": "S", "slug": "x" * 5000, "questions": [{"key": "a", "type": "text"}]}, format="json"
+    )
+    assert response.status_code == 400 and all(len(reason) <= 1001 for reason in response.json()["slug"])
+
+
+@pytest.mark.parametrize(
+    ("questions", "reason"),
+    [
+        ([{"key": f"q{i}", "type": "text"} for i in range(101)], "101 questions; at most 100"),
+        ([{"key": "e", "type": "single_choice", "labels": [f"l{i}" for i in range(501)]}], "501 labels; at most 500"),
+        ([{"key": "e", "type": "text", "title": "t" * 501}], "at most 500 characters"),
+        ([{"key": "e", "type": "text", "notes": "n" * 300_000}], "bytes as JSON; at most 262,144"),
+    ],
+)
+def test_schemas_have_a_size_limit(world, client_for, questions, reason):
+    response = client_for(world.lead).post(
+        "/api/schemas/", {"name": "Huge", "slug": "huge", "questions": questions}, format="json"
+    )
+    assert response.status_code == 400
+    assert any(reason in message for messages in response.json().values() for message in messages), response.json()
+    versions = client_for(world.lead).post(
+        f"/api/schemas/{world.schema.schema_id}/versions/", {"questions": questions}, format="json"
+    )
+    assert versions.status_code == 400
