@@ -37,6 +37,7 @@ from annotation.services import (
     membership_remove,
     project_create,
 )
+from config.drf import paginated
 from corpora.api_common import IdFilter, StrictBooleanFilter, field_errors, signed_in_user
 from corpora.models import Corpus, Language
 from corpora.selectors import corpora_visible_to
@@ -266,7 +267,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return Response(ProjectSerializer(self.get_queryset().get(pk=project.pk)).data)
 
     @extend_schema(
-        methods=["GET"], responses={200: MembershipSerializer(many=True)},
+        methods=["GET"], responses={200: paginated(MembershipSerializer, "PaginatedMembershipList")},
         summary="Members of this project (leads see everyone; other members only themselves)"
     )
     @extend_schema(
@@ -296,7 +297,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response(MembershipSerializer(page, many=True).data)
 
     @extend_schema(
-        methods=["GET"], responses={200: InvitationSerializer(many=True), 403: OpenApiResponse()},
+        methods=["GET"], responses={200: paginated(InvitationSerializer, "PaginatedProjectInvitationList"), 403: OpenApiResponse()},
         summary="Invitations waiting for an answer (leads)",
     )
     @action(detail=True, methods=["get"], filterset_class=None)

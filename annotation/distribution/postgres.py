@@ -41,6 +41,15 @@ _PROJECT_VERSIONS_MAX = 1024
 _TIMESTAMP_FIELDS = ("created_at", "updated_at", "reviewed_at")
 
 
+_BIGINT_MAX = 2**63 - 1
+
+
+def _ids_in_range(*ids: int | None) -> None:
+    """Ids beyond the bigint columns (a path accepts any digits) exist nowhere: NotFoundError, not a database error."""
+    if any(value is not None and not 0 < value <= _BIGINT_MAX for value in ids):
+        raise NotFoundError()
+
+
 def enabled() -> bool:
     """Whether the SQL functions exist here: PostgreSQL only; SQLite uses the ORM services."""
     return connection.vendor == "postgresql"
@@ -49,6 +58,7 @@ def enabled() -> bool:
 def member_check(*, project_id: int, user_id: int | None) -> LabelSchemaVersion:
     """The project's schema version if the user is a member; NotFoundError otherwise (outsiders learn nothing)."""
     row = None
+    _ids_in_range(project_id)
     if user_id is not None:
         row = fetchone_prepared(
             "SELECT p.schema_version_id FROM annotation_project p WHERE p.id = %s::bigint AND EXISTS "
@@ -136,6 +146,7 @@ def next_item(*, project_id: int, user_id: int | None) -> dict[str, Any] | None:
     """Reserve and describe the caller's next item (the held one again while held); None when nothing is left."""
     if user_id is None:
         raise NotFoundError()
+    _ids_in_range(project_id)
     raw = _call(
         "SELECT sentio_next_item(%s::bigint, %s::integer, %s::integer, %s::timestamptz)",
         [project_id, user_id, random_offset(project_id, user_id), timezone.now()],
@@ -177,6 +188,7 @@ def submit(
     """``distribution.annotation_submit`` (and, with ``want_next``, ``next_item_reserve``) in one transaction."""
     if user_id is None:
         raise NotFoundError()
+    _ids_in_range(project_id, utterance_id)
     version = _known_version(project_id, user_id)
     for _attempt in range(2):
         cleaned = _validated(project_id, user_id, version, value, perspective, lead_time_ms)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
@@ -58,3 +60,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is not None and response.status_code >= 400:
         response.data = _capped(response.data)
     return response
+
+
+def paginated(serializer_class: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    """The OpenAPI shape of a page of ``serializer_class`` rows (PageNumberPagination), for views that paginate by
+    hand: documented as a bare array, such a page was a schema violation."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.CharField(allow_null=True, help_text="URL of the next page"),
+            "previous": serializers.CharField(allow_null=True, help_text="URL of the previous page"),
+            "results": serializer_class(many=True),
+        },
+    )

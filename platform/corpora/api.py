@@ -6,7 +6,6 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -255,7 +254,8 @@ class UtteranceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.URI)
+    # A path on this site (local storage) or a signed URL (S3); null without audio.
+    @extend_schema_field({"type": "string", "format": "uri-reference", "nullable": True})
     def get_audio_url(self, utterance: Utterance) -> str | None:
         # The storage makes the URL: a media path locally, a signed URL on S3; no query, no fetch.
         return utterance.audio.url if utterance.audio else None

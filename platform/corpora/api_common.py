@@ -11,6 +11,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.request import Request
 
+# Ids are bigint columns: a larger number is a 400 (or a 404 in a path), never a database error.
+MAX_ID = 2**63 - 1
+
 
 def signed_in_user(request: Request) -> User:
     """The user of a request that passed IsAuthenticated."""

@@ -232,3 +232,15 @@ def test_openapi_schema_documents_the_annotate_endpoints(db, lead, api):
         assert f"/api/projects/{{project_id}}/{action}/" in schema["paths"], action
     submit_op = schema["paths"]["/api/projects/{project_id}/submit/"]["post"]
     assert {"201", "400", "404", "409"} <= set(submit_op["responses"])
+
+
+def test_ids_beyond_the_database_range_are_404_and_400_not_500(make_project, make_items, annotator, api):
+    make_items(1)
+    project = make_project(members=[annotator])
+    client = api(annotator)
+    huge = 2**64 - 1  # found by schemathesis: a bigint cast error became a 500
+    assert client.post(f"/api/projects/{huge}/next/").status_code == 404
+    assert client.post(f"/api/projects/{huge}/submit/", {"client_id": str(uuid.uuid4()), "utterance": 1,
+                                                         "value": {"emotion": "joy"}}, format="json").status_code == 404
+    response = submit(client, project, huge, {"emotion": "joy"})
+    assert response.status_code == 400 and "utterance" in response.json()
