@@ -38,7 +38,7 @@ from annotation.services import (
     project_create,
 )
 from config.drf import paginated
-from corpora.api_common import IdFilter, StrictBooleanFilter, field_errors, signed_in_user
+from corpora.api_common import IdFilter, LanguageCodeField, StrictBooleanFilter, field_errors, signed_in_user
 from corpora.models import Corpus, Language
 from corpora.selectors import corpora_visible_to
 
@@ -151,9 +151,7 @@ class ProjectSerializer(serializers.ModelSerializer):
 class ProjectWriteSerializer(serializers.ModelSerializer):
     """Settings a lead sets. Bounds mirror the database constraints so bad values are a 400."""
 
-    languages: serializers.SlugRelatedField[Language] = serializers.SlugRelatedField(
-        slug_field="code", many=True, required=False, queryset=Language.objects.all()
-    )
+    languages = LanguageCodeField(many=True, required=False)
     overlap = serializers.IntegerField(min_value=1, max_value=50, required=False)
     gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
     reservation_seconds = serializers.IntegerField(min_value=30, max_value=2_147_483_647, required=False)
@@ -201,10 +199,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 class MembershipInviteSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150, help_text="A member's role changes at once; anyone else is invited")
     role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
-    languages: serializers.SlugRelatedField[Language] = serializers.SlugRelatedField(
-        slug_field="code", many=True, required=False, queryset=Language.objects.all(),
-        help_text="BCP-47 codes of the languages this member reads",
-    )
+    languages = LanguageCodeField(many=True, required=False, help_text="BCP-47 codes of the languages this member reads")
 
 
 class InvitationSerializer(serializers.ModelSerializer):

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from annotation.permissions import CorpusPermission
 from annotation.selectors import utterances_with_label
-from corpora.api_common import IdFilter, StrictBooleanFilter, field_errors, signed_in_user
+from corpora.api_common import IdFilter, LanguageCodeField, StrictBooleanFilter, field_errors, signed_in_user
 from corpora.models import Conversation, Corpus, Language, Speaker, Utterance
 from corpora.selectors import (
     conversations_visible_to,
@@ -76,9 +76,7 @@ class CorpusCreateSerializer(serializers.Serializer):
 class CorpusUpdateSerializer(serializers.ModelSerializer):
     """What may change after creation; the slug stays, since exports and imports name it."""
 
-    languages: serializers.SlugRelatedField[Language] = serializers.SlugRelatedField(
-        slug_field="code", many=True, required=False, queryset=Language.objects.all()
-    )
+    languages = LanguageCodeField(many=True, required=False)
 
     class Meta:
         model = Corpus

@@ -106,3 +106,15 @@ def test_schemas_have_a_size_limit(world, client_for, questions, reason):
         f"/api/schemas/{world.schema.schema_id}/versions/", {"questions": questions}, format="json"
     )
     assert versions.status_code == 400
+
+
+@pytest.mark.parametrize("code", ["\x00Z", "mr\x00", "a" * 36, "हिन्दी"])
+def test_language_codes_that_cannot_exist_are_400_not_500(world, client_for, code):
+    # Found by the long schemathesis run: a NUL byte reached PostgreSQL in the language lookup.
+    lead = client_for(world.lead)
+    project = lead.patch(f"/api/projects/{world.project.pk}/", {"languages": [code]}, format="json")
+    invite = lead.post(f"/api/projects/{world.project.pk}/memberships/",
+                       {"username": "someone", "languages": [code]}, format="json")
+    corpus = client_for(world.curator).patch(f"/api/corpora/{world.corpus.pk}/", {"languages": [code]}, format="json")
+    for response in (project, invite, corpus):
+        assert response.status_code == 400 and "languages" in response.json(), response.content
