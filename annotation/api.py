@@ -284,6 +284,8 @@ class ProjectViewSet(viewsets.ModelViewSet):
                 )
             except SchemaError as exc:
                 raise ValidationError(field_errors(exc.errors)) from None
+            except LookupError:  # deleted by another request meanwhile
+                raise NotFound("No such project.") from None
             if isinstance(outcome, Invitation):
                 body = InvitationSerializer(invitations_of_project(project=project).get(pk=outcome.pk)).data
                 return Response(body, status=status.HTTP_202_ACCEPTED)

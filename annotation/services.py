@@ -110,10 +110,13 @@ def membership_invite(
     invitation they may accept or decline, and only then joins (nobody is added to a project without consent).
 
     The invitation is made whether or not a user of that name exists, and the answer is the same either way, so
-    inviting cannot be used to find out which user names exist.
+    inviting cannot be used to find out which user names exist. Raises LookupError when the project is gone.
     """
     if role not in Role.values:
         raise SchemaError({"role": f"must be one of {', '.join(Role.values)}"})
+    # Held until commit: a project deleted meanwhile is a LookupError (404), not a foreign-key error at commit.
+    if not Project.objects.select_for_update().filter(pk=project.pk).exists():
+        raise LookupError(project.pk)
     member = Membership.objects.filter(project=project, user__username=username).select_related("user").first()
     if member is not None:
         return membership_set(project=project, user=member.user, role=role, languages=languages)

@@ -134,3 +134,14 @@ def test_a_members_role_changes_at_once_and_leads_withdraw_invitations(world, cl
     assert client_for(world.lead).delete(f"{base}{invitation['id']}/").status_code == 204
     assert client_for(world.outsider).get("/api/invitations/").json()["results"] == []
     assert client_for(world.lead).delete(f"{base}{invitation['id']}/").status_code == 404
+
+
+def test_inviting_to_a_project_deleted_meanwhile_is_a_lookup_error(world):
+    # Found by the long schemathesis run: a concurrent delete turned the invitation's commit into a 500.
+    from annotation.models import Project
+    from annotation.services import membership_invite
+
+    stale = Project.objects.get(pk=world.project.pk)
+    Project.objects.filter(pk=stale.pk).delete()
+    with pytest.raises(LookupError):
+        membership_invite(project=stale, username="someone", role="annotator")
