@@ -72,3 +72,9 @@ def test_forwarded_proto_is_believed_from_the_trusted_proxy_only(world, settings
     assert Client(HTTP_X_FORWARDED_PROTO="https").get("/").status_code == 301  # a client's claim: redirected
     assert Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_PROTO="https").get("/").status_code == 200
     assert Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_PROTO="http").get("/").status_code == 301
+
+
+def test_an_over_long_user_name_is_a_400_before_any_password_check(world):
+    # Found by the production fuzz run: django-axes stores the user name of a failed sign-in in 255 characters.
+    response = APIClient().post("/api/auth/token/", {"username": "u" * 300, "password": "x"}, format="multipart")
+    assert response.status_code == 400 and "username" in response.json()

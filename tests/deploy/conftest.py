@@ -99,7 +99,11 @@ def start_granian(tmp_path: Path, **overrides: str) -> Server:
         [sys.executable, "-m", "granian", "config.wsgi:application", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-    wait_for_port(port, process, "granian")
+    try:
+        wait_for_port(port, process, "granian")
+    except BaseException:
+        stop(process)
+        raise
     return Server(port=port, process=process)
 
 
@@ -152,8 +156,10 @@ def render_proxy_config(tmp_path: Path, values: dict[str, str]) -> Path:
 def production_server(transactional_db: Any, tmp_path: Path) -> Iterator[Server]:
     """granian alone, plain HTTP, no proxy trusted (clients talk to it directly)."""
     server = start_granian(tmp_path, SECURE_SSL_REDIRECT="false", SENTIO_TOKEN_SIGN_IN_RATE="10/minute")
-    yield server
-    stop(server.process)
+    try:
+        yield server
+    finally:
+        stop(server.process)
 
 
 @pytest.fixture
@@ -163,30 +169,32 @@ def proxied_server(transactional_db: Any, tmp_path: Path) -> Iterator[Proxy]:
     if nginx is None:
         pytest.fail("nginx is not installed (scripts/test installs the Debian package)")
     server = start_granian(tmp_path, SENTIO_TRUSTED_PROXIES="127.0.0.1")
-    tls = tmp_path / "tls"
-    tls.mkdir()
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-keyout", str(tls / "privkey.pem"), "-out", str(tls / "fullchain.pem")],
-        check=True, capture_output=True,
-    )
-    http_port, https_port = free_port(), free_port()
-    config = render_proxy_config(tmp_path, {
-        "SENTIO_SERVER_NAME": "127.0.0.1 localhost", "SENTIO_UPSTREAM": f"127.0.0.1:{server.port}",
-        "SENTIO_HTTP_LISTEN": f"127.0.0.1:{http_port}", "SENTIO_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-        "SENTIO_TLS_DIR": str(tls), "SENTIO_MAX_BODY": "4g",
-    })
-    checked = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(config)], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stderr
-    process = subprocess.Popen(
-        [nginx, "-p", str(tmp_path), "-c", str(config), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    process = None
     try:
+        tls = tmp_path / "tls"
+        tls.mkdir()
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+             "-keyout", str(tls / "privkey.pem"), "-out", str(tls / "fullchain.pem")],
+            check=True, capture_output=True,
+        )
+        http_port, https_port = free_port(), free_port()
+        config = render_proxy_config(tmp_path, {
+            "SENTIO_SERVER_NAME": "127.0.0.1 localhost", "SENTIO_UPSTREAM": f"127.0.0.1:{server.port}",
+            "SENTIO_HTTP_LISTEN": f"127.0.0.1:{http_port}", "SENTIO_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+            "SENTIO_TLS_DIR": str(tls), "SENTIO_MAX_BODY": "4g",
+        })
+        checked = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(config)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        process = subprocess.Popen(
+            [nginx, "-p", str(tmp_path), "-c", str(config), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
         wait_for_port(https_port, process, "nginx")
         yield Proxy(port=https_port, server=server)
     finally:
-        stop(process)
+        if process is not None:
+            stop(process)
         stop(server.process)
 
 
