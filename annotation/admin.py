@@ -20,6 +20,7 @@ from annotation.models import (
     Annotation,
     Flag,
     GoldItem,
+    Invitation,
     LabelSchema,
     LabelSchemaVersion,
     Membership,
@@ -96,6 +97,23 @@ class MembershipAdmin(LargeTableAdmin):
     search_fields = ["^user__username", "^project__name"]
     raw_id_fields = ["user", "project"]
     autocomplete_fields = ["languages"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Pending invitations; staff may withdraw one. They join a user only when accepted, never from here."""
+
+    list_display = ["username", "project", "role", "invited_by", "created_at"]
+    list_select_related = ["project", "invited_by"]
+    search_fields = ["^username", "^project__name"]
+    raw_id_fields = ["project", "invited_by"]
+    autocomplete_fields = ["languages"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Annotation)

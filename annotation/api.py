@@ -11,28 +11,34 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.models import Annotation, LabelSchema, LabelSchemaVersion, Membership, Project, Role
-from annotation.permissions import LabelSchemaPermission, ProjectPermission, corpus_can_edit
+from annotation.models import Annotation, Invitation, LabelSchema, LabelSchemaVersion, Membership, Project, Role
+from annotation.permissions import LabelSchemaPermission, ProjectPermission, corpus_can_edit, project_can_manage
 from annotation.schema import SchemaError
 from annotation.selectors import (
     annotations_visible_to,
+    invitations_for,
+    invitations_of_project,
     label_schemas_list,
     memberships_of_project,
+    memberships_visible_to,
     projects_visible_to,
     projects_with_role,
 )
 from annotation.services import (
+    invitation_accept,
+    invitation_delete,
     label_schema_create,
     label_schema_version_create,
+    membership_invite,
     membership_remove,
-    membership_set,
     project_create,
 )
-from corpora.api_common import IdFilter, StrictBooleanFilter, field_errors, signed_in_user
+from config.drf import paginated
+from corpora.api_common import IdFilter, LanguageCodeField, StrictBooleanFilter, field_errors, signed_in_user
 from corpora.models import Corpus, Language
 from corpora.selectors import corpora_visible_to
 
@@ -47,7 +53,10 @@ class LabelSchemaVersionSerializer(serializers.ModelSerializer):
 
 
 class LabelSchemaSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
+    created_by = serializers.CharField(
+        source="owner_name", read_only=True, allow_null=True, default=None,
+        help_text="Your user name on schemas you created; null on others' (user names are not listed to everyone)",
+    )
     versions = LabelSchemaVersionSerializer(many=True, read_only=True)
 
     class Meta:
@@ -82,7 +91,7 @@ class LabelSchemaViewSet(
     filterset_fields = ["slug"]
 
     def get_queryset(self) -> QuerySet[LabelSchema]:
-        return label_schemas_list().select_related("created_by")
+        return label_schemas_list(self.request.user)
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         if self.action == "create":
@@ -142,9 +151,7 @@ class ProjectSerializer(serializers.ModelSerializer):
 class ProjectWriteSerializer(serializers.ModelSerializer):
     """Settings a lead sets. Bounds mirror the database constraints so bad values are a 400."""
 
-    languages: serializers.SlugRelatedField[Language] = serializers.SlugRelatedField(
-        slug_field="code", many=True, required=False, queryset=Language.objects.all()
-    )
+    languages = LanguageCodeField(many=True, required=False)
     overlap = serializers.IntegerField(min_value=1, max_value=50, required=False)
     gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
     reservation_seconds = serializers.IntegerField(min_value=30, max_value=2_147_483_647, required=False)
@@ -190,18 +197,24 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class MembershipInviteSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = serializers.CharField(max_length=150, help_text="A member's role changes at once; anyone else is invited")
     role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
+    languages = LanguageCodeField(many=True, required=False, help_text="BCP-47 codes of the languages this member reads")
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """A pending invitation, as its project's leads and its invitee see it."""
+
+    project_name = serializers.CharField(source="project.name", read_only=True)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, allow_null=True, default=None)
     languages: serializers.SlugRelatedField[Language] = serializers.SlugRelatedField(
-        slug_field="code", many=True, required=False, queryset=Language.objects.all(),
-        help_text="BCP-47 codes of the languages this member reads",
+        slug_field="code", many=True, read_only=True
     )
 
-    def validate_username(self, value: str) -> Any:
-        user = get_user_model().objects.filter(username=value, is_active=True).first()
-        if user is None:
-            raise serializers.ValidationError(f"no active user is called {value!r}")
-        return user
+    class Meta:
+        model = Invitation
+        fields = ["id", "project", "project_name", "username", "role", "languages", "invited_by", "created_at"]
+        read_only_fields = fields
 
 
 class ProjectFilter(django_filters.FilterSet):
@@ -249,11 +262,13 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return Response(ProjectSerializer(self.get_queryset().get(pk=project.pk)).data)
 
     @extend_schema(
-        methods=["GET"], responses={200: MembershipSerializer(many=True)}, summary="Members of this project"
+        methods=["GET"], responses={200: paginated(MembershipSerializer, "PaginatedMembershipList")},
+        summary="Members of this project (leads see everyone; other members only themselves)"
     )
     @extend_schema(
-        methods=["POST"], request=MembershipInviteSerializer, responses={201: MembershipSerializer},
-        summary="Add a member, or change a member's role and languages (leads only)",
+        methods=["POST"], request=MembershipInviteSerializer,
+        responses={200: MembershipSerializer, 202: InvitationSerializer, 400: OpenApiResponse(description="Names the field")},
+        summary="Invite someone (202, they join when they accept), or change a member's role and languages (200); leads",
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
     def memberships(self, request: Request, pk: str | None = None) -> Response:
@@ -263,17 +278,45 @@ class ProjectViewSet(viewsets.ModelViewSet):
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
             try:
-                membership = membership_set(
-                    project=project, user=data["username"], role=data["role"], languages=data.get("languages", [])
+                outcome = membership_invite(
+                    project=project, username=data["username"], role=data["role"],
+                    languages=data.get("languages", []), invited_by=signed_in_user(request),
                 )
             except SchemaError as exc:
                 raise ValidationError(field_errors(exc.errors)) from None
-            return Response(
-                MembershipSerializer(memberships_of_project(project=project).get(pk=membership.pk)).data,
-                status=status.HTTP_201_CREATED,
-            )
-        page = self.paginate_queryset(memberships_of_project(project=project))
+            except LookupError:  # deleted by another request meanwhile
+                raise NotFound("No such project.") from None
+            if isinstance(outcome, Invitation):
+                body = InvitationSerializer(invitations_of_project(project=project).get(pk=outcome.pk)).data
+                return Response(body, status=status.HTTP_202_ACCEPTED)
+            return Response(MembershipSerializer(memberships_of_project(project=project).get(pk=outcome.pk)).data)
+        page = self.paginate_queryset(memberships_visible_to(project=project, user=request.user))
         return self.get_paginated_response(MembershipSerializer(page, many=True).data)
+
+    @extend_schema(
+        methods=["GET"], responses={200: paginated(InvitationSerializer, "PaginatedProjectInvitationList"), 403: OpenApiResponse()},
+        summary="Invitations waiting for an answer (leads)",
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def invitations(self, request: Request, pk: str | None = None) -> Response:
+        project = self.get_object()
+        if not project_can_manage(request.user, project):
+            raise PermissionDenied("Only the project's leads see its invitations.")
+        page = self.paginate_queryset(invitations_of_project(project=project))
+        return self.get_paginated_response(InvitationSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=None, responses={204: OpenApiResponse(description="Withdrawn"), 404: OpenApiResponse()},
+        summary="Withdraw an invitation (leads)",
+    )
+    @action(detail=True, methods=["delete"], url_path=r"invitations/(?P<invitation_id>\d+)", filterset_class=None)
+    def invitation_withdraw(self, request: Request, pk: str | None = None, invitation_id: str | None = None) -> Response:
+        project = self.get_object()  # 404 for non-members; DELETE needs a lead (ProjectPermission)
+        invitation = invitations_of_project(project=project).filter(pk=int(invitation_id or 0)).first()
+        if invitation is None:
+            raise NotFound("No such invitation in this project.")
+        invitation_delete(invitation=invitation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         request=None,
@@ -296,11 +339,48 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# Invitations (the invitee's side) ---------------------------------------------------------------
+
+
+class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The signed-in user's pending invitations: accept one to join its project, or decline it."""
+
+    serializer_class = InvitationSerializer
+    filterset_class = None
+
+    def get_queryset(self) -> QuerySet[Invitation]:
+        return invitations_for(self.request.user)
+
+    @extend_schema(request=None, responses={201: MembershipSerializer, 404: OpenApiResponse()},
+                   summary="Accept: join the project with the role the invitation offers")
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: str | None = None) -> Response:
+        invitation = self.get_object()
+        try:
+            membership = invitation_accept(invitation=invitation, user=signed_in_user(request))
+        except LookupError:
+            raise NotFound("This invitation is no longer open.") from None
+        return Response(
+            MembershipSerializer(memberships_of_project(project=membership.project).get(pk=membership.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=None, responses={204: OpenApiResponse(description="Declined"), 404: OpenApiResponse()},
+                   summary="Decline: the invitation is removed and nothing else changes")
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        invitation_delete(invitation=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 # Annotations -------------------------------------------------------------------------------------
 
 
 class AnnotationSerializer(serializers.ModelSerializer):
-    annotator = serializers.CharField(source="annotator.username", read_only=True, allow_null=True, default=None)
+    annotator = serializers.CharField(
+        source="annotator_name", read_only=True, allow_null=True, default=None,
+        help_text="User name of the author; null for imported and machine labels, and where the project hides names",
+    )
 
     class Meta:
         model = Annotation
@@ -329,4 +409,4 @@ class AnnotationViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AnnotationFilter
 
     def get_queryset(self) -> QuerySet[Annotation]:
-        return annotations_visible_to(self.request.user).select_related("annotator")
+        return annotations_visible_to(self.request.user)

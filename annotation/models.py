@@ -120,6 +120,31 @@ class Membership(models.Model):
         return f"{self.user} as {self.role} in {self.project}"
 
 
+class Invitation(models.Model):
+    """A lead's invitation to join a project; the invitee becomes a member only by accepting it.
+
+    Kept by user name as the lead typed it, whether or not such a user exists, so inviting tells nobody which
+    user names exist; the user of that name sees it under their pending invitations.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ANNOTATOR)
+    languages = models.ManyToManyField("corpora.Language", blank=True, related_name="+")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["project", "username"], name="invitation_once_per_project")]
+        indexes = [models.Index(fields=["username"], name="invitation_username")]
+
+    def __str__(self) -> str:
+        return f"{self.username} invited to {self.project} as {self.role}"
+
+
 class Origin(models.TextChoices):
     HUMAN = "human", "human"
     MODEL = "model", "model"

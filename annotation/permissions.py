@@ -7,7 +7,9 @@
 - A corpus is visible to its creator and to members of any project on it. Its creator, the leads
   of projects on it and staff may edit it and import into it.
 - Any signed-in user may create a corpus or a label schema. Schemas are shared vocabulary read by
-  all; a schema's creator, leads of projects using it and staff may add versions to it.
+  all, but only their owner changes them: a schema's creator, staff, and leads of the projects that own it
+  (projects on the schema that its creator leads too) may add versions. Using a schema in a project of one's
+  own grants no right to change it for everyone else.
 """
 
 from __future__ import annotations
@@ -44,9 +46,14 @@ def label_schema_can_version(user: Any, schema: LabelSchema) -> bool:
         return True
     if not user.is_authenticated:
         return False
-    if schema.created_by_id is not None and schema.created_by_id == user.pk:
+    if schema.created_by_id is None:
+        return False  # nobody owns it (its creator was deleted): staff only
+    if schema.created_by_id == user.pk:
         return True
-    return Membership.objects.filter(project__schema_version__schema=schema, user=user, role=Role.LEAD).exists()
+    owner_leads = Membership.objects.filter(user_id=schema.created_by_id, role=Role.LEAD).values("project_id")
+    return Membership.objects.filter(
+        project_id__in=owner_leads, project__schema_version__schema=schema, user=user, role=Role.LEAD
+    ).exists()
 
 
 class ProjectPermission(permissions.IsAuthenticated):

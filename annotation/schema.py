@@ -19,6 +19,7 @@ from question key to answer; validation errors name the question (and the item) 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -34,6 +35,12 @@ _KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _PERSPECTIVE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 MAX_TEXT_LENGTH = 10_000
 MAX_SCALE_STEPS = 1_000_000  # a numeric scale's step divides max - min into at most this many steps
+# A schema is read on every annotate screen and validated on every submit: its size is bounded.
+MAX_SCHEMA_BYTES = 256 * 1024  # the questions as JSON
+MAX_QUESTIONS = 100
+MAX_LABELS = 500  # per question
+MAX_TITLE_LENGTH = 500
+MAX_PERSPECTIVES = 20
 
 
 class SchemaError(ValueError):
@@ -75,6 +82,9 @@ def _labels(raw: dict[str, Any], where: str, errors: dict[str, str]) -> tuple[st
     if not isinstance(labels, list) or not labels:
         errors[f"{where}.labels"] = "must be a non-empty list of label names"
         return ()
+    if len(labels) > MAX_LABELS:
+        errors[f"{where}.labels"] = f"has {len(labels)} labels; at most {MAX_LABELS} are allowed"
+        return ()
     cleaned: list[str] = []
     for i, label in enumerate(labels):
         if not isinstance(label, str) or not label.strip() or len(label) > 100:
@@ -91,6 +101,11 @@ def parse_questions(raw_questions: Any) -> list[Question]:
     errors: dict[str, str] = {}
     if not isinstance(raw_questions, list) or not raw_questions:
         raise SchemaError({"questions": "must be a non-empty list of questions"})
+    if len(raw_questions) > MAX_QUESTIONS:
+        raise SchemaError({"questions": f"has {len(raw_questions)} questions; at most {MAX_QUESTIONS} are allowed"})
+    size = len(json.dumps(raw_questions, ensure_ascii=False).encode())
+    if size > MAX_SCHEMA_BYTES:
+        raise SchemaError({"questions": f"is {size:,} bytes as JSON; at most {MAX_SCHEMA_BYTES:,} are allowed"})
     questions: list[Question] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_questions):
@@ -113,6 +128,9 @@ def parse_questions(raw_questions: Any) -> list[Question]:
         required = raw.get("required", False)
         if not isinstance(title, str) or not isinstance(required, bool):
             errors[where] = "'title' must be a string and 'required' a boolean"
+            continue
+        if len(title) > MAX_TITLE_LENGTH:
+            errors[f"{where}.title"] = f"at most {MAX_TITLE_LENGTH} characters"
             continue
         common = {"key": key, "type": qtype, "title": title, "required": required}
         if qtype in ("single_choice", "segments"):
@@ -156,6 +174,8 @@ def parse_questions(raw_questions: Any) -> list[Question]:
 def parse_perspectives(raw: Any) -> list[str]:
     if raw in (None, []):
         return []
+    if isinstance(raw, list) and len(raw) > MAX_PERSPECTIVES:
+        raise SchemaError({"perspectives": f"at most {MAX_PERSPECTIVES} perspectives"})
     if not isinstance(raw, list) or not all(isinstance(p, str) and _PERSPECTIVE_PATTERN.match(p) for p in raw):
         raise SchemaError({"perspectives": "must be a list of lowercase names such as writer, reader, listener"})
     if len(set(raw)) != len(raw):

@@ -1,18 +1,29 @@
 """Reads for label schemas, projects, memberships and annotations, through what the user may see.
 
-A project is visible only to its members (and staff); to anyone else it does not exist.
-Annotations made in a project follow the project; imported ones (no project) follow their corpus.
+A project is visible only to its members (and staff); to anyone else it does not exist. Which of a project's
+annotations a member reads depends on their role (``annotations_visible_to``: one rule per role, used by every
+endpoint that lists annotations or filters by them); imported ones (no project) go to the corpus's curators.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 
-from annotation.models import Annotation, LabelSchema, LabelSchemaVersion, Membership, Project
+from annotation.models import (
+    Annotation,
+    Invitation,
+    LabelSchema,
+    LabelSchemaVersion,
+    Membership,
+    Origin,
+    Project,
+    Role,
+    SuggestionPolicy,
+)
 from corpora.models import Utterance
-from corpora.selectors import corpus_ids_visible_to, user_is_staff
+from corpora.selectors import corpus_ids_curated_by, user_is_staff
 
 
 def projects_visible_to(user: Any) -> QuerySet[Project]:
@@ -25,6 +36,13 @@ def projects_visible_to(user: Any) -> QuerySet[Project]:
 
 def project_ids_visible_to(user: Any) -> QuerySet[Project, Any]:
     return projects_visible_to(user).values("pk")
+
+
+def project_ids_with_role(user: Any, *roles: str) -> QuerySet[Membership, Any]:
+    """A subquery of the ids of projects where the user has one of ``roles``."""
+    if not user.is_authenticated:
+        return Membership.objects.none().values("project_id")
+    return Membership.objects.filter(user_id=user.pk, role__in=roles).values("project_id")
 
 
 def projects_with_role(*, projects: QuerySet[Project], user: Any) -> QuerySet[Project]:
@@ -44,9 +62,37 @@ def memberships_of_project(*, project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user").prefetch_related("languages")
 
 
-def label_schemas_list() -> QuerySet[LabelSchema]:
-    """Schemas are shared vocabulary: every signed-in user reads all of them."""
-    return LabelSchema.objects.prefetch_related("versions")
+def memberships_visible_to(*, project: Project, user: Any) -> QuerySet[Membership]:
+    """Who is in a project: its leads and staff see every member; other members only themselves (user names are
+    not for everyone to list, and reviewers of a project that hides names must not learn them here)."""
+    memberships = memberships_of_project(project=project)
+    if user_is_staff(user) or memberships.filter(user_id=user.pk, role=Role.LEAD).exists():
+        return memberships
+    return memberships.filter(user_id=user.pk)
+
+
+def invitations_of_project(*, project: Project) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(project=project).select_related("invited_by").prefetch_related("languages")
+
+
+def invitations_for(user: Any) -> QuerySet[Invitation]:
+    """The invitations waiting for this user's answer."""
+    if not user.is_authenticated:
+        return Invitation.objects.none()
+    return (
+        Invitation.objects.filter(username=user.get_username())
+        .select_related("project", "invited_by")
+        .prefetch_related("languages")
+    )
+
+
+def label_schemas_list(user: Any) -> QuerySet[LabelSchema]:
+    """Schemas are shared vocabulary: every signed-in user reads all of them. ``owner_name``, the creator's user
+    name, only for the creator and staff: schemas are listed to everyone, user names are not."""
+    owner = F("created_by__username") if user_is_staff(user) else Case(
+        When(created_by_id=user.pk, then=F("created_by__username")), default=Value(None), output_field=CharField()
+    )
+    return LabelSchema.objects.prefetch_related("versions").annotate(owner_name=owner)
 
 
 def label_schema_versions_list() -> QuerySet[LabelSchemaVersion]:
@@ -54,13 +100,38 @@ def label_schema_versions_list() -> QuerySet[LabelSchemaVersion]:
 
 
 def annotations_visible_to(user: Any) -> QuerySet[Annotation]:
+    """Annotations the user may read, each annotated with ``annotator_name``: the author's user name, or None
+    where the viewer may not know who answered.
+
+    - staff: everything, with names;
+    - leads of a project: all its annotations, with names;
+    - reviewers: all the project's annotations; names only where the quality policy shows them to reviewers;
+    - annotators: their own answers; model and LLM labels only where the suggestion policy shows suggestions;
+    - imported annotations (no project): the corpus's curators (its creator, leads and reviewers of projects
+      on it), never its annotators: imported human, model and LLM labels are other raters' answers.
+    """
     if user_is_staff(user):
-        return Annotation.objects.all()
+        return Annotation.objects.annotate(annotator_name=F("annotator__username"))
     if not user.is_authenticated:
-        return Annotation.objects.none()
-    return Annotation.objects.filter(
-        Q(project_id__in=project_ids_visible_to(user))
-        | Q(project__isnull=True, utterance__corpus_id__in=corpus_ids_visible_to(user))
+        return Annotation.objects.none().annotate(annotator_name=Value(None, output_field=CharField()))
+    member_of = project_ids_with_role(user, *Role.values)
+    suggestions_shown = Project.objects.filter(pk__in=member_of).exclude(suggestion_policy=SuggestionPolicy.HIDDEN)
+    visible = (
+        Q(project_id__in=project_ids_with_role(user, Role.LEAD, Role.REVIEWER))
+        | Q(project_id__in=member_of, annotator_id=user.pk)
+        | (Q(project_id__in=suggestions_shown.values("pk")) & ~Q(origin=Origin.HUMAN))
+        | Q(project__isnull=True, utterance__corpus_id__in=corpus_ids_curated_by(user))
+    )
+    names_shown = Membership.objects.filter(
+        user_id=user.pk, role=Role.REVIEWER, project__quality_policy__show_annotator_names_to_reviewers=True
+    ).values("project_id")
+    named = (
+        Q(annotator_id=user.pk)
+        | Q(project_id__in=project_ids_with_role(user, Role.LEAD))
+        | Q(project_id__in=names_shown)
+    )
+    return Annotation.objects.filter(visible).annotate(
+        annotator_name=Case(When(named, then=F("annotator__username")), default=Value(None), output_field=CharField())
     )
 
 
@@ -107,13 +178,9 @@ def label_lookup(label: str) -> Q | None:
 
 
 def utterances_with_label(*, utterances: QuerySet[Utterance], label: str, user: Any) -> QuerySet[Utterance]:
-    """Utterances having an annotation the user may see whose answers include ``label``."""
+    """Utterances having an annotation the user may read (``annotations_visible_to``) whose answers include ``label``."""
     lookup = label_lookup(label)
     if lookup is None:
         return utterances.none()
-    annotations = Annotation.objects.filter(utterance=OuterRef("pk")).filter(lookup)
-    if not user_is_staff(user):
-        # The utterance is visible, so its imported annotations are too; project ones need membership.
-        annotations = annotations.filter(Q(project__isnull=True) | Q(project_id__in=project_ids_visible_to(user)))
+    annotations = annotations_visible_to(user).filter(utterance=OuterRef("pk")).filter(lookup)
     return utterances.filter(Exists(annotations))
-

@@ -13,6 +13,7 @@ from django.db.models.functions import Greatest
 
 from annotation.models import (
     Annotation,
+    Invitation,
     LabelSchema,
     LabelSchemaVersion,
     Membership,
@@ -99,6 +100,53 @@ def membership_set(
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     membership.languages.set(list(languages))
     return membership
+
+
+@transaction.atomic
+def membership_invite(
+    *, project: Project, username: str, role: str, languages: Iterable[Language] = (), invited_by: User | None = None
+) -> Membership | Invitation:
+    """What a lead's "add member" does: an existing member's role and languages change at once; anyone else gets an
+    invitation they may accept or decline, and only then joins (nobody is added to a project without consent).
+
+    The invitation is made whether or not a user of that name exists, and the answer is the same either way, so
+    inviting cannot be used to find out which user names exist. Raises LookupError when the project is gone.
+    """
+    if role not in Role.values:
+        raise SchemaError({"role": f"must be one of {', '.join(Role.values)}"})
+    # Held until commit: a project deleted meanwhile is a LookupError (404), not a foreign-key error at commit.
+    if not Project.objects.select_for_update().filter(pk=project.pk).exists():
+        raise LookupError(project.pk)
+    member = Membership.objects.filter(project=project, user__username=username).select_related("user").first()
+    if member is not None:
+        return membership_set(project=project, user=member.user, role=role, languages=languages)
+    invitation, _ = Invitation.objects.update_or_create(
+        project=project, username=username, defaults={"role": role, "invited_by": invited_by}
+    )
+    invitation.languages.set(list(languages))
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    """The invitee joins with the role and languages the invitation offered; the invitation is used up."""
+    if invitation.username != user.username:
+        raise LookupError(invitation.pk)
+    locked = Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
+    if locked is None:  # accepted or withdrawn meanwhile
+        raise LookupError(invitation.pk)
+    languages = list(locked.languages.all())
+    membership = Membership.objects.filter(project_id=locked.project_id, user=user).first()
+    if membership is None:
+        membership = Membership.objects.create(project_id=locked.project_id, user=user, role=locked.role)
+        membership.languages.set(languages)
+    locked.delete()
+    return membership
+
+
+def invitation_delete(*, invitation: Invitation) -> None:
+    """Declined by the invitee, or withdrawn by a lead."""
+    invitation.delete()
 
 
 @transaction.atomic

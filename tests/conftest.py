@@ -113,3 +113,12 @@ def emotion_schema(db):  # type: ignore[no-untyped-def]
 def fast_password_hasher(settings):  # type: ignore[no-untyped-def]
     """Personas are made in most tests; the production hasher's cost would dominate the suite's time."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():  # type: ignore[no-untyped-def]
+    """Throttle counts live in the shared cache (a folder in the embedded default): each test starts from none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

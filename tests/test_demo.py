@@ -48,8 +48,9 @@ def test_demo_installs_on_sqlite_with_speech_and_right_to_left_text(tmp_path):
 
 def test_demo_is_refused_in_production(tmp_path):
     env = _embedded_env(tmp_path)
-    env.update({"SENTIO_MODE": "production", "SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "sentio.example",
-                "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/sentio", "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14"})
+    env.update({"SENTIO_MODE": "production", "SECRET_KEY": "demo-test-" + "x7Qp9Lm2Vr5Tz8Nc4Bw6" * 3,
+                "ALLOWED_HOSTS": "sentio.example", "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/sentio",
+                "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14", "SENTIO_CACHE_URL": "redis://127.0.0.1:6379/14"})
     result = _manage(env, "sentio_demo")
     assert result.returncode != 0 and "refused when SENTIO_MODE=production" in result.stderr
 

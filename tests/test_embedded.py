@@ -177,10 +177,12 @@ def test_main_path_on_the_embedded_default(embedded: Embedded) -> None:
     project = lead.call("POST", "/api/projects/", 201, json={
         "name": "Moods", "corpus": corpus["id"], "schema_version": schema["versions"][0]["id"], "overlap": 2})
     for username in ("asha", "bilal"):
-        lead.call("POST", f"/api/projects/{project['id']}/memberships/", (200, 201),
+        lead.call("POST", f"/api/projects/{project['id']}/memberships/", 202,
                   json={"username": username, "role": "annotator"})
     for username, password, agree in (("asha", "asha-pass-123", True), ("bilal", "bilal-pass-123", False)):
         annotator = Client(embedded, username, password)
+        for invitation in annotator.call("GET", "/api/invitations/")["results"]:  # added by invitation they accept
+            annotator.call("POST", f"/api/invitations/{invitation['id']}/accept/", 201)
         for n in range(8):
             item = annotator.call("POST", f"/api/projects/{project['id']}/next/")["utterance"]
             label = "sadness" if "awful" in item["text"] else "joy"

@@ -29,6 +29,7 @@ PRODUCTION = {
     "AWS_STORAGE_BUCKET_NAME": "sentio-media",
     "AWS_S3_ENDPOINT_URL": "https://s3.example.org",
     "AWS_S3_REGION_NAME": "us-east-1",
+    "SENTIO_CACHE_URL": "redis://redis.internal:6379/1",
 }
 
 
@@ -83,7 +84,8 @@ def test_compose_passes_only_variables_settings_read() -> None:
     compose = yaml.safe_load((REPO / "docker" / "compose.yml").read_text())
     shared = set(compose["x-sentio-env"]) - {"PYTHONPATH"}
     assert shared - settings_variables() == set()
-    for required in ("SENTIO_MODE", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "SENTIO_STORAGE"):
+    for required in ("SENTIO_MODE", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "SENTIO_STORAGE",
+                     "SENTIO_CACHE_URL", "SENTIO_TRUSTED_PROXIES"):
         assert required in shared
     assert compose["services"]["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
 
@@ -110,6 +112,14 @@ def test_production_without_secret_key_is_refused(tmp_path: Path) -> None:
         ({"ALLOWED_HOSTS": "sentio.example.org, *"}, "ALLOWED_HOSTS must list the site's host names"),
         ({"SENTIO_IMPORT_MAX_AUDIO_SECONDS": "ten"}, "SENTIO_IMPORT_MAX_AUDIO_SECONDS='ten' is not an integer."),
         ({"SECURE_HSTS_SECONDS": "-1"}, "SECURE_HSTS_SECONDS=-1 must be at least 0."),
+        # Weak keys are refused at start-up, not only warned about by the deploy check.
+        ({"SECRET_KEY": "a" * 60}, "SECRET_KEY is weak"),
+        ({"SECRET_KEY": "abab" * 20}, "SECRET_KEY is weak"),
+        ({"SECRET_KEY": "django-insecure-" + "x7Qp9Lm2Vr5Tz8Nc4Bw6" * 3}, "SECRET_KEY is weak"),
+        ({"SENTIO_CACHE_URL": "memcached://cache:11211"}, "SENTIO_CACHE_URL='memcached://cache:11211' must be a redis://"),
+        ({"SENTIO_TRUSTED_PROXIES": "10.0.0.1, nginx"}, "SENTIO_TRUSTED_PROXIES:"),
+        ({"SENTIO_TOKEN_SIGN_IN_RATE": "lots"}, "SENTIO_TOKEN_SIGN_IN_RATE='lots' must look like 60/minute."),
+        ({"SENTIO_TOKEN_TTL_DAYS": "0"}, "SENTIO_TOKEN_TTL_DAYS=0 must be at least 1."),
     ],
 )
 def test_production_refuses_bad_values_naming_the_variable(
@@ -119,7 +129,9 @@ def test_production_refuses_bad_values_naming_the_variable(
     assert expected in message
 
 
-@pytest.mark.parametrize("missing", ["ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "AWS_STORAGE_BUCKET_NAME"])
+@pytest.mark.parametrize(
+    "missing", ["ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "AWS_STORAGE_BUCKET_NAME", "SENTIO_CACHE_URL"]
+)
 def test_production_requires_its_services(tmp_path: Path, missing: str) -> None:
     message = improperly_configured(load_settings(without(missing), tmp_path))
     assert missing in message
@@ -174,7 +186,8 @@ def test_amazon_s3_without_endpoint_lets_the_browser_play_signed_audio_links(tmp
 
 def test_embedded_default_needs_no_environment(tmp_path: Path) -> None:
     done = load_settings(
-        {}, tmp_path, show="[s.MODE, s.DEBUG, s.DATABASES['default']['ENGINE'], s.STORAGES['default']['BACKEND']]"
+        {}, tmp_path, show="[s.MODE, s.DEBUG, s.DATABASES['default']['ENGINE'], s.STORAGES['default']['BACKEND'],"
+        " s.CACHES['default']['BACKEND']]"
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [
@@ -182,6 +195,8 @@ def test_embedded_default_needs_no_environment(tmp_path: Path) -> None:
         False,
         "django.db.backends.sqlite3",
         "django.core.files.storage.FileSystemStorage",
+        # Shared by every local process (throttles and lockouts count across them), unlike a per-process cache.
+        "django.core.cache.backends.filebased.FileBasedCache",
     ]
     # The embedded secret key is random per installation and kept private.
     key_file = tmp_path / "data" / "secret_key"

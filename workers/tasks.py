@@ -43,6 +43,14 @@ def reap_stuck_jobs() -> int:
     return len(result.requeued) + result.failed
 
 
+@shared_task(name="workers.tasks.sweep_import_uploads", queue=CeleryQueue.DEFAULT.value)
+def sweep_import_uploads() -> int:
+    """Delete the uploads of import jobs finished more than SENTIO_IMPORT_UPLOADS_KEEP_DAYS ago; return how many."""
+    from corpora.importing.services import import_uploads_sweep
+
+    return import_uploads_sweep()
+
+
 IMPORT_MAX_RETRIES = 3
 
 

@@ -31,7 +31,8 @@ from annotation.distribution.selectors import (
 )
 from annotation.models import Annotation, Flag, Project, SuggestionPolicy
 from annotation.schema import SchemaError
-from config.drf import FirstRendererNegotiation, JSONParser
+from config.drf import FirstRendererNegotiation, JSONParser, paginated
+from corpora.api_common import MAX_ID
 from corpora.models import TextDirection
 from corpora.transcripts import TranscriptSerializer
 
@@ -119,7 +120,7 @@ class AnnotationOutSerializer(serializers.ModelSerializer):
 
 class SubmitInSerializer(serializers.Serializer):
     client_id = serializers.UUIDField(help_text="Made by the client once per answer; a retry sends the same id")
-    utterance = serializers.IntegerField(min_value=1, help_text="Id of the utterance you were given")
+    utterance = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="Id of the utterance you were given")
     value = serializers.JSONField(help_text="Answers keyed by question key")
     lead_time_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
     perspective = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
@@ -134,7 +135,7 @@ class SubmitOutSerializer(serializers.Serializer):
 
 
 class SkipInSerializer(serializers.Serializer):
-    utterance = serializers.IntegerField(min_value=1)
+    utterance = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     reason = serializers.CharField(max_length=500, allow_blank=True)
     next = serializers.BooleanField(required=False, default=False)
 
@@ -146,7 +147,7 @@ class SkipOutSerializer(serializers.Serializer):
 
 
 class FlagInSerializer(serializers.Serializer):
-    utterance = serializers.IntegerField(min_value=1)
+    utterance = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     note = serializers.CharField(max_length=2000, allow_blank=True)
 
 
@@ -167,7 +168,7 @@ class AnnotationEditInSerializer(serializers.Serializer):
 
 
 class GoldInSerializer(serializers.Serializer):
-    utterance = serializers.IntegerField(min_value=1)
+    utterance = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     expected = serializers.JSONField(help_text="The right answers, keyed by question key")
     numeric_tolerance = serializers.FloatField(min_value=0, required=False, default=0.0)
 
@@ -215,6 +216,10 @@ class ProgressSerializer(serializers.Serializer):
 class AnnotateErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(required=False)
+    annotation_id = serializers.IntegerField(required=False, allow_null=True, help_text="code already_annotated: yours")
+    annotation = AnnotationOutSerializer(
+        required=False, help_text="code client_id_conflict: the answer this client_id already saved"
+    )
 
 
 # --- helpers --------------------------------------------------------------------------------------------------------
@@ -236,7 +241,10 @@ def _schema_error(exc: SchemaError) -> ValidationError:
 
 
 def _conflict(exc: distribution.DistributionError) -> Response:
-    return Response({"detail": exc.message, "code": exc.code, **exc.details}, status=status.HTTP_409_CONFLICT)
+    details = dict(exc.details)
+    if isinstance(details.get("annotation"), Annotation):  # the ORM path hands the stored annotation itself
+        details["annotation"] = AnnotationOutSerializer(details["annotation"]).data
+    return Response({"detail": exc.message, "code": exc.code, **details}, status=status.HTTP_409_CONFLICT)
 
 
 def _raise_for(exc: distribution.DistributionError) -> None:
@@ -422,7 +430,7 @@ class FlagView(_ProjectView):
 class FlagListView(_ProjectView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_flags", summary="Flags of the project, open first (leads)",
-        responses={200: FlagOutSerializer(many=True), 403: AnnotateErrorSerializer, 404: _NOT_FOUND},
+        responses={200: paginated(FlagOutSerializer, "PaginatedFlagList"), 403: AnnotateErrorSerializer, 404: _NOT_FOUND},
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = self.member_project(request, project_id)
@@ -454,7 +462,7 @@ class FlagResolveView(_ProjectView):
 class MyAnnotationsView(_ProjectView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_my_annotations", summary="My annotations in this project, newest first",
-        responses={200: AnnotationOutSerializer(many=True), 404: _NOT_FOUND},
+        responses={200: paginated(AnnotationOutSerializer, "PaginatedMyAnnotationList"), 404: _NOT_FOUND},
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = self.member_project(request, project_id)

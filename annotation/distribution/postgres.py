@@ -1,7 +1,8 @@
 """The annotator's hot path on PostgreSQL: submit an answer and reserve the next item in one database round trip.
 
 ``annotation.distribution`` holds the algorithm as ORM services (used on SQLite, and by every other operation);
-here the same steps run inside the SQL functions of migration ``0005_distribution_sql_functions``, so one request
+here the same steps run inside the SQL functions of migration ``0005_distribution_sql_functions`` (``sentio_annotation_submit`` as
+replaced by ``0010_security_submit_replay_conflict``), so one request
 costs two prepared queries (token, function) instead of about twenty-five. The answer is validated in
 Python against the cached schema first, exactly as the ORM service does, and the function's outcomes become the
 same exceptions. ``tests/distribution`` runs both paths over the same scenarios.
@@ -22,6 +23,7 @@ from rest_framework import serializers
 
 from annotation.distribution.services import (
     MESSAGE_ALREADY_ANNOTATED,
+    MESSAGE_CLIENT_ID_CONFLICT,
     MESSAGE_CLIENT_ID_REUSED,
     MESSAGE_ITEM_COMPLETE,
     NotFoundError,
@@ -40,6 +42,15 @@ _PROJECT_VERSIONS_MAX = 1024
 _TIMESTAMP_FIELDS = ("created_at", "updated_at", "reviewed_at")
 
 
+_BIGINT_MAX = 2**63 - 1
+
+
+def _ids_in_range(*ids: int | None) -> None:
+    """Ids beyond the bigint columns (a path accepts any digits) exist nowhere: NotFoundError, not a database error."""
+    if any(value is not None and not 0 < value <= _BIGINT_MAX for value in ids):
+        raise NotFoundError()
+
+
 def enabled() -> bool:
     """Whether the SQL functions exist here: PostgreSQL only; SQLite uses the ORM services."""
     return connection.vendor == "postgresql"
@@ -48,6 +59,7 @@ def enabled() -> bool:
 def member_check(*, project_id: int, user_id: int | None) -> LabelSchemaVersion:
     """The project's schema version if the user is a member; NotFoundError otherwise (outsiders learn nothing)."""
     row = None
+    _ids_in_range(project_id)
     if user_id is not None:
         row = fetchone_prepared(
             "SELECT p.schema_version_id FROM annotation_project p WHERE p.id = %s::bigint AND EXISTS "
@@ -137,6 +149,7 @@ def next_item(*, project_id: int, user_id: int | None) -> dict[str, Any] | None:
     """Reserve and describe the caller's next item (the held one again while held); None when nothing is left."""
     if user_id is None:
         raise NotFoundError()
+    _ids_in_range(project_id)
     raw = _call(
         "SELECT sentio_next_item(%s::bigint, %s::integer, %s::integer, %s::timestamptz)",
         [project_id, user_id, random_offset(project_id, user_id), timezone.now()],
@@ -178,6 +191,7 @@ def submit(
     """``distribution.annotation_submit`` (and, with ``want_next``, ``next_item_reserve``) in one transaction."""
     if user_id is None:
         raise NotFoundError()
+    _ids_in_range(project_id, utterance_id)
     version = _known_version(project_id, user_id)
     for _attempt in range(2):
         cleaned = _validated(project_id, user_id, version, value, perspective, lead_time_ms)
@@ -198,6 +212,10 @@ def submit(
         raise NotFoundError()
     if outcome == "client_id_reused":
         raise SubmissionRefusedError(MESSAGE_CLIENT_ID_REUSED, code="client_id_reused")
+    if outcome == "client_id_conflict":
+        raise SubmissionRefusedError(
+            MESSAGE_CLIENT_ID_CONFLICT, code="client_id_conflict", annotation=_annotation_out(raw["annotation"])
+        )
     if outcome == "already_annotated":
         raise SubmissionRefusedError(
             MESSAGE_ALREADY_ANNOTATED, code="already_annotated", annotation_id=raw["annotation_id"]

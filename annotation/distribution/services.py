@@ -85,6 +85,10 @@ class SubmissionRefusedError(DistributionError):
 
 
 MESSAGE_CLIENT_ID_REUSED = "This client_id was already used for a different submission; generate a new id for each answer."
+MESSAGE_CLIENT_ID_CONFLICT = (
+    "This client_id already saved a different answer for this item; the stored answer is in `annotation`. Edit it, "
+    "or generate a new client_id for a new answer."
+)
 MESSAGE_ALREADY_ANNOTATED = "You have already annotated this item; edit that annotation instead of submitting again."
 MESSAGE_ITEM_COMPLETE = (
     "Your hold on this item expired and other annotators have since given it all the annotations it needs, so this "
@@ -347,13 +351,21 @@ def next_item_reserve(*, project: Project, user: User) -> NextItem | None:
 # --- submit, edit ---------------------------------------------------------------------------------------------------
 
 
-def _replayed(*, client_id: uuid.UUID, project: Project, user: User, utterance_id: int) -> Annotation | None:
-    """The annotation an earlier try of this same request made, if any."""
+def _replayed(
+    *, client_id: uuid.UUID, project: Project, user: User, utterance_id: int, value: Any, perspective: str
+) -> Annotation | None:
+    """The annotation an earlier try of this same request made, if any.
+
+    A retry must carry the same answer: the same client_id with a different answer is refused with the stored one
+    (a retry is idempotent; a changed answer silently answered 200 would look saved while it was not).
+    """
     existing = Annotation.objects.filter(client_id=client_id).first()
     if existing is None:
         return None
     if existing.project_id != project.pk or existing.annotator_id != user.pk or existing.utterance_id != utterance_id:
         raise SubmissionRefusedError(MESSAGE_CLIENT_ID_REUSED, code="client_id_reused")
+    if existing.value != value or existing.perspective != perspective:
+        raise SubmissionRefusedError(MESSAGE_CLIENT_ID_CONFLICT, code="client_id_conflict", annotation=existing)
     return existing
 
 
@@ -400,7 +412,10 @@ def annotation_submit(
     try:
         with transaction.atomic():
             _caller_lock(project, user, with_languages=False)
-            existing = _replayed(client_id=client_id, project=project, user=user, utterance_id=utterance_id)
+            existing = _replayed(
+                client_id=client_id, project=project, user=user, utterance_id=utterance_id, value=cleaned,
+                perspective=perspective,
+            )
             if existing is not None:
                 return SubmitResult(annotation=existing, created=False)
             item = ProjectItem.objects.select_for_update().filter(project=project, utterance_id=utterance_id).first()
@@ -434,7 +449,10 @@ def annotation_submit(
             return SubmitResult(annotation=annotation, created=True, late=late)
     except IntegrityError:
         # Two tries of one request racing past the first check: the unique client_id let one through.
-        existing = _replayed(client_id=client_id, project=project, user=user, utterance_id=utterance_id)
+        existing = _replayed(
+            client_id=client_id, project=project, user=user, utterance_id=utterance_id, value=cleaned,
+            perspective=perspective,
+        )
         if existing is None:
             raise
         return SubmitResult(annotation=existing, created=False)

@@ -38,6 +38,8 @@ from annotation.predictions.services import (
     transcription_job_create,
 )
 from annotation.selectors import membership_role, projects_visible_to
+from config.drf import paginated
+from corpora.api_common import MAX_ID
 from jobs.api import JobSerializer
 
 _TAG = "predictions"
@@ -101,7 +103,7 @@ class RegisterInSerializer(serializers.Serializer):
 
 
 class SelectionMixin(serializers.Serializer):
-    utterance_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_null=True,
+    utterance_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, allow_null=True,
                                           default=None, help_text="Default: every utterance of the project")
     weak_labels = serializers.BooleanField(required=False, help_text="Also write model-made annotations (origin=model)")
 
@@ -233,7 +235,7 @@ class PredictionsView(APIView):
     @extend_schema(tags=[_TAG], operation_id="project_predictions",
                    summary="Predictions of the project's models (annotators: only when the policy shows suggestions)",
                    parameters=[OpenApiParameter("model_version", str), OpenApiParameter("utterance", int)],
-                   responses={200: PredictionOutSerializer(many=True), 403: _FORBIDDEN, 404: _NOT_FOUND})
+                   responses={200: paginated(PredictionOutSerializer, "PaginatedPredictionList"), 403: _FORBIDDEN, 404: _NOT_FOUND})
     def get(self, request: Request, project_id: int) -> Response:
         project, role = _project(request, project_id)
         if not predictions_visible(project=project, user=request.user, role=role):

@@ -48,6 +48,8 @@ from annotation.quality.services import (
     quality_policy_update,
 )
 from annotation.schema import SchemaError
+from config.drf import paginated
+from corpora.api_common import MAX_ID
 from corpora.transcripts import TranscriptSerializer
 from jobs.api import JobSerializer
 
@@ -107,6 +109,8 @@ class QualityPolicySerializer(serializers.ModelSerializer):
         model = ProjectQualityPolicy
         fields = [*POLICY_FIELDS, "updated_at"]
         read_only_fields = ["updated_at"]
+        # A project that never changed its policy has the defaults, not yet saved: no time.
+        extra_kwargs = {"updated_at": {"allow_null": True}}
 
 
 class QualityPolicyInSerializer(serializers.Serializer):
@@ -227,7 +231,7 @@ class AdjudicateInSerializer(serializers.Serializer):
     perspective = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     annotation_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_null=True, default=None,
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, allow_null=True, default=None,
         help_text="Annotations this decision resolves; default: every human annotation of the item in the perspective",
     )
 
@@ -408,7 +412,7 @@ class ReviewQueueView(_ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="quality_review_queue",
         summary="Items to adjudicate: flagged, open ties, or agreement under the policy's threshold",
-        responses={200: ReviewQueueEntrySerializer(many=True), 403: _FORBIDDEN, 404: _NOT_FOUND},
+        responses={200: paginated(ReviewQueueEntrySerializer, "PaginatedReviewQueueList"), 403: _FORBIDDEN, 404: _NOT_FOUND},
     )
     def get(self, request: Request, project_id: int) -> Response:
         project, _role = self.reviewer_project(request, project_id)

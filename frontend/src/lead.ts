@@ -266,6 +266,37 @@ function membersTable(projectId: number, members: Member[], refresh: () => Promi
   return el("div", {}, list, errors);
 }
 
+interface Invitation {
+  id: number;
+  username: string;
+  role: string;
+  languages: string[];
+  created_at: string;
+}
+
+/** Invitations not yet answered, each with a Withdraw button; the invitee joins only by accepting. */
+function invitationsTable(projectId: number, invitations: Invitation[], refresh: () => Promise<void>): HTMLElement {
+  if (!invitations.length) return el("p", { class: "muted", text: t("manage.no_invitations") });
+  const errors = el("div", { class: "general-errors", role: "alert" });
+  const withdraw = (inv: Invitation): HTMLElement => {
+    const button = el("button", { type: "button", class: "button small", "data-withdraw-invitation": inv.username, text: t("manage.withdraw") });
+    button.addEventListener("click", async () => {
+      clear(errors);
+      try {
+        await api("DELETE", `/api/projects/${projectId}/invitations/${inv.id}/`);
+        await refresh();
+      } catch (error) {
+        errors.append(el("p", { class: "field-error", text: errorText(error) }));
+      }
+    });
+    return button;
+  };
+  const rows = invitations.map((inv) => [inv.username, t(`role.${inv.role}`), inv.languages.join(", ") || t("projects.all_languages"), withdraw(inv)]);
+  const list = table(["manage.user", "manage.role", "manage.languages", "manage.actions"], rows);
+  list.classList.add("invitations");
+  return el("div", {}, list, errors);
+}
+
 export function mountProjectManage(): void {
   const root = $("#project-manage");
   const projectId = Number(root.dataset.projectId);
@@ -274,11 +305,13 @@ export function mountProjectManage(): void {
     let project: { name: string; languages: string[] };
     let progress: Progress;
     let members: Member[];
+    let invitations: Invitation[];
     try {
-      [project, progress, members] = await Promise.all([
+      [project, progress, members, invitations] = await Promise.all([
         api<{ name: string; languages: string[] }>("GET", `/api/projects/${projectId}/`),
         api<Progress>("GET", `/api/projects/${projectId}/progress/`),
         apiList<Member>(`/api/projects/${projectId}/memberships/`),
+        apiList<Invitation>(`/api/projects/${projectId}/invitations/`),
       ]);
     } catch (error) {
       root.append(el("p", { class: "field-error", text: errorText(error) }));
@@ -328,6 +361,8 @@ export function mountProjectManage(): void {
       ),
       el("h2", { text: t("manage.members") }),
       membersTable(projectId, members, render),
+      el("h2", { text: t("manage.invitations") }),
+      invitationsTable(projectId, invitations, render),
     );
     const username = el("input", { type: "text", maxlength: 150, autocomplete: "off" });
     const role = options(el("select"), ["annotator", "reviewer", "lead"].map((r) => [r, t(`role.${r}`)]));
@@ -337,6 +372,7 @@ export function mountProjectManage(): void {
       "form",
       { class: "invite-form", novalidate: true },
       el("h2", { text: t("manage.invite") }),
+      el("p", { class: "muted", text: t("manage.invite_hint") }),
       el("div", { class: "row" }, field("username", "manage.user", username), field("role", "manage.role", role), field("languages", "manage.languages", langs, "create.languages_hint")),
       general,
       el("button", { type: "submit", class: "button primary", text: t("manage.invite_submit") }),

@@ -14,7 +14,63 @@ interface Project {
   languages: string[];
 }
 
+interface Invitation {
+  id: number;
+  project_name: string;
+  role: string;
+  invited_by: string | null;
+}
+
+/** Invitations waiting for my answer: Accept joins the project, Decline removes the invitation. */
+function mountInvitations(onJoined: () => void): void {
+  const root = $("#invitations");
+  let invitations: Invitation[] = [];
+  const errors = el("div", { class: "general-errors", role: "alert" });
+  const answer = async (inv: Invitation, verb: "accept" | "decline"): Promise<void> => {
+    clear(errors);
+    try {
+      await api("POST", `/api/invitations/${inv.id}/${verb}/`);
+      invitations = invitations.filter((other) => other.id !== inv.id);
+      render();
+      if (verb === "accept") onJoined();
+    } catch (error) {
+      errors.append(el("p", { class: "field-error", text: errorText(error) }));
+    }
+  };
+  const render = (): void => {
+    clear(root);
+    if (!invitations.length) return;
+    const list = el("ul", { class: "invitation-list" });
+    for (const inv of invitations) {
+      const accept = el("button", { type: "button", class: "button primary small", "data-accept-invitation": inv.project_name, text: t("invitations.accept") });
+      const decline = el("button", { type: "button", class: "button small", "data-decline-invitation": inv.project_name, text: t("invitations.decline") });
+      accept.addEventListener("click", () => void answer(inv, "accept"));
+      decline.addEventListener("click", () => void answer(inv, "decline"));
+      list.append(
+        el(
+          "li",
+          { class: "project-card" },
+          el("h2", { text: inv.project_name }),
+          el("p", { class: "muted", text: t("invitations.offer", { role: t(`role.${inv.role}`), by: inv.invited_by ?? "—" }) }),
+          el("div", { class: "row" }, accept, decline),
+        ),
+      );
+    }
+    root.append(el("h2", { text: t("invitations.title") }), list, errors);
+  };
+  onLanguageChange(render);
+  void (async () => {
+    try {
+      invitations = await apiList<Invitation>("/api/invitations/");
+      render();
+    } catch (error) {
+      root.append(el("p", { class: "field-error", text: errorText(error) }));
+    }
+  })();
+}
+
 export function mountProjects(): void {
+  mountInvitations(() => window.location.reload());
   const root = $("#projects");
   const importer = importPanel(); // kept across re-renders: it holds the upload in progress
   let rows: { project: Project; mine: number; progress: { items: number; complete: number } | null }[] = [];

@@ -1,4 +1,5 @@
-"""The demo installation: accounts, a small multilingual corpus with spoken clips, a project."""
+"""Accounts: API tokens (issue, expire, revoke) and the demo installation (accounts, a small multilingual corpus
+with spoken clips, a project)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from accounts.demo_data import DEMO_ACCOUNTS, DEMO_SCHEMA_QUESTIONS, DEMO_UTTERANCES
 from annotation.models import LabelSchema, LabelSchemaVersion, Project
@@ -25,6 +28,46 @@ from jobs.models import JobStatus
 DEMO_CORPUS_SLUG = "sentio-demo"
 DEMO_SCHEMA_SLUG = "demo-emotions"
 DEMO_PROJECT_NAME = "Demo: emotions in conversation"
+
+
+# --- API tokens -------------------------------------------------------------------------------------------------------
+
+
+def api_token_expired(token: Token) -> bool:
+    return token.created <= timezone.now() - settings.TOKEN_TTL
+
+
+@transaction.atomic
+def api_token_issue(*, user: User) -> Token:
+    """The user's token for scripts: the current one while it is valid, else a new one (an expired one is replaced)."""
+    token = Token.objects.select_for_update().filter(user=user).first()
+    if token is not None and not api_token_expired(token):
+        return token
+    if token is not None:
+        token.delete()
+    return Token.objects.create(user=user)
+
+
+def api_tokens_revoke(*, user: User) -> int:
+    """Delete every API token of the user; scripts using them are refused from their next request on."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted
+
+
+def api_tokens_revoke_if_credentials_changed(*, user: User) -> int:
+    """Called before a user is saved: a new password or a deactivation revokes the user's tokens (rotation).
+
+    Saves that name only other fields (``update_fields``, e.g. ``last_login`` at sign-in) do not come here.
+    """
+    if user.pk is None:
+        return 0
+    stored = User.objects.filter(pk=user.pk).values("password", "is_active").first()
+    if stored is None or (stored["password"] == user.password and stored["is_active"] == user.is_active):
+        return 0
+    return api_tokens_revoke(user=user)
+
+
+# --- the demo ---------------------------------------------------------------------------------------------------------
 
 
 class DemoRefused(RuntimeError):

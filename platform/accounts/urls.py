@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/logout/", views.SignOutView.as_view(), name="logout"),
+    path("accounts/tokens/", views.api_tokens, name="api-tokens"),
     path("projects/", views.projects, name="projects"),
     path("projects/new/", views.project_create, name="project-create"),
     path("projects/<int:project_id>/annotate/", views.annotate, name="annotate"),

@@ -17,9 +17,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from django.views.static import serve
 
+from accounts.selectors import api_tokens_of
+from accounts.services import api_token_issue, api_tokens_revoke
 from annotation.permissions import project_can_manage
 from annotation.quality.selectors import (
     QualityForbidden,
@@ -142,6 +144,28 @@ def project_models(request: HttpRequest, project_id: int) -> HttpResponse:
     if not project_can_manage(request.user, project):
         raise PermissionDenied("Only the project's leads can manage its models.")
     return _page(request, "project_models.html", project_id=project_id)
+
+
+@login_required(login_url=LOGIN_URL)
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens: when each was made and expires, Revoke (scripts using it are refused at once), and
+    New token (shown once, on this answer only)."""
+    new_key = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "revoke":
+            api_tokens_revoke(user=request.user)  # type: ignore[arg-type]
+        elif action == "create":
+            api_tokens_revoke(user=request.user)  # type: ignore[arg-type]  # one token per user: a new one replaces it
+            new_key = api_token_issue(user=request.user).key  # type: ignore[arg-type]
+        else:
+            return HttpResponse("Unknown action.", status=400, content_type="text/plain")
+    response = _page(
+        request, "api_tokens.html", tokens=api_tokens_of(user=request.user), new_key=new_key,  # type: ignore[arg-type]
+    )
+    response["Cache-Control"] = "no-store"  # a new key must not stay in any cache
+    return response
 
 
 @require_GET

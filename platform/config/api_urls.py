@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import TokenObtainView
-from annotation.api import AnnotationViewSet, LabelSchemaViewSet, ProjectViewSet
+from annotation.api import AnnotationViewSet, InvitationViewSet, LabelSchemaViewSet, ProjectViewSet
 from annotation.distribution.api import urlpatterns as annotate_urlpatterns
 from annotation.export.api import urlpatterns as export_urlpatterns
 from annotation.predictions.api import urlpatterns as predictions_urlpatterns
@@ -21,6 +21,7 @@ router.register("utterances", UtteranceViewSet, basename="utterance")
 router.register("schemas", LabelSchemaViewSet, basename="labelschema")
 router.register("projects", ProjectViewSet, basename="project")
 router.register("annotations", AnnotationViewSet, basename="annotation")
+router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("jobs", JobViewSet, basename="job")
 
 # The annotators' routes come first: Django tries patterns in order, and these are most of the API's traffic.

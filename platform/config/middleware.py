@@ -76,7 +76,7 @@ class ExceptionReporterFilter(SafeExceptionReporterFilter):
 
 
 class PathIdRangeMiddleware:
-    """A number in the URL (``<int:project_id>``) beyond 64 bits names nothing that can exist: answer 400 naming
+    """A number in the URL (``<int:project_id>``) beyond 64 bits names nothing that can exist: answer 404 naming
     the path parameter before it reaches SQL, where PostgreSQL says "bigint out of range" and SQLite overflows."""
 
     def __init__(self, get_response: Any) -> None:
@@ -88,5 +88,5 @@ class PathIdRangeMiddleware:
     def process_view(self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: dict[str, Any]) -> Any:
         for name, value in view_kwargs.items():
             if isinstance(value, int) and value > INT64_MAX:  # Django's int converter matches digits only
-                return JsonResponse({name: [f"must be a whole number no larger than {INT64_MAX}"]}, status=400)
+                return JsonResponse({"detail": f"Not found: {name} is larger than {INT64_MAX}."}, status=404)
         return None

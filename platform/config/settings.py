@@ -7,7 +7,10 @@ without services. Production switches each part by environment variable (see .en
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +38,12 @@ def _secret_key() -> str:
             raise ImproperlyConfigured("SECRET_KEY is required when SENTIO_MODE=production (50+ random characters).")
         if len(key) < 50:
             raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long in production.")
+        # The rule of Django's own deploy check (security.W009), refused here instead of warned about.
+        if len(set(key)) < 5 or key.startswith("django-insecure-"):
+            raise ImproperlyConfigured(
+                "SECRET_KEY is weak (fewer than 5 different characters, or Django's generated 'django-insecure-' "
+                "key): use 50+ random characters in production."
+            )
         return key
     # Embedded default: a random key made once per installation, never a hard-coded one.
     from_env = env_str("SECRET_KEY", "")
@@ -70,6 +79,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts",
     "corpora",
     "jobs",
@@ -77,6 +87,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later part (HTTPS redirect, lockouts, throttles) sees the client as the trusted proxy says.
+    "config.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.CSPMiddleware",
@@ -87,6 +99,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.PathIdRangeMiddleware",
+    # Last, as django-axes asks: answers a locked-out sign-in with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -145,6 +159,48 @@ if _test_db_name:
     DATABASES["default"].setdefault("TEST", {})["NAME"] = _test_db_name
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR networks); requests
+# from anywhere else have those headers removed (config.proxy). Empty: no proxy is trusted.
+SENTIO_TRUSTED_PROXIES = env_list("SENTIO_TRUSTED_PROXIES")
+try:
+    for _proxy in SENTIO_TRUSTED_PROXIES:
+        ipaddress.ip_network(_proxy, strict=False)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"SENTIO_TRUSTED_PROXIES: {exc} (use addresses or networks like 172.28.0.0/24)") from None
+
+# The cache every process shares: login throttles and lockouts must count across processes. Redis in production;
+# in the embedded default a folder under SENTIO_DATA_DIR, which every local process sees.
+_cache_url = env_str("SENTIO_CACHE_URL", "")
+if _cache_url:
+    if urlsplit(_cache_url).scheme not in ("redis", "rediss", "unix"):
+        raise ImproperlyConfigured(f"SENTIO_CACHE_URL={_cache_url!r} must be a redis:// (or rediss://) URL.")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url,
+                          "KEY_PREFIX": "sentio"}}
+elif PRODUCTION:
+    raise ImproperlyConfigured(
+        "SENTIO_CACHE_URL is required when SENTIO_MODE=production (redis://host:6379/1): throttles and login "
+        "lockouts must be shared by every web process."
+    )
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(DATA_DIR / "cache")}}
+
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: refuses sign-ins from a client locked out after too many wrong passwords.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lockout after this many wrong passwords for one user name from one address (sign-in page, admin, token API),
+# for this long; counted in the database, so across every process.
+AXES_FAILURE_LIMIT = env_int("SENTIO_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SENTIO_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "config.proxy.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# API tokens expire this many days after they were made (or last renewed by signing in again).
+TOKEN_TTL = timedelta(days=env_int("SENTIO_TOKEN_TTL_DAYS", 30, minimum=1))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -225,6 +281,8 @@ IMPORT_MAX_AUDIO_SECONDS = env_int("SENTIO_IMPORT_MAX_AUDIO_SECONDS", 600, minim
 IMPORT_MAX_ZIP_RATIO = env_int("SENTIO_IMPORT_MAX_ZIP_RATIO", 100, minimum=1)
 IMPORT_MAX_ZIP_BYTES = env_int("SENTIO_IMPORT_MAX_ZIP_BYTES", 20 * 1024**3, minimum=1)
 IMPORT_MAX_ZIP_MEMBERS = env_int("SENTIO_IMPORT_MAX_ZIP_MEMBERS", 1_000_000, minimum=1)
+# Days an import's uploaded files are kept after its job ends (0: deleted as soon as it ends).
+IMPORT_UPLOADS_KEEP_DAYS = env_int("SENTIO_IMPORT_UPLOADS_KEEP_DAYS", 0, minimum=0)
 
 # Celery: Redis in production; in the embedded default a broker kept in local folders, so the
 # worker needs no separate service. Work never runs inline in the web process.
@@ -272,6 +330,7 @@ JOB_PENDING_RESEND_SECONDS = env_int("SENTIO_JOB_PENDING_RESEND_SECONDS", 30, mi
 JOB_MAX_ATTEMPTS = env_int("SENTIO_JOB_MAX_ATTEMPTS", 3, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "reap-stuck-jobs": {"task": "workers.tasks.reap_stuck_jobs", "schedule": float(JOB_REAP_EVERY_SECONDS)},
+    "sweep-import-uploads": {"task": "workers.tasks.sweep_import_uploads", "schedule": 3600.0},
 }
 # Projects on corpora up to this size get their work items at once; bigger ones in a background job.
 PROJECT_ITEMS_INLINE_MAX = env_int("SENTIO_PROJECT_ITEMS_INLINE_MAX", 20_000, minimum=0)
@@ -280,10 +339,15 @@ AGREEMENT_SYNC_MAX_ANNOTATIONS = env_int("SENTIO_AGREEMENT_SYNC_MAX_ANNOTATIONS"
 AGREEMENT_N_RESAMPLES = env_int("SENTIO_AGREEMENT_N_RESAMPLES", 1_000, minimum=0)
 AGREEMENT_MAX_RESAMPLES = env_int("SENTIO_AGREEMENT_MAX_RESAMPLES", 10_000, minimum=1)
 
+# Password guesses through the token API, per client address and shared by every process (the cache above).
+TOKEN_SIGN_IN_RATE = env_str("SENTIO_TOKEN_SIGN_IN_RATE", "60/minute")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", TOKEN_SIGN_IN_RATE):
+    raise ImproperlyConfigured(f"SENTIO_TOKEN_SIGN_IN_RATE={TOKEN_SIGN_IN_RATE!r} must look like 60/minute.")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.auth.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON bodies only (uploads declare multipart on their own views), read by a parser that refuses what would
@@ -293,7 +357,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/minute"},
+    # Error bodies are capped (config.drf): a request with 300,000 bad keys gets 100 reasons, not 29 MB.
+    "EXCEPTION_HANDLER": "config.drf.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"anon": TOKEN_SIGN_IN_RATE},
+    # Throttles count per client address as config.proxy.TrustedProxyMiddleware set it, never a raw header.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sentio API",

@@ -6,7 +6,6 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,7 +17,7 @@ from rest_framework.response import Response
 from annotation.permissions import CorpusPermission
 from annotation.selectors import utterances_with_label
 from config.drf import CheckedJSONDecoder
-from corpora.api_common import IdFilter, StrictBooleanFilter, field_errors, signed_in_user
+from corpora.api_common import IdFilter, LanguageCodeField, StrictBooleanFilter, field_errors, signed_in_user
 from corpora.models import Conversation, Corpus, Language, Speaker, Utterance
 from corpora.selectors import (
     conversations_visible_to,
@@ -78,9 +77,7 @@ class CorpusCreateSerializer(serializers.Serializer):
 class CorpusUpdateSerializer(serializers.ModelSerializer):
     """What may change after creation; the slug stays, since exports and imports name it."""
 
-    languages: serializers.SlugRelatedField[Language] = serializers.SlugRelatedField(
-        slug_field="code", many=True, required=False, queryset=Language.objects.all()
-    )
+    languages = LanguageCodeField(many=True, required=False)
 
     class Meta:
         model = Corpus
@@ -271,7 +268,8 @@ class UtteranceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.URI)
+    # A path on this site (local storage) or a signed URL (S3); null without audio.
+    @extend_schema_field({"type": "string", "format": "uri-reference", "nullable": True})
     def get_audio_url(self, utterance: Utterance) -> str | None:
         # The storage makes the URL: a media path locally, a signed URL on S3; no query, no fetch.
         return utterance.audio.url if utterance.audio else None

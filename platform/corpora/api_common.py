@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import django_filters
@@ -9,9 +10,16 @@ from django import forms
 from django.contrib.auth.models import User
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 from rest_framework.request import Request
 
 from config.drf import INT64_MAX, INT64_MIN
+from corpora.models import Language
+
+_LANGUAGE_CODE = re.compile(r"[A-Za-z0-9-]{1,35}")
+
+# Ids are bigint columns: a larger number is a 400 (or a 404 in a path), never a database error.
+MAX_ID = 2**63 - 1
 
 
 def signed_in_user(request: Request) -> User:
@@ -63,3 +71,16 @@ class StrictBooleanField(forms.NullBooleanField):
 @extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
+
+
+class LanguageCodeField(serializers.SlugRelatedField):
+    """A language by its BCP-47 code. Anything that cannot be a code (a NUL byte, say, which PostgreSQL refuses in a
+    query: a 500 schemathesis found) is "no such language" before any query."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(slug_field="code", queryset=Language.objects.all(), **kwargs)
+
+    def to_internal_value(self, data: Any) -> Language:
+        if not isinstance(data, str) or not _LANGUAGE_CODE.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data)[:50])
+        return super().to_internal_value(data)

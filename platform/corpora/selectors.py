@@ -34,6 +34,19 @@ def corpus_ids_visible_to(user: Any) -> QuerySet[Corpus, Any]:
     return corpora_visible_to(user).values("pk")
 
 
+def corpus_ids_curated_by(user: Any) -> QuerySet[Corpus, Any]:
+    """Corpora whose imported labels and import jobs the user may read: staff, the corpus's creator, and leads
+    and reviewers of projects on it. An annotator sees the corpus's utterances, never labels others gave them."""
+    from annotation.models import Membership, Role
+
+    if user_is_staff(user):
+        return Corpus.objects.values("pk")
+    if not user.is_authenticated:
+        return Corpus.objects.none().values("pk")
+    reviews = Membership.objects.filter(user=user, role__in=(Role.LEAD, Role.REVIEWER)).values("project__corpus_id")
+    return Corpus.objects.filter(Q(created_by=user) | Q(pk__in=reviews)).values("pk")
+
+
 def languages_list() -> QuerySet[Language]:
     return Language.objects.all()
 

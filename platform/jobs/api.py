@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.drf import paginated
 from corpora.api_common import IdFilter
 from jobs.models import Job, JobError
 from jobs.selectors import job_errors_list, jobs_visible_to
@@ -58,7 +59,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Job]:
         return jobs_visible_to(self.request.user).select_related("created_by")
 
-    @extend_schema(responses={200: JobErrorSerializer(many=True)}, summary="Rows and files the job rejected, and why")
+    @extend_schema(responses={200: paginated(JobErrorSerializer, "PaginatedJobErrorList")}, summary="Rows and files the job rejected, and why")
     @action(detail=True, methods=["get"], filterset_class=None, serializer_class=JobErrorSerializer)
     def errors(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()

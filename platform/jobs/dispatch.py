@@ -30,6 +30,7 @@ class Task(StrEnum):
     TRANSCRIBE = "workers.tasks.run_transcription_job"
     SYNC_PROJECT_ITEMS = "workers.tasks.sync_project_items"
     REAP_STUCK_JOBS = "workers.tasks.reap_stuck_jobs"
+    SWEEP_IMPORT_UPLOADS = "workers.tasks.sweep_import_uploads"
 
 
 TASK_QUEUES: dict[Task, CeleryQueue] = {
@@ -40,6 +41,7 @@ TASK_QUEUES: dict[Task, CeleryQueue] = {
     Task.TRANSCRIBE: CeleryQueue.GPU,
     Task.SYNC_PROJECT_ITEMS: CeleryQueue.DEFAULT,
     Task.REAP_STUCK_JOBS: CeleryQueue.DEFAULT,
+    Task.SWEEP_IMPORT_UPLOADS: CeleryQueue.DEFAULT,
 }
 
 # The task that runs a job of each kind (the reaper sends stuck jobs back to it).

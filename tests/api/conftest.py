@@ -2,7 +2,7 @@
 
 - ``curator`` created the corpus "Main"; ``lead`` leads project "Main labels" on it, with
   ``reviewer`` and ``annotator`` as members; ``outsider`` belongs to nothing there but created
-  his own corpus "Private" with a project of his own.
+  his own corpus "Private" with a project of his own. Both projects use the schema ``lead`` created.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ def make_utterance(corpus: Corpus, text: str, language: str = "mr", **fields: An
 @pytest.fixture
 def world(make_user, lead, reviewer, annotator, outsider, emotion_schema) -> World:
     curator = make_user("cora_curator")
+    emotion_schema.schema.created_by = lead  # the lead owns the schema; the outsider only uses it
+    emotion_schema.schema.save(update_fields=["created_by"])
     corpus = Corpus.objects.create(name="Main", slug="main", license="CC-BY-4.0", created_by=curator)
     project = project_create(name="Main labels", corpus=corpus, schema_version=emotion_schema, created_by=lead)
     membership_set(project=project, user=reviewer, role=Role.REVIEWER)

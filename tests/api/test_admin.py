@@ -19,6 +19,7 @@ from annotation.models import (
     AgreementReport,
     Flag,
     GoldItem,
+    Invitation,
     ModelTrainingItem,
     Prediction,
     ProjectItem,
@@ -129,6 +130,7 @@ def engine_rows(world):
     Flag.objects.create(project=world.project, item=item, created_by=world.annotator, note="audio broken")
     GoldItem.objects.create(project=world.project, item=gold_item, utterance=world.utterances[1], expected={"emotion": "anger"})
     ProjectQualityPolicy.objects.create(project=world.project)
+    Invitation.objects.create(project=world.project, username="<b>someone</b>", invited_by=world.lead)
     job = job_create(kind=JobKind.IMPORT, created_by=world.curator, corpus=world.corpus)
     job_record_errors(job=job, errors=[RowError("<b>bad</b> row", file="a.csv", row=1, column="text")])
     Prediction.objects.create(utterance=utterance, model_version="m1", scores={"joy": 0.9}, label="joy")

@@ -85,13 +85,17 @@ def test_label_filter_covers_single_choice_and_multi_label_answers(world, client
     )
     extra = make_utterance(world.corpus, "भीती", external_id="u4")
     annotation_create(utterance=extra, schema_version=listy, value={"tags": ["fear", "anger"]}, external_rater="r2")
-    client = client_for(world.annotator)
+    client = client_for(world.lead)  # leads read the project's labels and the corpus's imported ones
     assert external_ids(client.get("/api/utterances/?label=joy")) == {"u1"}  # single choice
     assert external_ids(client.get("/api/utterances/?label=anger")) == {"u2", "u4"}  # single choice + list
     assert external_ids(client.get("/api/utterances/?label=fear")) == {"u2", "u4"}  # intensity mapping + list
     assert external_ids(client.get("/api/utterances/?label=sadness")) == set()  # only in the private corpus
     assert external_ids(client.get("/api/utterances/?label=nonexistent")) == set()
     assert external_ids(client.get("/api/utterances/?label=anger&language=mr")) == {"u4"}
+    # Annotators find only what they answered themselves: others' labels, imported ones included, stay hidden.
+    blind = client_for(world.annotator)
+    assert external_ids(blind.get("/api/utterances/?label=anger")) == {"u2"}
+    assert external_ids(blind.get("/api/utterances/?label=joy")) == set()
 
 
 def test_label_filter_ignores_annotations_of_projects_the_user_is_not_in(world, client_for):

@@ -102,9 +102,6 @@ HOSTILE_JSON = [
     ("/api/projects/{p}/gold/", '{"utterance": %s, "expected": {"emotion": "joy"}}' % BEYOND_BIGINT, "utterance"),  # noqa: UP031
     ("/api/projects/", '{"name": "P", "corpus": %s, "schema_version": 1}' % BEYOND_BIGINT, "corpus"),  # noqa: UP031
     ("/api/projects/{p}/preannotate/", '{"model": %s}' % BEYOND_BIGINT, "model"),  # noqa: UP031
-    (f"/api/projects/{BEYOND_BIGINT}/submit/", _submit('{"emotion": "joy"}', n=7), "project_id"),
-    (f"/api/projects/{BEYOND_BIGINT}/next/", "{}", "project_id"),
-    (f"/api/projects/{{p}}/review-queue/{BEYOND_BIGINT}/adjudicate/", '{"value": {"emotion": "joy"}}', "utterance_id"),
     # deep nesting
     ("/api/projects/{p}/submit/", _submit(DEEP, n=8), "value"),
     ("/api/projects/{p}/submit/", _submit(NESTED_40, n=9), "value"),
@@ -148,3 +145,71 @@ def test_json_bodies_only(world, client_for):
     """The JSON API reads JSON; a form-encoded body (whose numbers and nesting no JSON check sees) is refused."""
     response = client_for(world.lead).post("/api/corpora/", {"name": "Form", "license": "MIT"}, format="multipart")
     assert response.status_code == 415
+# Resource limits on every input (issue 18.5) ----------------------------------------------------------------------
+
+
+def test_error_bodies_are_capped_in_size(world, client_for):
+    from annotation.distribution.services import next_item_reserve, project_items_sync
+
+    project_items_sync(world.project)
+    handed = next_item_reserve(project=world.project, user=world.annotator)
+    assert handed is not None
+    unknown = {f"k{i}": 1 for i in range(300_000)}
+    response = client_for(world.annotator).post(
+        f"/api/projects/{world.project.pk}/submit/",
+        {"client_id": "6b1e0c8e-4c1a-4d43-9b8e-5f0d9c1d2a11", "utterance": handed.item.utterance_id,
+         "value": {"emotion": "joy", **unknown}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert len(response.content) < 20_000
+    value_errors = response.json()["value"]
+    assert len(value_errors) == 101 and value_errors["more_errors"] == "299900 more errors not shown"
+
+
+def test_long_reasons_are_cut(world, client_for):
+    response = client_for(world.lead).post(
+        "/api/schemas/", {"name": "S", "slug": "x" * 5000, "questions": [{"key": "a", "type": "text"}]}, format="json"
+    )
+    assert response.status_code == 400 and all(len(reason) <= 1001 for reason in response.json()["slug"])
+
+
+@pytest.mark.parametrize(
+    ("questions", "reason"),
+    [
+        ([{"key": f"q{i}", "type": "text"} for i in range(101)], "101 questions; at most 100"),
+        ([{"key": "e", "type": "single_choice", "labels": [f"l{i}" for i in range(501)]}], "501 labels; at most 500"),
+        ([{"key": "e", "type": "text", "title": "t" * 501}], "at most 500 characters"),
+        ([{"key": "e", "type": "text", "notes": "n" * 300_000}], "bytes as JSON; at most 262,144"),
+    ],
+)
+def test_schemas_have_a_size_limit(world, client_for, questions, reason):
+    response = client_for(world.lead).post(
+        "/api/schemas/", {"name": "Huge", "slug": "huge", "questions": questions}, format="json"
+    )
+    assert response.status_code == 400
+    assert any(reason in message for messages in response.json().values() for message in messages), response.json()
+    versions = client_for(world.lead).post(
+        f"/api/schemas/{world.schema.schema_id}/versions/", {"questions": questions}, format="json"
+    )
+    assert versions.status_code == 400
+
+
+@pytest.mark.parametrize("code", ["\x00Z", "mr\x00", "a" * 36, "हिन्दी"])
+def test_language_codes_that_cannot_exist_are_400_not_500(world, client_for, code):
+    # Found by the long schemathesis run: a NUL byte reached PostgreSQL in the language lookup.
+    lead = client_for(world.lead)
+    project = lead.patch(f"/api/projects/{world.project.pk}/", {"languages": [code]}, format="json")
+    invite = lead.post(f"/api/projects/{world.project.pk}/memberships/",
+                       {"username": "someone", "languages": [code]}, format="json")
+    corpus = client_for(world.curator).patch(f"/api/corpora/{world.corpus.pk}/", {"languages": [code]}, format="json")
+    for response in (project, invite, corpus):
+        assert response.status_code == 400 and any(key.startswith("languages") for key in response.json()), response.content
+
+
+@pytest.mark.parametrize("url", [f"/api/projects/{BEYOND_BIGINT}/submit/", f"/api/projects/{BEYOND_BIGINT}/next/",
+                                 f"/api/projects/{{p}}/review-queue/{BEYOND_BIGINT}/adjudicate/"])
+def test_path_ids_beyond_bigint_name_nothing_404_not_500(world, client_for, url):
+    url = url.replace("{p}", str(world.project.pk))
+    response = client_for(world.lead).post(url, data="{}", content_type="application/json")
+    assert response.status_code == 404, (url, response.content[:300])

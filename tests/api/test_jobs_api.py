@@ -29,8 +29,9 @@ def jobs(world):
     [
         ("curator", {"corpus_import"}),
         ("lead", {"corpus_import", "project_export"}),
-        ("reviewer", {"corpus_import", "project_export"}),
-        ("annotator", {"corpus_import", "project_export", "own_unlinked"}),
+        ("reviewer", {"corpus_import"}),  # exports are for leads
+        ("annotator", set()),  # neither the corpus's imports nor the project's exports; a job without subject: staff
+
         ("outsider", {"private_import"}),
     ],
 )

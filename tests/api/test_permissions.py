@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from annotation.models import LabelSchemaVersion, Role
+from annotation.services import membership_set
 from tests.api.conftest import ids
 
 pytestmark = pytest.mark.django_db
@@ -61,9 +63,10 @@ def test_members_see_their_project_with_their_role(world, client_for, name, role
     assert [(p["id"], p["my_role"]) for p in listed] == [(world.project.pk, role)]
     assert client.get(f"/api/projects/{world.project.pk}/").json()["my_role"] == role
     memberships = client.get(f"/api/projects/{world.project.pk}/memberships/").json()["results"]
-    assert {m["username"]: m["role"] for m in memberships} == {
-        "lena_lead": "lead", "rahul_reviewer": "reviewer", "anika_annotator": "annotator"
-    }
+    everyone = {"lena_lead": "lead", "rahul_reviewer": "reviewer", "anika_annotator": "annotator"}
+    # Leads see every member; the others only themselves (user names are not for everyone to list).
+    expected = everyone if role == "lead" else {persona(world, name).username: role}
+    assert {m["username"]: m["role"] for m in memberships} == expected
     assert client.get(f"/api/projects/{world.private_project.pk}/").status_code == 404
 
 
@@ -104,13 +107,15 @@ def test_only_leads_change_project_settings(world, client_for, name, expected):
     assert (world.project.guidelines == "Label the speaker's emotion") is (expected == 200)
 
 
-@pytest.mark.parametrize(("name", "expected"), [("lead", 201), ("reviewer", 403), ("annotator", 403)])
+@pytest.mark.parametrize(("name", "expected"), [("lead", 202), ("reviewer", 403), ("annotator", 403)])
 def test_only_leads_invite(world, client_for, name, expected):
     response = client_for(persona(world, name)).post(
         f"/api/projects/{world.project.pk}/memberships/", {"username": "cora_curator", "role": "reviewer"}, format="json"
     )
     assert response.status_code == expected
-    assert world.project.memberships.filter(user=world.curator).exists() is (expected == 201)
+    # An invitation, not a membership: the curator joins only by accepting it.
+    assert world.project.invitations.filter(username="cora_curator").exists() is (expected == 202)
+    assert not world.project.memberships.filter(user=world.curator).exists()
 
 
 @pytest.mark.parametrize(("name", "expected"), [("reviewer", 403), ("annotator", 403), ("lead", 204)])
@@ -135,8 +140,8 @@ def test_utterances_conversations_speakers_follow_the_corpus(world, client_for, 
 
 @pytest.mark.parametrize(
     ("name", "imported", "in_project", "private"),
-    [("curator", True, False, False), ("lead", True, True, False), ("annotator", True, True, False),
-     ("outsider", False, False, True)],
+    [("curator", True, False, False), ("lead", True, True, False), ("reviewer", True, True, False),
+     ("annotator", False, True, False), ("outsider", False, False, True)],
 )
 def test_annotation_visibility(world, client_for, name, imported, in_project, private):
     client = client_for(persona(world, name))
@@ -179,19 +184,47 @@ def test_any_signed_in_user_creates_corpora_and_schemas(world, client_for):
         format="json",
     )
     assert schema.status_code == 201, schema.content
-    # Schemas are shared vocabulary: everyone reads them.
-    assert schema.json()["id"] in ids(client_for(world.annotator).get("/api/schemas/"))
+    assert schema.json()["created_by"] == "oscar_outsider"
+    # Schemas are shared vocabulary: everyone reads them, but not who made them (user names are not for all).
+    listed = client_for(world.annotator).get("/api/schemas/").json()["results"]
+    assert {s["id"]: s["created_by"] for s in listed} == {schema.json()["id"]: None, world.schema.schema_id: None}
+    assert client_for(world.lead).get(f"/api/schemas/{world.schema.schema_id}/").json()["created_by"] == "lena_lead"
 
 
-# The outsider leads a project of his own using this schema, so he may version it too.
-@pytest.mark.parametrize(("name", "expected"), [("lead", 201), ("outsider", 201), ("annotator", 403), ("curator", 403)])
-def test_schema_versions_are_added_by_creator_leads_using_it_or_staff(world, client_for, name, expected):
-    response = client_for(persona(world, name)).post(
+# The outsider leads a project of his own using the lead's schema: that lets him use it, never change it.
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("lead", 201), ("co_lead", 201), ("staff", 201), ("outsider", 403), ("reviewer", 403), ("annotator", 403),
+     ("curator", 403)],
+)
+def test_schema_versions_are_added_by_its_owner_the_owners_co_leads_or_staff(
+    world, client_for, make_user, name, expected
+):
+    if name == "co_lead":
+        user = make_user("colin_colead")
+        membership_set(project=world.project, user=user, role=Role.LEAD)
+    elif name == "staff":
+        user = make_user("sam_staff", is_staff=True)
+    else:
+        user = persona(world, name)
+    versions_before = LabelSchemaVersion.objects.filter(schema_id=world.schema.schema_id).count()
+    response = client_for(user).post(
         f"/api/schemas/{world.schema.schema_id}/versions/",
         {"questions": [{"key": "emotion", "type": "single_choice", "labels": ["joy", "anger"]}]},
         format="json",
     )
     assert response.status_code == expected, response.content
+    versions_after = LabelSchemaVersion.objects.filter(schema_id=world.schema.schema_id).count()
+    assert versions_after == versions_before + (expected == 201)
+
+
+def test_a_schema_whose_owner_is_gone_is_versioned_by_staff_only(world, client_for, make_user):
+    world.schema.schema.created_by = None
+    world.schema.schema.save(update_fields=["created_by"])
+    body = {"questions": [{"key": "emotion", "type": "single_choice", "labels": ["joy"]}]}
+    url = f"/api/schemas/{world.schema.schema_id}/versions/"
+    assert client_for(world.lead).post(url, body, format="json").status_code == 403
+    assert client_for(make_user("sam_staff", is_staff=True)).post(url, body, format="json").status_code == 201
 
 
 @pytest.mark.parametrize(("name", "expected"), [("curator", 201), ("lead", 201), ("annotator", 400), ("outsider", 400)])

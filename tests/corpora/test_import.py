@@ -687,3 +687,88 @@ def test_projects_on_the_corpus_get_their_items_in_the_import_transaction(corpus
     run_import(corpus, {"b.csv": b"id,text,emotion\n4,d,joy\n"}, {**GENERIC, "language": "mr"})
     assert ProjectItem.objects.filter(project=everyone).count() == 4
     assert ProjectItem.objects.filter(project=hindi_only).count() == 3
+# -- resource limits on every input (issue 18.5) ---------------------------------------------------------------
+
+
+def test_a_parquet_bomb_obeys_the_line_limit_of_csv(corpus, run_import, emotion_labels, settings):
+    # A few kB on disk: one 5 MB text repeated in 40 cells of one row (dictionary-encoded and compressed).
+    settings.IMPORT_MAX_ZIP_RATIO = 10**9  # the page ratio is tested below; here the row limit must catch it
+    big = pa.DictionaryArray.from_arrays(pa.array([0], pa.int32()), pa.array(["a" * (5 * 1024 * 1024)]))
+    table = pa.table({"id": ["x"], "text": ["t"], "emotion": ["joy"], **{f"c{i}": big for i in range(40)}})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=True)
+    assert len(buffer.getvalue()) < 100_000
+    job = run_import(corpus, {"bomb.parquet": buffer.getvalue()}, GENERIC)
+    assert job.status == JobStatus.FAILED
+    [(file, row, _, reason)] = errors_of(job)
+    assert (file, row) == ("bomb.parquet", 1)
+    assert "row 1 holds 209,715,2" in reason and "IMPORT_MAX_LINE_BYTES" in reason
+    assert not Utterance.objects.filter(corpus=corpus).exists()
+
+
+def test_a_parquet_file_that_decompresses_far_beyond_its_size_is_refused(corpus, run_import, emotion_labels):
+    # Rows of 10 kB each (under the row limit): only the ratio of unpacked pages to file size gives it away.
+    rows = 1000
+    table = pa.table({"id": [str(i) for i in range(rows)], "text": ["x" * 10_000] * rows, "emotion": ["joy"] * rows})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=False)
+    job = run_import(corpus, {"dense.parquet": buffer.getvalue()}, GENERIC)
+    assert job.status == JobStatus.FAILED
+    assert "IMPORT_MAX_ZIP_RATIO" in errors_of(job)[0][3]
+
+
+def test_parquet_rows_under_the_limit_import_in_slices(corpus, run_import, emotion_labels, monkeypatch):
+    from corpora.importing import readers
+
+    monkeypatch.setattr(readers, "PARQUET_SLICE_BYTES", 64)  # several slices per batch
+    table = pa.table({"id": [f"r{i}" for i in range(30)], "text": [f"text number {i}" for i in range(30)],
+                      "emotion": ["joy", "anger", "sadness"] * 10})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    job = run_import(corpus, {"ok.parquet": buffer.getvalue()}, GENERIC)
+    assert job.status == JobStatus.SUCCEEDED and job.counts["created"] == 30
+    assert Utterance.objects.get(external_id="r29").text == "text number 29"
+
+
+def test_the_csv_header_duplicate_check_is_linear(corpus, run_import, emotion_labels):
+    import time
+
+    header = ",".join(["id", "text", "emotion"] + [f"extra{i}" for i in range(50_000)] + ["extra7"])
+    started = time.process_time()
+    job = run_import(corpus, {"wide.csv": (header + "\n").encode()}, GENERIC)
+    assert job.status == JobStatus.FAILED and "'extra7' more than once" in errors_of(job)[0][3]
+    # The quadratic check took about 23 s of CPU for this header; a linear one takes a fraction of a second.
+    assert time.process_time() - started < 5
+
+
+def test_uploaded_files_are_deleted_when_the_job_ends(corpus, run_import, emotion_labels, settings):
+    from django.core.files.storage import default_storage
+
+    settings.IMPORT_UPLOADS_KEEP_DAYS = 0
+    ok = run_import(corpus, {"ok.csv": b"id,text,emotion\na,hello,joy\n"}, GENERIC)
+    bad = run_import(corpus, {"bad.csv": b"id,text,emotion\n" + b"x" * (settings.IMPORT_MAX_LINE_BYTES + 1)}, GENERIC)
+    assert (ok.status, bad.status) == (JobStatus.SUCCEEDED, JobStatus.FAILED)
+    for job in (ok, bad):
+        name = job.params["files"][0]["name"]
+        assert name.startswith(f"imports/{job.pk}/") and not default_storage.exists(name)
+        assert job.params["uploads_deleted_at"]
+
+
+def test_uploads_are_kept_the_configured_days_then_swept(corpus, run_import, emotion_labels, settings):
+    from datetime import timedelta
+
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from corpora.importing.services import import_uploads_sweep
+
+    settings.IMPORT_UPLOADS_KEEP_DAYS = 3
+    job = run_import(corpus, {"ok.csv": b"id,text,emotion\na,hello,joy\n"}, GENERIC)
+    name = job.params["files"][0]["name"]
+    assert default_storage.exists(name)
+    assert import_uploads_sweep(now=timezone.now() + timedelta(days=2)) == 0 and default_storage.exists(name)
+    assert import_uploads_sweep(now=timezone.now() + timedelta(days=3, minutes=1)) == 1
+    assert not default_storage.exists(name)
+    job.refresh_from_db()
+    assert job.params["uploads_deleted_at"] and job.counts["created"] == 1  # the job's record stays
+    assert import_uploads_sweep(now=timezone.now() + timedelta(days=30)) == 0  # once

@@ -92,6 +92,21 @@ def test_submit_then_retry_returns_the_same_annotation(make_project, make_items,
     assert Annotation.objects.get(project=project).lead_time_ms == 3100
 
 
+def test_a_retry_with_another_answer_is_409_with_the_stored_answer(make_project, make_items, annotator, api):
+    make_items(2)
+    project = make_project(members=[annotator])
+    client = api(annotator)
+    utterance_id = client.post(url(project, "next")).json()["utterance"]["id"]
+    client_id = uuid.uuid4()
+    first = submit(client, project, utterance_id, {"emotion": "joy"}, client_id)
+    changed = submit(client, project, utterance_id, {"emotion": "anger"}, client_id, next=True)
+    assert (first.status_code, changed.status_code) == (201, 409)
+    body = changed.json()
+    assert body["code"] == "client_id_conflict" and "client_id" in body["detail"]
+    assert body["annotation"] == first.json()["annotation"]  # the stored answer, as the first answer showed it
+    assert list(Annotation.objects.filter(project=project).values_list("value", flat=True)) == [{"emotion": "joy"}]
+
+
 def test_submit_can_return_the_next_item(make_project, make_items, annotator, api):
     utterances = make_items(2)
     project = make_project(members=[annotator])
@@ -237,3 +252,15 @@ def test_openapi_schema_documents_the_annotate_endpoints(db, lead, api):
         assert f"/api/projects/{{project_id}}/{action}/" in schema["paths"], action
     submit_op = schema["paths"]["/api/projects/{project_id}/submit/"]["post"]
     assert {"201", "400", "404", "409"} <= set(submit_op["responses"])
+
+
+def test_ids_beyond_the_database_range_are_404_and_400_not_500(make_project, make_items, annotator, api):
+    make_items(1)
+    project = make_project(members=[annotator])
+    client = api(annotator)
+    huge = 2**64 - 1  # found by schemathesis: a bigint cast error became a 500
+    assert client.post(f"/api/projects/{huge}/next/").status_code == 404
+    assert client.post(f"/api/projects/{huge}/submit/", {"client_id": str(uuid.uuid4()), "utterance": 1,
+                                                         "value": {"emotion": "joy"}}, format="json").status_code == 404
+    response = submit(client, project, huge, {"emotion": "joy"})
+    assert response.status_code == 400 and "utterance" in response.json()

@@ -282,6 +282,20 @@ def test_submission_is_idempotent_by_client_id(make_project, make_items, annotat
     assert (item.annotation_count, item.reserved_count) == (1, 0)
 
 
+def test_a_replayed_client_id_with_a_different_answer_is_refused_with_the_stored_one(make_project, make_items, annotator):
+    make_items(2)
+    project = make_project(members=[annotator])
+    utterance_id = take(project, annotator)
+    kwargs = dict(project=project, user=annotator, utterance_id=utterance_id, client_id=uuid.uuid4())
+    first = d.annotation_submit(**kwargs, value={"emotion": "joy"})
+    with pytest.raises(d.SubmissionRefusedError) as excinfo:
+        d.annotation_submit(**kwargs, value={"emotion": "sadness"})
+    assert excinfo.value.code == "client_id_conflict"
+    assert excinfo.value.details["annotation"].pk == first.annotation.pk
+    assert excinfo.value.details["annotation"].value == {"emotion": "joy"}
+    assert list(Annotation.objects.filter(project=project).values_list("value", flat=True)) == [{"emotion": "joy"}]
+
+
 def test_reused_client_id_for_another_item_is_refused(make_project, make_items, annotator):
     make_items(2)
     project = make_project(members=[annotator])

@@ -164,3 +164,46 @@ def test_stale_schema_version_is_noticed(make_project, make_items, make_user, si
             value={"emotion": "joy"}, lead_time_ms=None, perspective="", want_next=False,
         )
     assert "emotion" in raised.value.errors
+
+
+@pytest.mark.parametrize(
+    ("retried", "perspective"),
+    [({"emotion": "sadness"}, ""), ({"emotion": "joy", "valence": 2}, ""), ({"emotion": "joy", "rationale": "on second thought"}, "")],
+)
+def test_a_replayed_client_id_with_another_answer_is_refused_the_same_way(  # type: ignore[no-untyped-def]
+    make_project, make_items, make_user, retried, perspective
+):
+    make_items(2, "en")
+    annotator = make_user("replayer")
+    orm_project, sql_project = _twin_projects(make_project, [annotator], ordering_strategy="sequential")
+    refusals = []
+    for submit in (_orm_submit, _sql_submit):
+        project = orm_project if submit is _orm_submit else sql_project
+        utterance_id = distribution.next_item_reserve(project=project, user=annotator).item.utterance_id
+        client_id = uuid.uuid4()
+        stored = submit(project, annotator, utterance_id, client_id, {"emotion": "joy"}, "")
+        assert submit(project, annotator, utterance_id, client_id, {"emotion": "joy"}, "")["id"] == stored["id"]
+        with pytest.raises(distribution.SubmissionRefusedError) as refused:
+            submit(project, annotator, utterance_id, client_id, retried, perspective)
+        annotation = refused.value.details["annotation"]
+        if not isinstance(annotation, dict):
+            annotation = {"id": annotation.pk, "value": annotation.value, "perspective": annotation.perspective}
+        refusals.append((refused.value.code, annotation["id"] == stored["id"], annotation["value"],
+                         annotation["perspective"]))
+    assert refusals[0] == refusals[1] == ("client_id_conflict", True, {"emotion": "joy"}, "")
+    assert _state(orm_project) == _state(sql_project)
+
+
+def _orm_submit(project, user, utterance_id, client_id, value, perspective):  # type: ignore[no-untyped-def]
+    result = distribution.annotation_submit(
+        project=project, user=user, utterance_id=utterance_id, client_id=client_id, value=value, perspective=perspective
+    )
+    return {"id": result.annotation.pk, "value": result.annotation.value}
+
+
+def _sql_submit(project, user, utterance_id, client_id, value, perspective):  # type: ignore[no-untyped-def]
+    result = distribution_pg.submit(
+        project_id=project.pk, user_id=user.pk, utterance_id=utterance_id, client_id=client_id, value=value,
+        lead_time_ms=None, perspective=perspective, want_next=False,
+    )
+    return {"id": result.annotation["id"], "value": result.annotation["value"]}

@@ -255,16 +255,31 @@ def test_lead_creates_a_project_and_invites_a_member(page, browser_log, lead, an
     assert list(project.languages.values_list("code", flat=True)) == ["mr"]
 
     page.locator("h2", has_text="Invite a member").wait_for()
+    # Inviting answers the same whether or not the user exists: nobody learns which user names exist.
     page.fill("input[name=username]", "nobody_by_that_name")
     page.get_by_role("button", name="Invite", exact=True).click()
-    page.locator('[data-error-for="username"]').wait_for()
+    page.locator("table.invitations td", has_text="nobody_by_that_name").wait_for()
+    page.locator('[data-withdraw-invitation="nobody_by_that_name"]').click()
+    page.locator('[data-withdraw-invitation="nobody_by_that_name"]').wait_for(state="detached")
     page.fill("input[name=username]", annotator.username)
     page.fill("input[name=languages]", "mr")
     page.get_by_role("button", name="Invite", exact=True).click()
-    page.locator("table.data td", has_text=annotator.username).first.wait_for()
+    page.locator("table.invitations td", has_text=annotator.username).wait_for()
+    assert not Membership.objects.filter(project=project, user=annotator).exists()  # invited, not yet a member
+
+    # The annotator joins by accepting on "My projects".
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, annotator.username)
+    page.goto("/projects/")
+    page.locator('[data-accept-invitation="Marathi emotions"]').click()
+    page.locator(".project-card h2 a", has_text="Marathi emotions").wait_for()
     membership = Membership.objects.get(project=project, user=annotator)
     assert membership.role == "annotator"
     assert list(membership.languages.values_list("code", flat=True)) == ["mr"]
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, lead.username)
+    page.goto(f"/projects/{project.pk}/manage/")
+    page.locator("table.members td", has_text=annotator.username).first.wait_for()
 
     # Removing: the only lead is refused with the reason; the annotator goes after a confirmation.
     browser_log.confirm_answers = [True, False, True]

@@ -8,6 +8,12 @@ decoded into mojibake. Only then are rows read, a chunk at a time, so memory sta
 
 CSV/TSV go through the standard ``csv`` module rather than pandas: a short or long row must become
 one row error with its row number, not a parser exception that loses the whole chunk.
+
+Parquet obeys the same limits on what it expands to, which its compression hides from the file size: a row's
+bytes against ``IMPORT_MAX_LINE_BYTES`` (a CSV line's limit), the whole table's against ``IMPORT_MAX_FILE_BYTES``,
+and the decompressed pages against ``IMPORT_MAX_ZIP_RATIO`` times the file. Text columns are read dictionary-
+encoded, so a value repeated a million times costs its bytes once while it is measured, and rows become Python
+values in slices of at most ``PARQUET_SLICE_BYTES``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import codecs
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +36,8 @@ EXTENSION_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jso
                      ".parquet": "parquet", ".pq": "parquet"}
 CHUNK_ROWS = 5000
 _BLOCK_BYTES = 1024 * 1024
+PARQUET_BATCH_ROWS = 1024
+PARQUET_SLICE_BYTES = 32 * 1024 * 1024
 
 
 class FileRejected(ValueError):
@@ -92,7 +101,7 @@ def file_check(path: Path, *, name: str, fmt: str, encoding: str | None) -> File
     if size == 0:
         raise FileRejected(name, "the file is empty")
     if fmt == "parquet":
-        return FileFacts(encoding="utf-8", size=size, estimated_rows=_parquet_rows(path, name))
+        return FileFacts(encoding="utf-8", size=size, estimated_rows=_parquet_check(path, name, size))
     max_line = settings.IMPORT_MAX_LINE_BYTES
     with path.open("rb") as fh:
         head = fh.read(4)
@@ -158,13 +167,64 @@ def _decode_error(codec: str, block: bytes, exc: UnicodeDecodeError, bad_offset:
     )
 
 
-def _parquet_rows(path: Path, name: str) -> int:
+def _parquet_open(path: Path, name: str) -> Any:
+    """The file, with every text and binary column read dictionary-encoded (repeated values stored once)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        schema = pq.ParquetFile(path).schema_arrow
+        textual = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                   or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+        return pq.ParquetFile(path, read_dictionary=textual)
     except Exception as exc:  # pyarrow raises several error types for a damaged file
         raise FileRejected(name, f"is not a readable Parquet file ({exc})") from None
+
+
+def _row_bytes(batch: Any) -> Any:
+    """Bytes each row of an Arrow record batch holds (text by its length, other columns by their average width)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sizes = np.zeros(batch.num_rows, dtype=np.int64)
+    for column in batch.columns:
+        if pa.types.is_dictionary(column.type):
+            lengths = pc.binary_length(column.dictionary).take(column.indices)
+            sizes += np.nan_to_num(lengths.to_numpy(zero_copy_only=False).astype(np.float64)).astype(np.int64)
+        elif batch.num_rows:
+            sizes += column.nbytes // batch.num_rows
+    return sizes
+
+
+def _parquet_check(path: Path, name: str, size: int) -> int:
+    """Refuse a Parquet file whose rows expand past the limits (module docstring); return its row count."""
+    parquet = _parquet_open(path, name)
+    metadata = parquet.metadata
+    unpacked = sum(metadata.row_group(g).total_byte_size for g in range(metadata.num_row_groups))
+    ratio = settings.IMPORT_MAX_ZIP_RATIO
+    if unpacked > ratio * size:
+        raise FileRejected(name, f"decompresses to {unpacked:,} bytes, more than {ratio} times its size "
+                                 "(IMPORT_MAX_ZIP_RATIO)")
+    max_row, max_total = settings.IMPORT_MAX_LINE_BYTES, settings.IMPORT_MAX_FILE_BYTES
+    total = rows = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            sizes = _row_bytes(batch)
+            over = sizes > max_row
+            if over.any():
+                row = rows + int(over.argmax()) + 1
+                raise FileRejected(name, f"row {row} holds {int(sizes[over.argmax()]):,} bytes; the limit is "
+                                         f"{max_row:,} bytes per row (IMPORT_MAX_LINE_BYTES)", row=row)
+            total += int(sizes.sum())
+            rows += batch.num_rows
+            if total > max_total:
+                raise FileRejected(name, f"expands to more than {max_total:,} bytes (IMPORT_MAX_FILE_BYTES)")
+    except FileRejected:
+        raise
+    except Exception as exc:
+        raise FileRejected(name, f"reading stopped after row {rows}: {exc}", row=rows + 1) from None
+    return rows
 
 
 def rows_read(path: Path, *, name: str, fmt: str, facts: FileFacts, chunk_rows: int = CHUNK_ROWS) -> tuple[list[str], Iterator[list[RawRow]]]:
@@ -212,8 +272,8 @@ def delimited_cells(path: Path, *, name: str, delimiter: str, encoding: str,
     if not any(header):
         fh.close()
         raise FileRejected(name, "the header row is empty")
-    named = [h for h in header if h]
-    duplicates = sorted({h for h in named if named.count(h) > 1})
+    # Counted once (a Counter, not list.count per column: 50,000 columns must not cost minutes of CPU).
+    duplicates = sorted(h for h, n in Counter(h for h in header if h).items() if n > 1)
     if duplicates:
         fh.close()
         raise FileRejected(name, f"the header names column(s) {', '.join(map(repr, duplicates))} more than once")
@@ -301,25 +361,28 @@ def _jsonl(path: Path, *, name: str, encoding: str, chunk_rows: int) -> tuple[li
 
 
 def _parquet(path: Path, *, name: str, chunk_rows: int) -> tuple[list[str], Iterator[list[RawRow]]]:
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(path)
-        header = list(parquet.schema_arrow.names)
-    except Exception as exc:
-        raise FileRejected(name, f"is not a readable Parquet file ({exc})") from None
+    parquet = _parquet_open(path, name)
+    header = list(parquet.schema_arrow.names)
 
     def chunks() -> Iterator[list[RawRow]]:
         number = 0
         try:
-            for batch in parquet.iter_batches(batch_size=chunk_rows):
-                columns = batch.to_pydict()
-                names = list(columns)
-                chunk: list[RawRow] = []
-                for values in zip(*(columns[n] for n in names)):
-                    number += 1
-                    chunk.append(RawRow(number, dict(zip(names, values))))
-                yield chunk
+            for batch in parquet.iter_batches(batch_size=min(chunk_rows, PARQUET_BATCH_ROWS)):
+                # Python values for a slice of rows at a time, never more than PARQUET_SLICE_BYTES of them.
+                sizes, start = _row_bytes(batch), 0
+                while start < batch.num_rows:
+                    end, held = start + 1, int(sizes[start])
+                    while end < batch.num_rows and held + int(sizes[end]) <= PARQUET_SLICE_BYTES:
+                        held += int(sizes[end])
+                        end += 1
+                    columns = batch.slice(start, end - start).to_pydict()
+                    names = list(columns)
+                    chunk: list[RawRow] = []
+                    for values in zip(*(columns[n] for n in names)):
+                        number += 1
+                        chunk.append(RawRow(number, dict(zip(names, values))))
+                    yield chunk
+                    start = end
         except Exception as exc:
             raise FileRejected(name, f"reading stopped after row {number}: {exc}", row=number + 1) from None
 

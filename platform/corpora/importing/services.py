@@ -20,10 +20,12 @@ import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -32,6 +34,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Count, Max
 from django.db.models.fields.json import KT
 from django.db.models.functions import MD5, Lower, Trim
+from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from annotation.distribution.services import project_items_for_corpus_sync
@@ -244,8 +247,6 @@ def import_job_create(
 
 
 def _max_file_bytes() -> int:
-    from django.conf import settings
-
     return int(settings.IMPORT_MAX_FILE_BYTES)
 
 
@@ -290,6 +291,35 @@ def import_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> N
         logger.exception("import job %s failed", job_id)
         job_fail(job=job, message=f"The import stopped on an unexpected error ({type(exc).__name__}: {exc}); "
                                   "nothing was written.")
+    if settings.IMPORT_UPLOADS_KEEP_DAYS == 0:
+        import_uploads_delete(job=job)
+
+
+def import_uploads_delete(*, job: Job) -> int:
+    """Delete the files uploaded for a finished import job (they hold the whole source data); return how many.
+
+    Called when the job ends (``SENTIO_IMPORT_UPLOADS_KEEP_DAYS=0``) or by the periodic sweep once the job is that
+    many days old; the job keeps a note of when, and its rows and errors stay.
+    """
+    job.refresh_from_db(fields=["status", "params"])
+    if not job.is_finished or job.params.get("uploads_deleted_at"):
+        return 0
+    names = [entry["name"] for entry in job.params.get("files", [])] + [job.params.get("audio_archive") or ""]
+    deleted = 0
+    for name in filter(None, names):
+        if default_storage.exists(name):
+            default_storage.delete(name)
+            deleted += 1
+    params = {**job.params, "uploads_deleted_at": timezone.now().isoformat()}
+    Job.objects.filter(pk=job.pk).update(params=params)
+    return deleted
+
+
+def import_uploads_sweep(*, now: datetime | None = None) -> int:
+    """Delete the uploads of import jobs that finished more than ``SENTIO_IMPORT_UPLOADS_KEEP_DAYS`` days ago."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.IMPORT_UPLOADS_KEEP_DAYS)
+    due = Job.objects.filter(kind=JobKind.IMPORT, finished_at__lte=cutoff).exclude(params__has_key="uploads_deleted_at")
+    return sum(import_uploads_delete(job=job) for job in due.only("pk").iterator(chunk_size=500))
 
 
 class _LabelKeys:
@@ -1133,3 +1163,5 @@ def import_job_fail(*, job_id: int, message: str) -> None:
     job = Job.objects.filter(pk=job_id).first()
     if job is not None and not job.is_finished:
         job_fail(job=job, message=message)
+        if settings.IMPORT_UPLOADS_KEEP_DAYS == 0:
+            import_uploads_delete(job=job)
