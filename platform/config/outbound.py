@@ -36,9 +36,12 @@ class OutboundRefused(ValueError):
 
 
 def _shown(url: str) -> str:
-    """The URL without its query string, which may carry signatures or tokens."""
+    """The URL without credentials or query string, which may carry passwords, signatures or tokens."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.scheme and parts.netloc else url[:200]
+    if not parts.scheme or not parts.netloc:
+        return url.split("?")[0][:200]
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}{parts.path}"[:500]
 
 
 @dataclass(frozen=True)
