@@ -88,7 +88,7 @@ class _BackendView(APIView):
 
 
 def _bad(exc: MLBackendError) -> ValidationError:
-    return ValidationError(exc.errors)
+    return ValidationError({field: [reason] for field, reason in exc.errors.items()})
 
 
 class HealthView(_BackendView):
