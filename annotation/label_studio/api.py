@@ -12,6 +12,7 @@ from typing import Any
 
 from django.urls import re_path
 from django.utils.crypto import constant_time_compare
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import BasicAuthentication, TokenAuthentication
@@ -38,6 +39,16 @@ class TokenBasicAuthentication(BasicAuthentication):
         if token is None or not token.user.is_active or not constant_time_compare(token.user.get_username(), userid):
             raise AuthenticationFailed("Use a Sentio user name and that user's API token as the password.")
         return token.user, token
+
+
+class TokenBasicAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = TokenBasicAuthentication
+    name = "tokenBasicAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "basic",
+                "description": "A Sentio user name and that user's API token as the password (Label Studio's ML "
+                               "backend connection: basic auth)"}
 
 
 class HealthOutSerializer(serializers.Serializer):
@@ -67,6 +78,15 @@ class PredictInSerializer(serializers.Serializer):
 class PredictOutSerializer(serializers.Serializer):
     results = serializers.ListField(child=serializers.JSONField(), help_text=(
         "One list per task, in order: predictions {result, score, model_version} (empty: no answer)"))
+
+
+class WebhookInSerializer(serializers.Serializer):
+    action = serializers.CharField(help_text="ANNOTATION_CREATED, ANNOTATION_UPDATED, ANNOTATIONS_DELETED, "
+                                             "START_TRAINING; others are acknowledged and ignored")
+    annotation = serializers.JSONField(required=False)
+    annotations = serializers.JSONField(required=False)
+    task = serializers.JSONField(required=False)
+    project = serializers.JSONField(required=False, help_text="Label Studio's project, with its label_config")
 
 
 class WebhookOutSerializer(serializers.Serializer):
@@ -127,7 +147,7 @@ class PredictView(_BackendView):
 
 
 class WebhookView(_BackendView):
-    @extend_schema(tags=[_TAG], request=serializers.JSONField(),
+    @extend_schema(tags=[_TAG], request=WebhookInSerializer,
                    responses={200: WebhookOutSerializer, 201: WebhookOutSerializer,
                               400: OpenApiResponse(description="Names the field and why")})
     def post(self, request: Request, project_id: str) -> Response:

@@ -533,12 +533,12 @@ def result_answers(mapping: ConfigMapping, result: Any, where: str) -> tuple[dic
                 if joined:
                     answers[control.key] = joined
             elif kind == "segments":
-                labels = value.get("labels")
+                chosen_labels = value.get("labels")
                 start, end = value.get("start"), value.get("end")
-                if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+                if not isinstance(chosen_labels, list) or not all(isinstance(label, str) for label in chosen_labels):
                     raise ValueError("value.labels must be a list of strings")
                 segments = answers.setdefault(control.key, [])
-                segments.extend({"start": start, "end": end, "label": label} for label in labels)
+                segments.extend({"start": start, "end": end, "label": label} for label in chosen_labels)
         except ValueError as exc:
             problems.append(Problem(here, str(exc)))
     for key, levels in intensities.items():
@@ -595,7 +595,8 @@ def task_read(mapping: ConfigMapping, task: Any, *, questions: list[Any] | None 
         problems.append(Problem("data", f"the task has no text and no audio (data key {wanted})"))
     # A task exported by Sentio carries the utterance's own ids; a Label Studio task is known by its task id.
     external_id = _external_id(data.get("external_id")) or (f"ls-task-{task_id}" if task_id is not None else "")
-    language = data.get("language") if isinstance(data.get("language"), str) else ""
+    raw_language = data.get("language")
+    language = raw_language if isinstance(raw_language, str) else ""
     conversation = _external_id(data.get("conversation"))
     speaker = _external_id(data.get("speaker"))
     used = {mapping.text_var, mapping.audio_var, "external_id", "language", "conversation", "speaker"}

@@ -664,6 +664,19 @@ def _reserve_ids(table: str, count: int) -> list[int]:
         return list(range(start, start + count))
 
 
+def _parents_resolve(model: Any, corpus: Corpus, wanted: set[str], ids: dict[str, int]) -> None:
+    """external id -> row id of the corpus's conversations (or speakers) the chunk names, creating missing ones."""
+    wanted = wanted - set(ids) - {""}
+    if not wanted:
+        return
+    known = dict(model.objects.filter(corpus=corpus, external_id__in=wanted).values_list("external_id", "pk"))
+    missing = sorted(wanted - set(known))
+    if missing:
+        model.objects.bulk_create([model(corpus=corpus, external_id=e) for e in missing])
+        known.update(model.objects.filter(corpus=corpus, external_id__in=missing).values_list("external_id", "pk"))
+    ids.update(known)
+
+
 class _Writer:
     """Writes chunks of checked tasks inside the import's transaction."""
 
@@ -756,19 +769,8 @@ class _Writer:
         run = self.run
         for code in {p.language for p in batch} - set(run.language_ids):
             run.language_ids[code] = language_get_or_create(code).pk
-        for model, ids, attr in ((Conversation, run.conversation_ids, "conversation"),
-                                 (Speaker, run.speaker_ids, "speaker")):
-            wanted = {getattr(p.draft, attr) for p in batch} - set(ids) - {""}
-            if not wanted:
-                continue
-            known = dict(model.objects.filter(corpus=run.corpus, external_id__in=wanted)  # type: ignore[attr-defined]
-                         .values_list("external_id", "pk"))
-            missing = sorted(wanted - set(known))
-            if missing:
-                model.objects.bulk_create([model(corpus=run.corpus, external_id=e) for e in missing])  # type: ignore[attr-defined]
-                known.update(model.objects.filter(corpus=run.corpus, external_id__in=missing)  # type: ignore[attr-defined]
-                             .values_list("external_id", "pk"))
-            ids.update(known)
+        _parents_resolve(Conversation, run.corpus, {p.draft.conversation for p in batch}, run.conversation_ids)
+        _parents_resolve(Speaker, run.corpus, {p.draft.speaker for p in batch}, run.speaker_ids)
 
     def _annotations_and_predictions(self, targets: list[tuple[_Pending, int, bool]]) -> None:
         run = self.run
@@ -973,7 +975,7 @@ def _train(project: Project, user: Any) -> WebhookOutcome:
 
 def _annotation_sync(project: Project, payload: Mapping[str, Any]) -> WebhookOutcome:
     annotation, task = payload.get("annotation"), payload.get("task")
-    project_info = payload.get("project") if isinstance(payload.get("project"), dict) else {}
+    project_info: Mapping[str, Any] = payload["project"] if isinstance(payload.get("project"), dict) else {}
     if not isinstance(annotation, dict) or not isinstance(task, dict):
         raise MLBackendError({"annotation": "the webhook carries no annotation and task"})
     mapping = _backend_mapping(project_info.get("label_config"))

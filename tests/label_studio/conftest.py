@@ -15,6 +15,7 @@ import soundfile
 from django.core.files.base import ContentFile
 
 from corpora.services import corpus_create
+from tests.predictions.conftest import world  # noqa: F401  (a trilingual project with human labels)
 
 EMOTIONS = ["joy", "sadness", "anger", "neutral"]
 LS_CONFIG = """<View>

@@ -22,7 +22,6 @@ from annotation.predictions.services import (
 from annotation.schema import parse_questions
 from jobs.dispatch import Task
 from jobs.models import JobKind
-from tests.predictions.conftest import world  # noqa: F401  (the trilingual project with human labels)
 
 pytestmark = pytest.mark.django_db
 LS_PROJECT = "3.1714567890"  # Label Studio sends "<project id>.<created_at timestamp>"

@@ -164,8 +164,8 @@ class Command(BaseCommand):
         from annotation.quality.selectors import quality_source_for_corpus
         from annotation.quality.services import agreement_report_compute
 
-        schema = (job.result or {}).get("schema") or {}
-        version = LabelSchemaVersion.objects.filter(pk=schema.get("id")).first()
+        schema_id = ((job.result or {}).get("schema") or {}).get("id")
+        version = LabelSchemaVersion.objects.filter(pk=schema_id).first() if isinstance(schema_id, int) else None
         if version is None or job.corpus is None:
             return
         report = agreement_report_compute(source=quality_source_for_corpus(job.corpus, version), n_resamples=resamples)
