@@ -77,6 +77,13 @@ class ConfigMapping:
     def question_keys(self) -> list[str]:
         return [q["key"] for q in self.questions]
 
+    def question(self, key: str) -> dict[str, Any]:
+        by_key = self.__dict__.get("_by_key")
+        if by_key is None:  # frozen dataclass: cache the index beside the fields
+            by_key = {q["key"]: q for q in self.questions}
+            object.__setattr__(self, "_by_key", by_key)
+        return by_key[key]
+
     def lenient_questions(self) -> list[Any]:
         """The questions with nothing required: Label Studio lets annotators submit without a required answer."""
         return parse_questions([{**q, "required": False} for q in self.questions])
@@ -487,8 +494,7 @@ def result_answers(mapping: ConfigMapping, result: Any, where: str) -> tuple[dic
                 choices = value.get("choices")
                 if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
                     raise ValueError("value.choices must be a list of strings")
-                question = next(q for q in mapping.questions if q["key"] == control.key)
-                if question["type"] == "single_choice":
+                if mapping.question(control.key)["type"] == "single_choice":
                     if len(choices) > 1:
                         raise ValueError(f"a single choice holds {len(choices)} choices: {choices}")
                     if choices:
@@ -501,8 +507,7 @@ def result_answers(mapping: ConfigMapping, result: Any, where: str) -> tuple[dic
                                                           for p in paths):
                     raise ValueError("value.taxonomy must be a list of paths (lists of strings)")
                 labels = [TAXONOMY_SEPARATOR.join(path) for path in paths if path]
-                question = next(q for q in mapping.questions if q["key"] == control.key)
-                if question["type"] == "single_choice":
+                if mapping.question(control.key)["type"] == "single_choice":
                     if len(labels) > 1:
                         raise ValueError(f"the taxonomy allows one choice but holds {len(labels)}")
                     if labels:
@@ -542,9 +547,8 @@ def result_answers(mapping: ConfigMapping, result: Any, where: str) -> tuple[dic
         except ValueError as exc:
             problems.append(Problem(here, str(exc)))
     for key, levels in intensities.items():
-        question = next(q for q in mapping.questions if q["key"] == key)
         chosen = answers.get(key)
-        labels = question["labels"]
+        labels = mapping.question(key)["labels"]
         chosen_labels = chosen if isinstance(chosen, list) else []
         problem = next((f"intensity {level!r} of {labels[i]!r} is not a whole number from 0 to {INTENSITY_MAX}"
                         for i, level in levels.items()

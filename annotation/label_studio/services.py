@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -58,8 +59,9 @@ from annotation.services import label_schema_create, label_schema_version_create
 from config.outbound import OutboundRefused, outbound_addresses, outbound_client, outbound_get
 from corpora.importing.progress import ProgressCallback, ProgressReporter
 from corpora.importing.validation import content_hash
+from corpora.importing.writer import _lock_rows, _skip_foreign_key_triggers
 from corpora.languages import UnknownLanguageError, language_get_or_create, normalise_language_tag
-from corpora.models import Conversation, Corpus, Speaker, Utterance
+from corpora.models import Conversation, Corpus, Language, Speaker, Utterance
 from corpora.selectors import corpora_visible_to
 from jobs.dispatch import Task, task_send_on_commit
 from jobs.models import Job, JobKind
@@ -69,6 +71,8 @@ logger = logging.getLogger(__name__)
 
 MODES = ("all_or_nothing", "skip_invalid")
 CHUNK_TASKS = 2000
+READ_BLOCK_CHARS = 4 * 1024 * 1024
+MAX_TASK_CHARS = 64 * 1024 * 1024  # a task may span blocks, up to this size
 FIRST_ERRORS_KEPT = 50
 MAX_NOTES = 200
 MAX_PREDICT_TASKS = 1000
@@ -77,6 +81,9 @@ TRAIN_EVENTS = ("START_TRAINING",)
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 DELETE_EVENTS = ("ANNOTATION_DELETED", "ANNOTATIONS_DELETED")
 _SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+# Every table the import's transaction writes after it may have turned foreign-key triggers off.
+_WRITTEN_TABLES = [model._meta.db_table for model in (Utterance, Annotation, Prediction, Conversation, Speaker,
+                                                      Corpus.languages.through, Language, Job)]
 
 
 class LabelStudioError(ValueError):
@@ -308,6 +315,7 @@ class _Import:
         self.speaker_ids: dict[str, int] = {}
         self.prediction_keys: set[tuple[int, str]] = set()
         self.corpus_had_rows = False
+        self.skip_triggers = False
         self.now = timezone.now()
 
     # errors
@@ -383,6 +391,11 @@ class _Import:
             Corpus.objects.select_for_update().filter(pk=self.corpus.pk).first()
             self.corpus_had_rows = Utterance.objects.filter(corpus=self.corpus).exists()
             self.version = self._schema_version(mapping)
+            self.skip_triggers = connection.vendor == "postgresql" and _skip_foreign_key_triggers(_WRITTEN_TABLES)
+            if self.skip_triggers:
+                # What the skipped foreign-key triggers would do: keep the parents this import did not create.
+                _lock_rows(Job._meta.db_table, [self.job.pk])
+                _lock_rows(LabelSchemaVersion._meta.db_table, [self.version.pk])
             writer = _Writer(self)
             batch: list[_Pending] = []
             with path.open("rb") as fh:
@@ -405,6 +418,7 @@ class _Import:
                               "imported. Fix them, or import with mode skip_invalid.")
             if not self.counts["utterances"] + self.counts["utterances_matched"]:
                 raise _Failed("no task could be imported; nothing was written")
+            self.corpus.languages.add(*self.language_ids.values())
             self.timings["write_s"] = round(writer.seconds, 3)
             reporter.flush()
             message = (f"Imported {self.counts['utterances']} utterance(s) ({self.counts['utterances_matched']} "
@@ -578,13 +592,63 @@ def _own_media_name(reference: str) -> str:
 
 
 def _tasks(fh: IO[bytes], shown_name: str) -> Iterator[Any]:
-    """The tasks of a JSON export, streamed (the file is never held in memory)."""
-    import ijson
+    """The tasks of a JSON export (a JSON array), one at a time: the file is read in blocks and each task decoded by
+    the standard library's C decoder, so memory holds a block and a task, never the whole export."""
+    text = io.TextIOWrapper(fh, encoding="utf-8-sig")
+    decoder = json.JSONDecoder()
+    buffer, pos, done = "", 0, False
 
+    def more() -> bool:
+        nonlocal buffer, pos, done
+        block = text.read(READ_BLOCK_CHARS)
+        done = not block
+        buffer, pos = buffer[pos:] + block, 0
+        return not done
+
+    def skip_space() -> str:
+        nonlocal pos
+        while True:
+            while pos < len(buffer) and buffer[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buffer) or not more():
+                return buffer[pos] if pos < len(buffer) else ""
+
+    def refuse(what: str) -> _Failed:
+        return _Failed(f"{shown_name} is not valid JSON near character {consumed + pos}: {what}")
+
+    consumed = 0
     try:
-        yield from ijson.items(fh, "item", use_float=True)
-    except ijson.JSONError as exc:
-        raise _Failed(f"{shown_name} is not valid JSON near byte {fh.tell()}: {exc}") from None
+        if skip_space() != "[":
+            raise _Failed(f"{shown_name} holds no list of tasks: a Label Studio JSON export is a list of tasks "
+                          "(export the project as JSON, not JSON-MIN or CSV)")
+        pos += 1
+        if skip_space() == "]":
+            return
+        while True:
+            try:
+                task, end = decoder.raw_decode(buffer, pos)
+            except json.JSONDecodeError as exc:
+                if done or len(buffer) - pos > MAX_TASK_CHARS:
+                    raise refuse(exc.msg) from None
+                consumed += pos
+                more()  # the task may go on in the next block
+                continue
+            pos = end
+            yield task
+            following = skip_space()
+            if following == "]":
+                return
+            if following != ",":
+                raise refuse("expected ',' or ']' after a task")
+            pos += 1
+            if pos > READ_BLOCK_CHARS:
+                consumed += pos
+                buffer, pos = buffer[pos:], 0
+            skip_space()
+    except UnicodeDecodeError:
+        raise _Failed(f"{shown_name} is not UTF-8 text") from None
+    finally:
+        text.detach()
 
 
 @contextmanager
@@ -613,27 +677,31 @@ class _Table:
     def __init__(self, model: type[Model], now: datetime, *, with_id: bool):
         self.table = model._meta.db_table
         self.fields = [f for f in model._meta.concrete_fields if with_id or not f.primary_key]
-        self.columns = [f.attname for f in self.fields]
+        self.sqlite = connection.vendor != "postgresql"
+        self.position = {f.attname: i for i, f in enumerate(self.fields)}
         self.json = {f.attname for f in self.fields if f.get_internal_type() == "JSONField"}
         self.datetimes = {f.attname for f in self.fields if f.get_internal_type() == "DateTimeField"}
-        self.defaults: dict[str, Any] = {}
+        defaults: dict[str, Any] = {}
         for f in self.fields:
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                self.defaults[f.attname] = now
-            elif f.has_default():
-                self.defaults[f.attname] = f.get_default()
+                defaults[f.attname] = now
             else:
-                self.defaults[f.attname] = None
+                defaults[f.attname] = f.get_default() if f.has_default() else None
+        # Every column's default, already in the form the database takes; each row copies it and sets its values.
+        self.template = [self._adapt(f.attname, defaults[f.attname]) for f in self.fields]
 
-    def _row(self, values: Mapping[str, Any], sqlite: bool) -> list[Any]:
-        row = []
-        for column in self.columns:
-            value = values.get(column, self.defaults[column])
-            if column in self.json:
-                value = json.dumps(value if value is not None else {}, ensure_ascii=False)
-            elif sqlite and column in self.datetimes and value is not None:
-                value = connection.ops.adapt_datetimefield_value(value)
-            row.append(value)
+    def _adapt(self, column: str, value: Any) -> Any:
+        if column in self.json:
+            return json.dumps(value if value is not None else {}, ensure_ascii=False)
+        if self.sqlite and column in self.datetimes and value is not None:
+            return connection.ops.adapt_datetimefield_value(value)
+        return value
+
+    def _row(self, values: Mapping[str, Any]) -> list[Any]:
+        row = self.template.copy()
+        position, special = self.position, self.json | (self.datetimes if self.sqlite else set())
+        for column, value in values.items():
+            row[position[column]] = self._adapt(column, value) if column in special else value
         return row
 
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -641,14 +709,14 @@ class _Table:
             return
         names = ", ".join(f'"{f.column}"' for f in self.fields)
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
+            if not self.sqlite:
                 with cursor.cursor.copy(f'COPY "{self.table}" ({names}) FROM STDIN') as copy:
                     for values in rows:
-                        copy.write_row(self._row(values, False))
+                        copy.write_row(self._row(values))
             else:
                 marks = ", ".join(["%s"] * len(self.fields))
                 cursor.executemany(f'INSERT INTO "{self.table}" ({names}) VALUES ({marks})',  # noqa: S608 - model names
-                                   [self._row(values, True) for values in rows])
+                                   [self._row(values) for values in rows])
 
 
 def _reserve_ids(table: str, count: int) -> list[int]:
@@ -664,12 +732,14 @@ def _reserve_ids(table: str, count: int) -> list[int]:
         return list(range(start, start + count))
 
 
-def _parents_resolve(model: Any, corpus: Corpus, wanted: set[str], ids: dict[str, int]) -> None:
+def _parents_resolve(model: Any, corpus: Corpus, wanted: set[str], ids: dict[str, int], lock: bool) -> None:
     """external id -> row id of the corpus's conversations (or speakers) the chunk names, creating missing ones."""
     wanted = wanted - set(ids) - {""}
     if not wanted:
         return
     known = dict(model.objects.filter(corpus=corpus, external_id__in=wanted).values_list("external_id", "pk"))
+    if lock:
+        _lock_rows(model._meta.db_table, list(known.values()))
     missing = sorted(wanted - set(known))
     if missing:
         model.objects.bulk_create([model(corpus=corpus, external_id=e) for e in missing])
@@ -700,6 +770,8 @@ class _Writer:
         self._resolve_parents(batch)
         targets: list[tuple[_Pending, int, bool]] = []  # (task, utterance id, the utterance was there before it)
         new: list[_Pending] = []
+        new_hashes: set[str] = set()
+        matched: list[int] = []  # utterances that were in the corpus before this import
         joins: list[_Pending] = []  # the same content as a task before it in this chunk
         for pending in batch:
             draft = pending.draft
@@ -718,10 +790,12 @@ class _Writer:
                 run.known[pending.hash] = pk
                 run.counts["utterances_matched"] += 1
                 targets.append((pending, pk, True))
-            elif any(p.hash == pending.hash for p in new):
+                matched.append(pk)
+            elif pending.hash in new_hashes:
                 joins.append(pending)
             else:
                 new.append(pending)
+                new_hashes.add(pending.hash)
         rows: list[dict[str, Any]] = []
         for pending, pk in zip(new, _reserve_ids(self.utterances.table, len(new)) if new else []):
             draft, audio = pending.draft, pending.audio
@@ -737,6 +811,8 @@ class _Writer:
             })
             targets.append((pending, pk, False))
         run.counts["utterances"] += len(rows)
+        if run.skip_triggers:
+            _lock_rows(Utterance._meta.db_table, matched)
         for pending in joins:
             targets.append((pending, run.known[pending.hash], True))
             self._duplicate(pending)
@@ -769,8 +845,11 @@ class _Writer:
         run = self.run
         for code in {p.language for p in batch} - set(run.language_ids):
             run.language_ids[code] = language_get_or_create(code).pk
-        _parents_resolve(Conversation, run.corpus, {p.draft.conversation for p in batch}, run.conversation_ids)
-        _parents_resolve(Speaker, run.corpus, {p.draft.speaker for p in batch}, run.speaker_ids)
+            if run.skip_triggers:
+                _lock_rows(Language._meta.db_table, [run.language_ids[code]])
+        _parents_resolve(Conversation, run.corpus, {p.draft.conversation for p in batch}, run.conversation_ids,
+                         run.skip_triggers)
+        _parents_resolve(Speaker, run.corpus, {p.draft.speaker for p in batch}, run.speaker_ids, run.skip_triggers)
 
     def _annotations_and_predictions(self, targets: list[tuple[_Pending, int, bool]]) -> None:
         run = self.run

@@ -165,7 +165,11 @@ def test_bad_files_and_configs_fail_with_the_reason_and_write_nothing(corpus, ru
     broken = run_ls_import(corpus, b'[{"id": 1, "data": {"text": "a"}}, {"id": 2,')
     assert broken.status == JobStatus.FAILED and "is not valid JSON" in broken.message
     not_a_list = run_ls_import(corpus, {"tasks": []})
-    assert not_a_list.status == JobStatus.FAILED and "holds no tasks" in not_a_list.message
+    assert not_a_list.status == JobStatus.FAILED and "holds no list of tasks" in not_a_list.message
+    empty = run_ls_import(corpus, b" [ ] ")
+    assert empty.status == JobStatus.FAILED and "holds no tasks" in empty.message
+    garbage = run_ls_import(corpus, b'[{"id": 1, "data": {"text": "a"}} {"id": 2}]')
+    assert "expected ',' or ']' after a task" in garbage.message
     with pytest.raises(LabelStudioError) as refused:
         run_ls_import(corpus, build_export(1), config='<!DOCTYPE v [<!ENTITY x SYSTEM "file:///etc/passwd">]><View/>')
     assert refused.value.errors == {"config": "the labelling config declares a DTD or entities; Label Studio configs "
@@ -202,3 +206,19 @@ def test_the_command_imports_a_file_and_prints_alpha(corpus, tmp_path: Path) -> 
     with pytest.raises(CommandError, match="a corpus with slug 'new-corpus' already exists"):
         call_command("import_label_studio", "new-corpus", str(export), "--config", str(config), "--create",
                      "--license", "x", stdout=StringIO())
+
+
+def test_tasks_stream_across_read_blocks_whatever_their_size(corpus, run_ls_import, monkeypatch) -> None:
+    import annotation.label_studio.services as services
+
+    monkeypatch.setattr(services, "READ_BLOCK_CHARS", 97)  # far smaller than one task
+    tasks = build_export(7)
+    tasks[2]["data"]["text"] = "मला खूप आनंद झाला आहे " * 40  # multi-byte text across block edges
+    body = b"\xef\xbb\xbf \n" + json.dumps(tasks, ensure_ascii=False, indent=2).encode()  # a BOM and pretty-printing
+    job = run_ls_import(corpus, body)
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert job.counts["tasks"] == 7 and job.counts["annotations"] == 21
+    assert Utterance.objects.get(external_id=f"ls-task-{tasks[2]['id']}").text == tasks[2]["data"]["text"]
+    monkeypatch.setattr(services, "MAX_TASK_CHARS", 500)
+    too_big = run_ls_import(corpus, b'[{"id": 1, "data": {"text": "' + b"x" * 2000 + b'"}}]')
+    assert too_big.status == JobStatus.FAILED and "is not valid JSON near character" in too_big.message
