@@ -436,7 +436,7 @@ def _datetime(raw: Any) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _rater(annotation: Mapping[str, Any], fallback: str) -> tuple[str, str]:
+def _rater(annotation: Mapping[str, Any], task_id: int | None, index: int) -> tuple[str, str]:
     """(rater key, email if the export names one): the Label Studio user id, else a name the source gives."""
     completed_by = annotation.get("completed_by")
     email = ""
@@ -451,7 +451,7 @@ def _rater(annotation: Mapping[str, Any], fallback: str) -> tuple[str, str]:
     if isinstance(named, str) and named.strip():
         return named.strip()[:200], email
     # Unknown author: a rater of its own, so two anonymous annotations never count as one person's.
-    return fallback, email
+    return f"ls:anonymous-{task_id if task_id is not None else 'task'}-{index}", email
 
 
 def _external_id(raw: Any) -> str:
@@ -636,7 +636,7 @@ def task_read(mapping: ConfigMapping, task: Any, *, questions: list[Any] | None 
             problems.extend(found)
             continue
         external = _external_id(annotation.get("id"))
-        rater, email = _rater(annotation, f"ls:anonymous-{task_id if task_id is not None else 'task'}-{index}")
+        rater, email = _rater(annotation, task_id, index)
         draft.annotations.append(AnnotationDraft(
             external_id=external, rater=rater, rater_email=email, created_at=created_at, updated_at=updated_at,
             lead_time_ms=lead_time_ms, cancelled=bool(annotation.get("was_cancelled")), answers=cleaned))

@@ -58,6 +58,7 @@ from annotation.schema import SchemaError, parse_questions, validate_answers
 from annotation.services import label_schema_create, label_schema_version_create
 from config.outbound import OutboundRefused, outbound_addresses, outbound_client, outbound_get
 from corpora.importing.progress import ProgressCallback, ProgressReporter
+from corpora.importing.services import _cyclic_gc_paused
 from corpora.importing.validation import content_hash
 from corpora.importing.writer import _lock_rows, _skip_foreign_key_triggers
 from corpora.languages import UnknownLanguageError, language_get_or_create, normalise_language_tag
@@ -247,7 +248,8 @@ def label_studio_import_run(*, job_id: int, on_progress: ProgressCallback | None
         return
     run = _Import(job, on_progress, dict(audio_headers or {}))
     try:
-        run.run()
+        with _cyclic_gc_paused():  # the corpus import's reason: millions of short-lived objects, no cycles
+            run.run()
     except _Failed as exc:
         run.cleanup_audio()
         run.record_errors()
@@ -692,7 +694,7 @@ class _Table:
 
     def _adapt(self, column: str, value: Any) -> Any:
         if column in self.json:
-            return json.dumps(value if value is not None else {}, ensure_ascii=False)
+            return _json_text(value if value is not None else {})
         if self.sqlite and column in self.datetimes and value is not None:
             return connection.ops.adapt_datetimefield_value(value)
         return value
@@ -717,6 +719,27 @@ class _Table:
                 marks = ", ".join(["%s"] * len(self.fields))
                 cursor.executemany(f'INSERT INTO "{self.table}" ({names}) VALUES ({marks})',  # noqa: S608 - model names
                                    [self._row(values) for values in rows])
+
+
+_json_texts: dict[Any, str] = {}
+
+
+def _json_text(value: Any) -> str:
+    """JSON of a value; flat answers recur (the same label over and over), so their text is made once."""
+    try:
+        # The type is part of the key: 1, 1.0 and True hash alike but are different JSON.
+        key = tuple((k, type(v), v) for k, v in value.items()) if isinstance(value, dict) else None
+        cached = _json_texts.get(key) if key is not None else None
+    except TypeError:  # a list or dict among the answers: not hashable, not cached
+        key = cached = None
+    if cached is not None:
+        return cached
+    text = json.dumps(value, ensure_ascii=False)
+    if key is not None:
+        if len(_json_texts) > 10_000:
+            _json_texts.clear()
+        _json_texts[key] = text
+    return text
 
 
 def _reserve_ids(table: str, count: int) -> list[int]:
