@@ -110,6 +110,7 @@ def test_production_without_secret_key_is_refused(tmp_path: Path) -> None:
         ({"ALLOWED_HOSTS": "sentio.example.org, *"}, "ALLOWED_HOSTS must list the site's host names"),
         ({"SENTIO_IMPORT_MAX_AUDIO_SECONDS": "ten"}, "SENTIO_IMPORT_MAX_AUDIO_SECONDS='ten' is not an integer."),
         ({"SECURE_HSTS_SECONDS": "-1"}, "SECURE_HSTS_SECONDS=-1 must be at least 0."),
+        ({"SENTIO_PUBLIC_URL": "sentio.example.org"}, "SENTIO_PUBLIC_URL='sentio.example.org' is not an http(s) URL"),
     ],
 )
 def test_production_refuses_bad_values_naming_the_variable(

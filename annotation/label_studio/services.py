@@ -60,7 +60,7 @@ from config.outbound import OutboundRefused, outbound_addresses, outbound_client
 from corpora.importing.progress import ProgressCallback, ProgressReporter
 from corpora.importing.services import _cyclic_gc_paused
 from corpora.importing.validation import content_hash
-from corpora.importing.writer import _lock_rows, _skip_foreign_key_triggers
+from corpora.importing.writer import _copy_text, _escape, _lock_rows, _skip_foreign_key_triggers
 from corpora.languages import UnknownLanguageError, language_get_or_create, normalise_language_tag
 from corpora.models import Conversation, Corpus, Language, Speaker, Utterance
 from corpora.selectors import corpora_visible_to
@@ -673,52 +673,63 @@ def _local_file(storage_name: str, folder: Path) -> Iterator[Path]:
 
 
 class _Table:
-    """Rows into one table with explicit values for some columns and the model's defaults for the rest: COPY on
-    PostgreSQL, executemany elsewhere (SQLite, the embedded default)."""
+    """Rows into one table: values for ``columns`` (a tuple per row, in that order) and the model's defaults for
+    the rest. COPY text on PostgreSQL, formatted with one pattern per table; executemany elsewhere (SQLite)."""
 
-    def __init__(self, model: type[Model], now: datetime, *, with_id: bool):
+    def __init__(self, model: type[Model], now: datetime, columns: Sequence[str]):
         self.table = model._meta.db_table
-        self.fields = [f for f in model._meta.concrete_fields if with_id or not f.primary_key]
+        self.columns = list(columns)
         self.sqlite = connection.vendor != "postgresql"
-        self.position = {f.attname: i for i, f in enumerate(self.fields)}
-        self.json = {f.attname for f in self.fields if f.get_internal_type() == "JSONField"}
-        self.datetimes = {f.attname for f in self.fields if f.get_internal_type() == "DateTimeField"}
-        defaults: dict[str, Any] = {}
-        for f in self.fields:
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.attname in self.columns]
+        self.names = ", ".join(f'"{f.column}"' for f in fields)
+        self.json = [model._meta.get_field(c).get_internal_type() == "JSONField" for c in self.columns]
+        self.datetime = [model._meta.get_field(c).get_internal_type() == "DateTimeField" for c in self.columns]
+        defaults: list[Any] = []
+        for f in fields:
+            default: Any
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                defaults[f.attname] = now
+                default = now
             else:
-                defaults[f.attname] = f.get_default() if f.has_default() else None
-        # Every column's default, already in the form the database takes; each row copies it and sets its values.
-        self.template = [self._adapt(f.attname, defaults[f.attname]) for f in self.fields]
+                default = f.get_default() if f.has_default() else None
+            defaults.append(json.dumps(default if default is not None else {})
+                            if f.get_internal_type() == "JSONField" else default)
+        position = {f.attname: i for i, f in enumerate(fields)}
+        self.slots = [position[c] for c in self.columns]
+        if self.sqlite:
+            self.template = [connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
+                             for v in defaults]
+        else:
+            parts = [_copy_text(v).replace("{", "{{").replace("}", "}}") for v in defaults]
+            for i, slot in enumerate(self.slots):
+                parts[slot] = "{" + str(i) + "}"
+            self.pattern = "\t".join(parts).format
 
-    def _adapt(self, column: str, value: Any) -> Any:
-        if column in self.json:
-            return _json_text(value if value is not None else {})
-        if self.sqlite and column in self.datetimes and value is not None:
-            return connection.ops.adapt_datetimefield_value(value)
-        return value
+    def _copy_values(self, row: Sequence[Any]) -> list[str]:
+        return [_escape(_json_text(v)) if is_json else _copy_text(v) for v, is_json in zip(row, self.json)]
 
-    def _row(self, values: Mapping[str, Any]) -> list[Any]:
-        row = self.template.copy()
-        position, special = self.position, self.json | (self.datetimes if self.sqlite else set())
-        for column, value in values.items():
-            row[position[column]] = self._adapt(column, value) if column in special else value
-        return row
+    def _sqlite_row(self, row: Sequence[Any]) -> list[Any]:
+        out = self.template.copy()
+        for slot, value, is_json, is_datetime in zip(self.slots, row, self.json, self.datetime):
+            if is_json:
+                value = _json_text(value)
+            elif is_datetime and value is not None:
+                value = connection.ops.adapt_datetimefield_value(value)
+            out[slot] = value
+        return out
 
-    def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def insert(self, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        names = ", ".join(f'"{f.column}"' for f in self.fields)
         with connection.cursor() as cursor:
             if not self.sqlite:
-                with cursor.cursor.copy(f'COPY "{self.table}" ({names}) FROM STDIN') as copy:
-                    for values in rows:
-                        copy.write_row(self._row(values))
+                pattern, values = self.pattern, self._copy_values
+                text = "\n".join([pattern(*values(row)) for row in rows])
+                with cursor.cursor.copy(f'COPY "{self.table}" ({self.names}) FROM STDIN') as copy:
+                    copy.write(text + "\n")
             else:
-                marks = ", ".join(["%s"] * len(self.fields))
-                cursor.executemany(f'INSERT INTO "{self.table}" ({names}) VALUES ({marks})',  # noqa: S608 - model names
-                                   [self._row(values) for values in rows])
+                marks = ", ".join(["%s"] * len(self.template))
+                cursor.executemany(f'INSERT INTO "{self.table}" ({self.names}) VALUES ({marks})',  # noqa: S608
+                                   [self._sqlite_row(row) for row in rows])
 
 
 _json_texts: dict[Any, str] = {}
@@ -770,14 +781,21 @@ def _parents_resolve(model: Any, corpus: Corpus, wanted: set[str], ids: dict[str
     ids.update(known)
 
 
+_UTTERANCE_COLUMNS = ("id", "corpus_id", "external_id", "conversation_id", "speaker_id", "language_id", "text", "audio",
+                      "audio_duration_s", "audio_sample_rate", "metadata", "content_hash")
+_ANNOTATION_COLUMNS = ("utterance_id", "schema_version_id", "value", "origin", "external_rater", "model_version",
+                       "import_job_id", "external_id", "was_cancelled", "lead_time_ms", "created_at", "updated_at")
+_PREDICTION_COLUMNS = ("utterance_id", "model_version", "scores", "label", "uncertainty", "job_id", "created_at")
+
+
 class _Writer:
     """Writes chunks of checked tasks inside the import's transaction."""
 
     def __init__(self, run: _Import):
         self.run = run
-        self.utterances = _Table(Utterance, run.now, with_id=True)
-        self.annotations = _Table(Annotation, run.now, with_id=False)
-        self.predictions = _Table(Prediction, run.now, with_id=False)
+        self.utterances = _Table(Utterance, run.now, _UTTERANCE_COLUMNS)
+        self.annotations = _Table(Annotation, run.now, _ANNOTATION_COLUMNS)
+        self.predictions = _Table(Prediction, run.now, _PREDICTION_COLUMNS)
         self.seconds = 0.0
         version = run.version
         assert version is not None
@@ -819,19 +837,16 @@ class _Writer:
             else:
                 new.append(pending)
                 new_hashes.add(pending.hash)
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         for pending, pk in zip(new, _reserve_ids(self.utterances.table, len(new)) if new else []):
             draft, audio = pending.draft, pending.audio
             run.known[pending.hash] = pk
-            rows.append({
-                "id": pk, "corpus_id": run.corpus.pk, "external_id": draft.external_id,
-                "conversation_id": run.conversation_ids.get(draft.conversation),
-                "speaker_id": run.speaker_ids.get(draft.speaker), "language_id": run.language_ids[pending.language],
-                "text": draft.text, "audio": audio.name if audio else "",
-                "audio_duration_s": audio.duration_s if audio else None,
-                "audio_sample_rate": audio.sample_rate if audio else None,
-                "metadata": draft.metadata, "content_hash": pending.hash,
-            })
+            rows.append((
+                pk, run.corpus.pk, draft.external_id, run.conversation_ids.get(draft.conversation),
+                run.speaker_ids.get(draft.speaker), run.language_ids[pending.language], draft.text,
+                audio.name if audio else "", audio.duration_s if audio else None, audio.sample_rate if audio else None,
+                draft.metadata, pending.hash,
+            ))
             targets.append((pending, pk, False))
         run.counts["utterances"] += len(rows)
         if run.skip_triggers:
@@ -886,21 +901,19 @@ class _Writer:
             done_predictions = set(Prediction.objects.filter(utterance_id__in=matched)
                                    .values_list("utterance_id", "model_version"))
         job_id = run.job.pk
-        annotation_rows: list[dict[str, Any]] = []
-        prediction_rows: list[dict[str, Any]] = []
+        annotation_rows: list[tuple[Any, ...]] = []
+        prediction_rows: list[tuple[Any, ...]] = []
         for pending, pk, _ in targets:
             for annotation in pending.draft.annotations:
                 if annotation.external_id and (pk, annotation.external_id) in done_annotations:
                     run.counts["already_imported"] += 1
                     continue
                 created = annotation.created_at or run.now
-                annotation_rows.append({
-                    "utterance_id": pk, "schema_version_id": self.version_id, "value": annotation.answers,
-                    "origin": Origin.HUMAN.value, "external_rater": annotation.rater, "import_job_id": job_id,
-                    "external_id": annotation.external_id, "was_cancelled": annotation.cancelled,
-                    "lead_time_ms": annotation.lead_time_ms, "created_at": created,
-                    "updated_at": annotation.updated_at or created,
-                })
+                annotation_rows.append((
+                    pk, self.version_id, annotation.answers, Origin.HUMAN.value, annotation.rater, "", job_id,
+                    annotation.external_id, annotation.cancelled, annotation.lead_time_ms, created,
+                    annotation.updated_at or created,
+                ))
                 run.counts["annotations"] += 1
                 run.counts["cancelled"] += int(annotation.cancelled)
             for prediction in pending.draft.predictions:
@@ -911,18 +924,16 @@ class _Writer:
                 run.prediction_keys.add(version_key)
                 created = prediction.created_at or run.now
                 scores, label = self._scores(prediction.answers, prediction.score)
-                prediction_rows.append({
-                    "utterance_id": pk, "model_version": prediction.model_version, "scores": scores, "label": label,
-                    "uncertainty": None if prediction.score is None else round(1.0 - prediction.score, 6),
-                    "job_id": job_id, "created_at": created,
-                })
+                prediction_rows.append((
+                    pk, prediction.model_version, scores, label,
+                    None if prediction.score is None else round(1.0 - prediction.score, 6), job_id, created,
+                ))
                 # Its answers also as a model annotation: what agreement compares with the humans, and what an
                 # export in Label Studio format gives back as a prediction.
-                annotation_rows.append({
-                    "utterance_id": pk, "schema_version_id": self.version_id, "value": prediction.answers,
-                    "origin": Origin.MODEL.value, "model_version": prediction.model_version, "import_job_id": job_id,
-                    "external_id": prediction.external_id, "created_at": created, "updated_at": created,
-                })
+                annotation_rows.append((
+                    pk, self.version_id, prediction.answers, Origin.MODEL.value, "", prediction.model_version, job_id,
+                    prediction.external_id, False, None, created, created,
+                ))
                 run.counts["predictions"] += 1
                 run.counts["model_annotations"] += 1
         self.annotations.insert(annotation_rows)
