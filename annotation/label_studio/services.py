@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -682,8 +682,11 @@ class _Table:
         self.sqlite = connection.vendor != "postgresql"
         fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.attname in self.columns]
         self.names = ", ".join(f'"{f.column}"' for f in fields)
-        self.json = [model._meta.get_field(c).get_internal_type() == "JSONField" for c in self.columns]
-        self.datetime = [model._meta.get_field(c).get_internal_type() == "DateTimeField" for c in self.columns]
+        kinds = [model._meta.get_field(c).get_internal_type() for c in self.columns]
+        self.json = [kind == "JSONField" for kind in kinds]
+        self.datetime = [kind == "DateTimeField" for kind in kinds]
+        # One COPY text converter per column, chosen once (a generic one would test every value's type).
+        self.converters = [_COPY_CONVERTERS.get(kind, _copy_text) for kind in kinds]
         defaults: list[Any] = []
         for f in fields:
             default: Any
@@ -705,7 +708,7 @@ class _Table:
             self.pattern = "\t".join(parts).format
 
     def _copy_values(self, row: Sequence[Any]) -> list[str]:
-        return [_escape(_json_text(v)) if is_json else _copy_text(v) for v, is_json in zip(row, self.json)]
+        return [convert(value) for convert, value in zip(self.converters, row)]
 
     def _sqlite_row(self, row: Sequence[Any]) -> list[Any]:
         out = self.template.copy()
@@ -732,6 +735,17 @@ class _Table:
                                    [self._sqlite_row(row) for row in rows])
 
 
+_NULL = "\\N"
+_COPY_CONVERTERS: dict[str, Callable[[Any], str]] = {
+    "JSONField": lambda value: _escape(_json_text(value if value is not None else {})),
+    "DateTimeField": lambda value: _NULL if value is None else value.isoformat(),
+    "BooleanField": lambda value: "t" if value else "f",
+    "CharField": lambda value: _NULL if value is None else _escape(value),
+    "TextField": lambda value: _NULL if value is None else _escape(value),
+    "ForeignKey": lambda value: _NULL if value is None else str(value),
+    "BigAutoField": str,
+    "AutoField": str,
+}
 _json_texts: dict[Any, str] = {}
 
 

@@ -278,7 +278,7 @@ def _skip_foreign_key_triggers(tables: Sequence[str] | None = None) -> bool:
                         Job._meta.db_table]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY(%s::regclass[])", [tables]
+            "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY(%s::regclass[])", [list(tables)]
         )
         row = cursor.fetchone()
         if row is None or row[0]:
