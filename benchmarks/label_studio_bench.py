@@ -179,7 +179,7 @@ def main() -> int:
         for run in range(1, args.runs + 1):
             corpus = corpus_create(name=f"ls bench {time.time_ns()}", license="CC0-1.0", created_by=None)
 
-            def ls_import() -> Any:
+            def ls_import(corpus: Any = corpus, run: int = run) -> Any:
                 with export.open("rb") as fh:
                     job = label_studio_import_job_create(
                         corpus=corpus, export_file=File(fh, name="export.json"), label_config=config,
@@ -207,7 +207,7 @@ def main() -> int:
                 continue
             baseline = corpus_create(name=f"csv bench {time.time_ns()}", license="CC0-1.0", created_by=None)
 
-            def csv_import() -> Any:
+            def csv_import(baseline: Any = baseline) -> Any:
                 jobs = []
                 for name, mapping in (
                     ("utterances.csv", {"external_id": "id", "text": "text", "rater_column": "rater",
