@@ -36,6 +36,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from annotation.distribution.services import project_items_for_corpus_sync
 from annotation.label_studio.parsing import (
     ConfigMapping,
     LabelConfigError,
@@ -420,6 +421,9 @@ class _Import:
                               "imported. Fix them, or import with mode skip_invalid.")
             if not self.counts["utterances"] + self.counts["utterances_matched"]:
                 raise _Failed("no task could be imported; nothing was written")
+            if self.skip_triggers:
+                with connection.cursor() as cursor:  # the rows are in; what follows runs with every trigger
+                    cursor.execute("SET LOCAL session_replication_role = DEFAULT")
             self.corpus.languages.add(*self.language_ids.values())
             self.timings["write_s"] = round(writer.seconds, 3)
             reporter.flush()
@@ -430,6 +434,9 @@ class _Import:
                        + (f"; not imported: {', '.join(sorted({u.tag for u in mapping.unmapped}))}"
                           if mapping.unmapped else "") + ".")
             job_succeed(job=self.job, counts=self.counts, message=message, result=self.result())
+            if self.counts["utterances"]:
+                # As a corpus import does: the corpus's projects get items for the new utterances at once.
+                project_items_for_corpus_sync(self.corpus.pk)
         self.record_errors()
 
     def _schema_version(self, mapping: ConfigMapping) -> LabelSchemaVersion:

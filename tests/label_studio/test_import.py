@@ -222,3 +222,16 @@ def test_tasks_stream_across_read_blocks_whatever_their_size(corpus, run_ls_impo
     monkeypatch.setattr(services, "MAX_TASK_CHARS", 500)
     too_big = run_ls_import(corpus, b'[{"id": 1, "data": {"text": "' + b"x" * 2000 + b'"}}]')
     assert too_big.status == JobStatus.FAILED and "is not valid JSON near character" in too_big.message
+
+
+def test_the_corpus_projects_get_items_for_the_new_utterances(corpus, lead, emotion_schema, run_ls_import) -> None:
+    from annotation.models import ProjectItem
+    from annotation.services import project_create
+
+    project = project_create(name="On the forum", corpus=corpus, schema_version=emotion_schema, created_by=lead,
+                             overlap=2)
+    job = run_ls_import(corpus, build_export(5))
+    assert job.status == JobStatus.SUCCEEDED
+    assert set(ProjectItem.objects.filter(project=project).values_list("utterance__external_id", flat=True)) == {
+        f"ls-task-{1000 + i}" for i in range(5)}
+    assert set(corpus.languages.values_list("code", flat=True)) == {"en"}
