@@ -562,7 +562,7 @@ def result_answers(mapping: ConfigMapping, result: Any, where: str) -> tuple[dic
     return answers, problems, dropped
 
 
-def _validated(mapping: ConfigMapping, questions: list[Any], answers: dict[str, Any], where: str,
+def _validated(questions: list[Any], answers: dict[str, Any], where: str,
                problems: list[Problem]) -> dict[str, Any] | None:
     """Answers normalised by Sentio's schema rules, or None (with the problems) when one does not fit."""
     if not answers:
@@ -631,7 +631,7 @@ def task_read(mapping: ConfigMapping, task: Any, *, questions: list[Any] | None 
             lead_time_ms = min(int(round(seconds * 1000)), 2**31 - 1)
         answers, found, dropped = result_answers(mapping, annotation.get("result") or [], where)
         draft.dropped_regions += dropped
-        cleaned = None if found else _validated(mapping, questions, answers, where, found)
+        cleaned = None if found else _validated(questions, answers, where, found)
         if cleaned is None:
             problems.extend(found)
             continue
@@ -655,7 +655,7 @@ def task_read(mapping: ConfigMapping, task: Any, *, questions: list[Any] | None 
             continue
         answers, found, dropped = result_answers(mapping, prediction.get("result") or [], where)
         draft.dropped_regions += dropped
-        cleaned = None if found else _validated(mapping, questions, answers, where, found)
+        cleaned = None if found else _validated(questions, answers, where, found)
         if cleaned is None:
             problems.extend(found)
             continue
