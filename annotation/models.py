@@ -178,6 +178,15 @@ class Annotation(models.Model):
         "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     client_id = models.UUIDField(null=True, blank=True, help_text="Client-generated id for idempotent submits")
+    # Database defaults too: the submit function (migration 0005) inserts rows without naming these two columns.
+    external_id = models.CharField(
+        max_length=200, blank=True, default="", db_default="",
+        help_text="Its id in the tool it came from (a Label Studio annotation id)",
+    )
+    was_cancelled = models.BooleanField(
+        default=False, db_default=False,
+        help_text="Skipped (cancelled) by its rater, as Label Studio records it: the value holds no answer",
+    )
     lead_time_ms = models.PositiveIntegerField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True, help_text="Set once reviewed; the annotator can no longer edit")
     reviewed_by = models.ForeignKey(

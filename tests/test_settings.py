@@ -120,6 +120,7 @@ def test_production_without_secret_key_is_refused(tmp_path: Path) -> None:
         ({"SENTIO_TRUSTED_PROXIES": "10.0.0.1, nginx"}, "SENTIO_TRUSTED_PROXIES:"),
         ({"SENTIO_TOKEN_SIGN_IN_RATE": "lots"}, "SENTIO_TOKEN_SIGN_IN_RATE='lots' must look like 60/minute."),
         ({"SENTIO_TOKEN_TTL_DAYS": "0"}, "SENTIO_TOKEN_TTL_DAYS=0 must be at least 1."),
+        ({"SENTIO_PUBLIC_URL": "sentio.example.org"}, "SENTIO_PUBLIC_URL='sentio.example.org' is not an http(s) URL"),
     ],
 )
 def test_production_refuses_bad_values_naming_the_variable(

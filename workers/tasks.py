@@ -74,6 +74,15 @@ def run_import_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
         raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries)) from exc
 
 
+@shared_task(name="workers.tasks.run_label_studio_import_job", queue=CeleryQueue.DEFAULT.value, acks_late=True,
+             reject_on_worker_lost=True)
+def run_label_studio_import_job(job_id: int) -> None:
+    """Run one Label Studio import job (it writes in one transaction; a finished job does nothing)."""
+    from annotation.label_studio.services import label_studio_import_run
+
+    label_studio_import_run(job_id=job_id)
+
+
 @shared_task(name="workers.tasks.run_export_job", queue=CeleryQueue.DEFAULT.value, acks_late=True,
              reject_on_worker_lost=True)
 def run_export_job(job_id: int) -> None:

@@ -127,7 +127,8 @@ def export_annotation_batches(annotations: QuerySet[Annotation], questions: Sequ
 
 def export_label_studio_rows(annotations: QuerySet[Annotation]) -> Iterator[tuple[Any, ...]]:
     return annotations.order_by("utterance_id", "id").values_list(
-        "utterance_id", "id", "origin", "value", "model_version", "created_at", "lead_time_ms",
+        "utterance_id", "id", "origin", "value", "model_version", "created_at", "lead_time_ms", "annotator_id",
+        "external_rater", "was_cancelled",
     ).iterator(chunk_size=CHUNK_SIZE)
 
 

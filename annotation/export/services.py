@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -750,7 +751,8 @@ def _label_studio(job: Job, work: Path, questions: list[Question], annotations: 
         current: int | None = None
         task: dict[str, Any] | None = None
         task_split = ""
-        for uid, annotation_id, origin, value, model_version, created_at, lead_time_ms in export_label_studio_rows(annotations):
+        for (uid, annotation_id, origin, value, model_version, created_at, lead_time_ms, annotator_id, external_rater,
+             was_cancelled) in export_label_studio_rows(annotations):
             if uid != current:
                 if task is not None:
                     _emit(outputs[task_split], task, counts, task_split, samples)
@@ -761,7 +763,7 @@ def _label_studio(job: Job, work: Path, questions: list[Question], annotations: 
                     row = _advance(readers[task_split], uid)
                     task = {
                         "data": {
-                            "text": row["text"] or "", "audio": row["audio"] or "", "utterance_id": uid,
+                            "text": row["text"] or "", "audio": _media_link(row["audio"]), "utterance_id": uid,
                             "external_id": row["external_id"], "language": row["language"],
                             "conversation": row["conversation"], "speaker": row["speaker"], "split": task_split,
                             "gold": {k: row[k] for k in gold_keys}, "label_origin": row["label_origin"],
@@ -773,7 +775,12 @@ def _label_studio(job: Job, work: Path, questions: list[Question], annotations: 
                 continue
             result = annotation_result(questions, value, prefix=str(annotation_id))
             if origin == "human":
-                entry: dict[str, Any] = {"result": result, "created_at": created_at.isoformat(), "ground_truth": False}
+                # created_username names the rater (Label Studio ignores it on import; Sentio reads it back).
+                entry: dict[str, Any] = {
+                    "id": annotation_id, "result": result, "created_at": created_at.isoformat(), "ground_truth": False,
+                    "was_cancelled": was_cancelled,
+                    "created_username": external_rater or f"user:{annotator_id}",
+                }
                 if lead_time_ms is not None:
                     entry["lead_time"] = lead_time_ms / 1000.0
                 task["annotations"].append(entry)
@@ -795,6 +802,17 @@ def _label_studio(job: Job, work: Path, questions: list[Question], annotations: 
     for name in SPLIT_NAMES:
         files.append(_store(job, work / f"{name}.json", f"label_studio/{name}.json", "label_studio", name, counts[name]))
     return files
+
+
+def _media_link(name: str | None) -> str:
+    """A link Label Studio can load the audio from: the storage's URL (signed on S3), made absolute with
+    SENTIO_PUBLIC_URL when the storage gives a path (local files, served to signed-in users at /media/)."""
+    if not name:
+        return ""
+    url = default_storage.url(name)
+    if url.startswith("/") and settings.PUBLIC_URL:
+        return settings.PUBLIC_URL + url
+    return url
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:

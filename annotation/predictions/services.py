@@ -759,7 +759,7 @@ class _Scorer:
             mapping = LabelMapping.build(spec["source_labels"], question.labels, spec["mapping"], drop=spec["dropped"])
         return cls(model, question, mapping, {}, (0.0, 1.0))
 
-    def prediction(self, utterance_id: int, output: Any, job: Job) -> tuple[Prediction, dict[str, Any] | None]:
+    def prediction(self, utterance_id: int, output: Any, job: Job | None) -> tuple[Prediction, dict[str, Any] | None]:
         if self.dimensions:
             values = {}
             answers = {}
@@ -802,6 +802,43 @@ def _snap(question: Question, value: float) -> float:
     if question.step:
         value = question.minimum + round((value - question.minimum) / question.step) * question.step
     return round(min(max(value, question.minimum), question.maximum), 6)
+
+
+@dataclass(frozen=True)
+class TextPrediction:
+    """A registered text model's output for one text: the Prediction it would store (unsaved) and its answers."""
+
+    prediction: Prediction
+    answers: dict[str, Any]
+
+
+def project_model_predict_texts(*, project: Project, model: ProjectModel, texts: Sequence[str]) -> list[TextPrediction | str]:
+    """Run a registered text model over texts that need not be utterances (the Label Studio ML backend's tasks);
+    each entry is the prediction, or why that text got none. Nothing is written."""
+    from models_zoo.batching import length_sorted_batches
+    from models_zoo.errors import InputError
+
+    if model.task != TEXT_TASK:
+        raise PredictionSetupError({"model": f"model {model.model_version!r} does {model.task}, not {TEXT_TASK}"})
+    scorer = _Scorer.build(project, model)
+    backend = _backend(model)
+    out: list[TextPrediction | str] = [""] * len(texts)
+    runnable = [i for i, text in enumerate(texts) if 0 < len(text) <= MAX_TEXT_CHARS]
+    for i, text in enumerate(texts):
+        if not 0 < len(text) <= MAX_TEXT_CHARS:
+            out[i] = "no text" if not text else f"text is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}"
+    batch_items = max(1, backend.batch_items)
+    for batch in length_sorted_batches([len(texts[i]) for i in runnable],
+                                       max_batch_cost=batch_items * TEXT_BATCH_CHARS_PER_ITEM,
+                                       max_batch_items=batch_items):
+        outputs = backend.predict_each([texts[runnable[b]] for b in batch])
+        for b, output in zip(batch, outputs):
+            if isinstance(output, InputError):
+                out[runnable[b]] = output.reason
+            else:
+                prediction, answers = scorer.prediction(0, output, None)
+                out[runnable[b]] = TextPrediction(prediction, answers or {})
+    return out
 
 
 def _write(project: Project, scorer: _Scorer, job: Job, rows: list[tuple[Prediction, dict[str, Any] | None]],

@@ -7,6 +7,7 @@ from accounts.api import TokenObtainView
 from annotation.api import AnnotationViewSet, InvitationViewSet, LabelSchemaViewSet, ProjectViewSet
 from annotation.distribution.api import urlpatterns as annotate_urlpatterns
 from annotation.export.api import urlpatterns as export_urlpatterns
+from annotation.label_studio.api import urlpatterns as label_studio_urlpatterns
 from annotation.predictions.api import urlpatterns as predictions_urlpatterns
 from annotation.quality.api import urlpatterns as quality_urlpatterns
 from corpora.api import ConversationViewSet, CorpusViewSet, LanguageViewSet, SpeakerViewSet, UtteranceViewSet
@@ -33,3 +34,4 @@ urlpatterns = [
 urlpatterns += quality_urlpatterns
 urlpatterns += predictions_urlpatterns
 urlpatterns += export_urlpatterns
+urlpatterns += label_studio_urlpatterns

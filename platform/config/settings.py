@@ -284,6 +284,15 @@ IMPORT_MAX_ZIP_MEMBERS = env_int("SENTIO_IMPORT_MAX_ZIP_MEMBERS", 1_000_000, min
 # Days an import's uploaded files are kept after its job ends (0: deleted as soon as it ends).
 IMPORT_UPLOADS_KEEP_DAYS = env_int("SENTIO_IMPORT_UPLOADS_KEEP_DAYS", 0, minimum=0)
 
+# Server-side fetches of user-given URLs (a Label Studio server, media links in imported tasks) go to public
+# addresses only (config/outbound.py); these hosts, addresses or networks (CIDR) may be private, e.g. a Label
+# Studio on this machine: localhost,127.0.0.1 or 10.0.0.0/8.
+OUTBOUND_ALLOWED_HOSTS = env_list("SENTIO_OUTBOUND_ALLOWED_HOSTS")
+# The address people reach Sentio at (https://sentio.example.org): exported media links are made absolute with it.
+PUBLIC_URL = env_str("SENTIO_PUBLIC_URL", "").strip().rstrip("/")
+if PUBLIC_URL and (urlsplit(PUBLIC_URL).scheme not in ("http", "https") or not urlsplit(PUBLIC_URL).netloc):
+    raise ImproperlyConfigured(f"SENTIO_PUBLIC_URL={PUBLIC_URL!r} is not an http(s) URL such as https://sentio.example.org.")
+
 # Celery: Redis in production; in the embedded default a broker kept in local folders, so the
 # worker needs no separate service. Work never runs inline in the web process.
 _broker_dir = DATA_DIR / "broker"

@@ -28,6 +28,7 @@ class Task(StrEnum):
     AGREEMENT = "workers.tasks.compute_agreement"
     PREANNOTATE = "workers.tasks.run_preannotation_job"
     TRANSCRIBE = "workers.tasks.run_transcription_job"
+    LABEL_STUDIO_IMPORT = "workers.tasks.run_label_studio_import_job"
     SYNC_PROJECT_ITEMS = "workers.tasks.sync_project_items"
     REAP_STUCK_JOBS = "workers.tasks.reap_stuck_jobs"
     SWEEP_IMPORT_UPLOADS = "workers.tasks.sweep_import_uploads"
@@ -39,6 +40,7 @@ TASK_QUEUES: dict[Task, CeleryQueue] = {
     Task.AGREEMENT: CeleryQueue.DEFAULT,
     Task.PREANNOTATE: CeleryQueue.GPU,
     Task.TRANSCRIBE: CeleryQueue.GPU,
+    Task.LABEL_STUDIO_IMPORT: CeleryQueue.DEFAULT,
     Task.SYNC_PROJECT_ITEMS: CeleryQueue.DEFAULT,
     Task.REAP_STUCK_JOBS: CeleryQueue.DEFAULT,
     Task.SWEEP_IMPORT_UPLOADS: CeleryQueue.DEFAULT,
@@ -51,6 +53,7 @@ JOB_KIND_TASKS: dict[str, Task] = {
     "agreement": Task.AGREEMENT,
     "preannotate": Task.PREANNOTATE,
     "transcribe": Task.TRANSCRIBE,
+    "label_studio_import": Task.LABEL_STUDIO_IMPORT,
 }
 
 

@@ -13,6 +13,7 @@ class JobKind(models.TextChoices):
     AGREEMENT = "agreement", "agreement"
     PREANNOTATE = "preannotate", "pre-annotation"
     TRANSCRIBE = "transcribe", "transcription"
+    LABEL_STUDIO_IMPORT = "label_studio_import", "Label Studio import"
 
 
 class JobStatus(models.TextChoices):

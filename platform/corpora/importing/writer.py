@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import pickle  # noqa: S403 - only our own spool file, written by this process a moment before
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -272,7 +272,7 @@ def use_copy() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _skip_foreign_key_triggers() -> bool:
+def _skip_foreign_key_triggers(tables: Sequence[str] | None = None) -> bool:
     """Skip the per-row foreign-key triggers for this transaction when the database role may.
 
     Every id this import writes comes from a row it read or created in this transaction, and the
@@ -281,12 +281,13 @@ def _skip_foreign_key_triggers() -> bool:
     session_replication_role (a superuser, or on PostgreSQL 15+ ``GRANT SET ON PARAMETER``), and is
     not used when the tables carry triggers of their own, which replica mode would silence too.
     """
-    # Every table this transaction writes while replica mode is on.
-    tables = [Utterance._meta.db_table, Annotation._meta.db_table, Conversation._meta.db_table,
-              Speaker._meta.db_table, Corpus.languages.through._meta.db_table, "corpora_language", Job._meta.db_table]
+    # Every table this transaction writes while replica mode is on (the Label Studio import names its own).
+    tables = tables or [Utterance._meta.db_table, Annotation._meta.db_table, Conversation._meta.db_table,
+                        Speaker._meta.db_table, Corpus.languages.through._meta.db_table, "corpora_language",
+                        Job._meta.db_table]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY(%s::regclass[])", [tables]
+            "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY(%s::regclass[])", [list(tables)]
         )
         row = cursor.fetchone()
         if row is None or row[0]:
