@@ -1,4 +1,5 @@
-"""Speech fixtures made on the spot with espeak-ng (installed by scripts/test), in several languages."""
+"""Speech fixtures made on the spot with espeak-ng (installed by scripts/test), in several languages, and the
+LLM server."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# llama.cpp's OpenAI-compatible server with the packaged Gemma 3 270M, for the LLM client's tests.
+from tests.fixtures.llm_server import llama_server  # noqa: F401
 
 Speak = Callable[..., Path]
 
