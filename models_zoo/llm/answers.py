@@ -249,7 +249,8 @@ class AnswerSchema:
     def parse(self, content: str) -> ParsedAnswer:
         """Read an LLM's answer; raise LLMAnswerError (permanent) saying what is wrong with it."""
         try:
-            data = json.loads(content)
+            # strict=False admits raw newlines and tabs inside strings, which small models write in a rationale
+            data = json.loads(content, strict=False)
         except (TypeError, ValueError) as exc:
             raise LLMAnswerError(f"not JSON ({exc})", raw=content) from None
         if not isinstance(data, dict):

@@ -8,13 +8,12 @@ reach a level (README.md in this folder has the table and examples):
 - union keeps each label at the highest level any model gave it, intersection at the highest level every
   model gave it, majority at the highest level a strict majority of the models gave it (the lower median).
 
-A model that failed the item (``None``) counts as not giving any label: intersection then gives no answer
-at all for that question (it cannot know), majority still needs more than half of all the models.
+A model that failed the item (``None``) gives no label: intersection then gives no answer for that question
+(it cannot know), and majority gives one only when more than half of all the models answered.
 
 A single-choice question holds one label, so when the kept labels are several (union over disagreeing
 models) or none, the question gets no synthetic answer. Numeric answers (V/A/D) are the lower median of the
-models' values (always one of the values given, so it stays on the scale's step); intersection asks every
-model to have answered and majority more than half.
+models' values (always one of the values given, so it stays on the scale's step).
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ def combine_question(question: LabelQuestion, answers: Sequence[Any], method: Me
     given = [a for a in answers if a is not None]
     if not given or (method == "intersection" and len(given) < models):
         return None
-    if method == "majority" and question.type == "numeric" and len(given) * 2 <= models:
+    if method == "majority" and len(given) * 2 <= models:  # most models said nothing: no majority either way
         return None
     if question.type == "numeric":
         return statistics.median_low(given)

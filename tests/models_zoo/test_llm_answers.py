@@ -66,6 +66,12 @@ def test_parse_returns_answers_in_sentios_annotation_form() -> None:
     assert answer.labels == {"emotion": "joy", "emotions": ["joy", "anger"], "intensity": {"joy": 2}, "valence": 4.5}
 
 
+def test_raw_line_breaks_inside_a_rationale_are_tolerated() -> None:
+    schema = AnswerSchema.from_questions(QUESTIONS[:1], rationale=True)
+    answer = schema.parse('{"rationale": "He shouts.\n\tHe is angry.", "labels": {"emotion": "anger"}}')
+    assert answer.rationale == "He shouts.\n\tHe is angry." and answer.labels == {"emotion": "anger"}
+
+
 @pytest.mark.parametrize(("labels", "reason"), [
     ({"emotion": "happiness", "emotions": [], "intensity": {}, "valence": 3}, "'happiness' is not one of the labels"),
     ({"emotion": "joy", "emotions": ["joy", "love"], "intensity": {}, "valence": 3}, "'love' is not one of the labels"),

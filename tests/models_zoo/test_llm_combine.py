@@ -49,6 +49,9 @@ def test_a_model_that_failed_the_item() -> None:
     assert combine_question(EMOTION, ["joy", "joy", None], "majority") == "joy"
     assert combine_question(EMOTIONS, [["joy"], None, ["joy", "fear"]], "majority") == ["joy"]
     assert combine_question(EMOTIONS, [None, None], "union") is None
+    # one of two answered: "no label reached a majority" must not read as an agreed "no emotion"
+    assert combine_question(EMOTIONS, [["joy"], None], "majority") is None
+    assert combine_question(EMOTIONS, [[], None, []], "majority") == []
 
 
 def test_numbers_take_the_lower_median_of_the_values_given() -> None:
