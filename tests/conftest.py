@@ -7,6 +7,9 @@ import os
 import pytest
 from django.conf import settings
 
+# llama.cpp's OpenAI-compatible server with the packaged Gemma 3 270M, started once per session when a test asks.
+from tests.fixtures.llm_server import llama_server  # noqa: F401
+
 
 def pytest_configure(config: pytest.Config) -> None:
     engine = settings.DATABASES["default"]["ENGINE"]

@@ -62,8 +62,9 @@ class LLMEndpoint:
     max_retry_after_s: float = 120.0
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        return (Decimal(prompt_tokens) * Decimal(self.price_input_per_1k)
-                + Decimal(completion_tokens) * Decimal(self.price_output_per_1k)) / _THOUSAND
+        # str() first: a float price such as 0.1 would otherwise bring its binary expansion along
+        return (Decimal(prompt_tokens) * Decimal(str(self.price_input_per_1k))
+                + Decimal(completion_tokens) * Decimal(str(self.price_output_per_1k))) / _THOUSAND
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class LLMClient:
                 try:
                     response = self._openai.chat.completions.create(**request)
                 except openai.OpenAIError as exc:
-                    error = _classify(exc, self.endpoint)
+                    error = _classify(exc, self.endpoint)  # its token estimate stays spent: the server may count it
                 else:
                     latency = time.monotonic() - started
                     usage = response.usage

@@ -9,7 +9,7 @@ once and never read as template text, so an item's braces, dollars or quotes are
 - ``$questions``: one line per question saying what to answer (``AnswerSchema.describe``);
 - ``$examples``: the caller's examples with their labels (few-shot); a template that uses it needs examples.
 
-``$$`` writes a literal dollar sign. A template's ``version`` is a hash of everything that shapes the
+``${name}`` is the same placeholder where letters follow it; ``$$`` writes a literal dollar sign. A template's ``version`` is a hash of everything that shapes the
 request (texts and answer fields, not its name), so a result can say exactly which prompt produced it.
 """
 

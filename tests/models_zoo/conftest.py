@@ -1,5 +1,4 @@
-"""Speech fixtures made on the spot with espeak-ng (installed by scripts/test), in several languages, and the
-LLM server."""
+"""Speech fixtures made on the spot with espeak-ng (installed by scripts/test), in several languages."""
 
 from __future__ import annotations
 
@@ -9,9 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-# llama.cpp's OpenAI-compatible server with the packaged Gemma 3 270M, for the LLM client's tests.
-from tests.fixtures.llm_server import llama_server  # noqa: F401
 
 Speak = Callable[..., Path]
 

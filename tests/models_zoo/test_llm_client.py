@@ -180,6 +180,12 @@ def test_a_cut_off_answer_says_to_allow_more_tokens() -> None:
             client.complete(MESSAGES, SCHEMA, max_tokens=16)
 
 
+def test_float_prices_cost_exactly_what_they_say() -> None:
+    config = LLMEndpoint(base_url="http://127.0.0.1:9/v1", model="m", price_input_per_1k=0.1,  # type: ignore[arg-type]
+                         price_output_per_1k=Decimal("0.3"))
+    assert config.cost(1000, 2000) == Decimal("0.7")
+
+
 def test_a_server_without_usage_is_reported_as_such() -> None:
     with ScriptedLLMServer(lambda n, body: Reply(content=GOOD, usage=None)) as server:
         with LLMClient(endpoint(server, price_input_per_1k=Decimal(1))) as client:
