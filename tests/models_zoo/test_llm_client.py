@@ -81,7 +81,7 @@ def test_429_is_retried_after_the_wait_the_server_asks_for() -> None:
             result = client.complete(MESSAGES, SCHEMA, max_tokens=16)
     assert result.attempts == 3 and result.answer.labels == {"emotion": "joy"}
     first, second = gaps(server)
-    assert 1.0 <= first < 1.8 and 0.3 <= second < 1.0
+    assert 1.0 <= first < 3.0 and 0.3 <= second < 2.0  # upper bounds: slack for a loaded machine
     assert result.waited_s >= 1.3
 
 
@@ -94,7 +94,7 @@ def test_retry_after_as_an_http_date() -> None:
     with ScriptedLLMServer(reply) as server:
         with LLMClient(endpoint(server)) as client:
             assert client.complete(MESSAGES, SCHEMA, max_tokens=16).attempts == 2
-    assert 0.9 <= gaps(server)[0] < 2.8
+    assert 0.9 <= gaps(server)[0] < 4.0
 
 
 def test_5xx_is_retried_with_growing_backoff() -> None:
@@ -104,8 +104,18 @@ def test_5xx_is_retried_with_growing_backoff() -> None:
             result = client.complete(MESSAGES, SCHEMA, max_tokens=16)
     assert result.attempts == 3
     first, second = gaps(server)
-    assert 0.1 <= first < 0.8  # 0.2 s with jitter: between half and all of it
-    assert 0.2 <= second < 1.0  # 0.4 s with jitter
+    assert 0.1 <= first < 1.5  # 0.2 s with jitter: between half and all of it
+    assert 0.2 <= second < 2.0  # 0.4 s with jitter
+
+
+def test_backoff_doubles_up_to_its_ceiling_with_jitter_below_it() -> None:
+    client = LLMClient(LLMEndpoint(base_url="http://127.0.0.1:9/v1", model="m", backoff_base_s=0.5, backoff_max_s=4))
+    busy = LLMBusyError("busy", status=503)
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 4.0), (9, 4.0)]:
+        delays = [client._backoff(attempt, busy) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays) and len(set(delays)) > 1
+    assert client._backoff(1, LLMBusyError("busy", status=429, retry_after=7.5)) == 7.5
+    client.close()
 
 
 def test_still_busy_after_the_retries_is_a_retryable_error() -> None:
@@ -142,7 +152,7 @@ def test_a_timeout_raises_the_retryable_timeout_error() -> None:
             started = time.monotonic()
             with pytest.raises(LLMTimeoutError) as caught:
                 client.complete(MESSAGES, SCHEMA, max_tokens=16)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 2.5  # not the server's 3 s
     assert caught.value.retryable is True and "no answer within 0.3 s" in caught.value.message
 
 
@@ -243,7 +253,7 @@ def test_tokens_per_minute_throttles_on_the_servers_token_count() -> None:
             first = client.complete(MESSAGES, SCHEMA, max_tokens=16)
             second = client.complete(MESSAGES, SCHEMA, max_tokens=16)
     assert first.waited_s < 0.1
-    assert 1.4 <= gaps(server)[0] < 2.5 and second.waited_s >= 1.4
+    assert 1.4 <= gaps(server)[0] < 4.0 and second.waited_s >= 1.4
 
 
 def test_client_for_shares_one_client_and_its_limits_per_endpoint() -> None:
