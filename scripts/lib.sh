@@ -33,6 +33,9 @@ venv_ensure() {
   # shellcheck disable=SC1091
   . "$VENV/bin/activate"
   local stamp="$VENV/.sentio-installed-${extras:-base}"
+  # llama-cpp-python (test and llm extras) compiles llama.cpp: CPU only, portable, without the multimodal
+  # library Sentio does not use. pip keeps the built wheel in its cache, so only the first install compiles.
+  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF}"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     log "installing Python dependencies ($extras)"
     python -m pip install -q --upgrade pip

@@ -8,6 +8,9 @@ import uuid
 import pytest
 from django.conf import settings
 
+# llama.cpp's OpenAI-compatible server with the packaged Gemma 3 270M, started once per session when a test asks.
+from tests.fixtures.llm_server import llama_server  # noqa: F401
+
 # Every Redis key this test run's Celery writes (in this process and in the workers it starts) begins with this.
 CELERY_KEY_PREFIX = f"sentio-test-{uuid.uuid4().hex[:12]}:"
 
