@@ -33,6 +33,7 @@ from annotation.browse.selectors import (
 )
 from annotation.models import Project, ProjectItem, Role
 from annotation.quality.api import (
+    ErrorSerializer,
     ReviewAdjudicationSerializer,
     ReviewAggregatedSerializer,
     ReviewAnnotationSerializer,
@@ -130,7 +131,7 @@ class GoldAnswerSerializer(serializers.Serializer):
     numeric_tolerance = serializers.FloatField()
 
 
-class PredictionOutSerializer(serializers.Serializer):
+class ItemPredictionSerializer(serializers.Serializer):
     model_version = serializers.CharField()
     label = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
     scores = serializers.JSONField()
@@ -159,12 +160,8 @@ class ItemDetailSerializer(serializers.Serializer):
     aggregated = ReviewAggregatedSerializer(many=True)
     adjudications = ReviewAdjudicationSerializer(many=True)
     gold = GoldAnswerSerializer(allow_null=True)
-    predictions = PredictionOutSerializer(many=True)
+    predictions = ItemPredictionSerializer(many=True)
     history = HistoryEventSerializer(many=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 _NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Not a member of the project")

@@ -12,5 +12,8 @@ urlpatterns = [
     path("projects/<int:project_id>/manage/", views.project_manage, name="project-manage"),
     path("projects/<int:project_id>/dashboard/", views.project_dashboard, name="project-dashboard"),
     path("projects/<int:project_id>/models/", views.project_models, name="project-models-page"),
+    path("projects/<int:project_id>/review/", views.project_review, name="project-review"),
+    path("projects/<int:project_id>/items/", views.project_items, name="project-items"),
+    path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
     path("media/<path:path>", views.media, name="media"),
 ]
