@@ -161,6 +161,7 @@ export function mountDashboard(): void {
   const root = $("#dashboard");
   const projectId = Number(root.dataset.projectId);
   let projectName = "";
+  let myRole: string | null = null;
   let agreement: AgreementResponse | null = null;
   let progress: Progress | null = null;
   let progressError = "";
@@ -175,10 +176,11 @@ export function mountDashboard(): void {
     loadError = "";
     try {
       const [project, response] = await Promise.all([
-        api<{ name: string }>("GET", `/api/projects/${projectId}/`),
+        api<{ name: string; my_role: string | null }>("GET", `/api/projects/${projectId}/`),
         api<AgreementResponse>("GET", `/api/projects/${projectId}/agreement/`),
       ]);
       projectName = project.name;
+      myRole = project.my_role;
       agreement = response;
       if (response.job && !FINISHED.includes(response.job.status)) watchJob(response.job);
     } catch (error) {
@@ -573,7 +575,15 @@ export function mountDashboard(): void {
       "div",
       { class: "dash-head" },
       el("div", {}, el("h1", { text: t("dash.title", { project: projectName || "…" }) }), statusLine),
-      el("div", { class: "row" }, el("a", { class: "button", href: `/projects/${projectId}/manage/`, text: t("projects.manage") }), recomputeButton),
+      el(
+        "div",
+        { class: "row" },
+        el("a", { class: "button", href: `/projects/${projectId}/review/`, text: t("review.link") }),
+        el("a", { class: "button", href: `/projects/${projectId}/items/`, text: t("items.link") }),
+        // Reviewers see the dashboard too; only leads get the link to a page that would refuse others.
+        myRole === "lead" ? el("a", { class: "button", href: `/projects/${projectId}/manage/`, text: t("projects.manage") }) : null,
+        recomputeButton,
+      ),
     );
     root.append(head);
     if (loadError) {

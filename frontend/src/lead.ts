@@ -291,6 +291,9 @@ export function mountProjectManage(): void {
         { class: "row" },
         el("h1", { text: project.name }),
         el("a", { class: "button small", href: `/projects/${projectId}/dashboard/`, text: t("projects.dashboard") }),
+        el("a", { class: "button small", href: `/projects/${projectId}/review/`, text: t("review.link") }),
+        el("a", { class: "button small", href: `/projects/${projectId}/items/`, text: t("items.link") }),
+        el("a", { class: "button small", href: `/projects/${projectId}/import/`, text: t("import.link") }),
         el("a", { class: "button small", href: `/projects/${projectId}/models/`, text: t("models.link") }),
       ),
       el(
@@ -302,10 +305,12 @@ export function mountProjectManage(): void {
             ["manage.complete", `${formatNumber(progress.complete)} (${pct(progress.complete, progress.items)})`],
             ["manage.annotations", formatNumber(progress.annotations)],
             ["manage.overlap", formatNumber(progress.overlap)],
-            ["manage.gold_items", formatNumber(progress.gold_items)],
-            ["manage.open_flags", formatNumber(progress.open_flags)],
-          ] as [string, string][]
-        ).map(([k, v]) => el("div", { class: "stat" }, el("span", { class: "muted", text: t(k) }), el("strong", { text: v }))),
+            ["manage.gold_items", formatNumber(progress.gold_items), `/projects/${projectId}/items/?status=gold`],
+            ["manage.open_flags", formatNumber(progress.open_flags), `/projects/${projectId}/review/?reason=flagged`],
+          ] as [string, string, string?][]
+        ).map(([k, v, href]) =>
+          el("div", { class: "stat" }, el("span", { class: "muted", text: t(k) }), href ? el("a", { href, "data-stat": k }, el("strong", { text: v })) : el("strong", { text: v })),
+        ),
       ),
       el("h2", { text: t("manage.by_language") }),
       table(

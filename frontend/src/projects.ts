@@ -39,9 +39,13 @@ export function mountProjects(): void {
             { class: "row" },
             el("a", { class: "button primary", href: `/projects/${project.id}/annotate/`, text: t("projects.annotate") }),
             project.my_role === "lead" ? el("a", { class: "button", href: `/projects/${project.id}/manage/`, text: t("projects.manage") }) : null,
-            project.my_role === "lead" || project.my_role === "reviewer"
-              ? el("a", { class: "button", href: `/projects/${project.id}/dashboard/`, text: t("projects.dashboard") })
-              : null,
+            ...(project.my_role === "lead" || project.my_role === "reviewer"
+              ? [
+                  el("a", { class: "button", href: `/projects/${project.id}/review/`, "data-link": "review", text: t("review.link") }),
+                  el("a", { class: "button", href: `/projects/${project.id}/items/`, "data-link": "items", text: t("items.link") }),
+                  el("a", { class: "button", href: `/projects/${project.id}/dashboard/`, text: t("projects.dashboard") }),
+                ]
+              : []),
           ),
         ),
       );

@@ -121,6 +121,9 @@ class ImportPreviewSerializer(serializers.Serializer):
     audio_archive = serializers.FileField(
         required=False, allow_null=True, allow_empty_file=False, help_text="Optional ZIP of audio files"
     )
+    header_only = serializers.BooleanField(
+        required=False, default=False, help_text="Only read the column names (before a mapping exists)"
+    )
 
     def validate_options(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -221,12 +224,14 @@ class CorpusViewSet(
     @action(detail=True, methods=["post"], url_path="imports/preview", parser_classes=[MultiPartParser, FormParser])
     def imports_preview(self, request: Request, pk: str | None = None) -> Response:
         self.get_object()  # 404 if hidden; 403 unless the user may import into it
-        from corpora.importing.preview import import_preview
+        from corpora.importing.preview import import_header, import_preview
         from corpora.importing.services import ImportOptionsError
 
         serializer = ImportPreviewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if data["header_only"]:
+            return Response(ImportPreviewOutSerializer(import_header(upload=data["file"], options=data["options"])).data)
         try:
             preview = import_preview(upload=data["file"], options=data["options"], audio_archive=data.get("audio_archive"))
         except ImportOptionsError as exc:

@@ -86,3 +86,12 @@ def test_job_errors_download_as_csv(world, client_for):
         ["lines.csv", "3", "lang", "'=HYPERLINK(\"x\")"],
     ]
     assert client_for(world.outsider).get(f"/api/jobs/{job.pk}/errors/csv/").status_code == 404
+
+
+def test_the_header_alone_comes_back_before_any_mapping(world, client_for):
+    payload = {"file": SimpleUploadedFile("lines.csv", CSV), "options": "{}", "header_only": "true"}
+    body = client_for(world.lead).post(f"/api/corpora/{world.corpus.pk}/imports/preview/", payload, format="multipart").json()
+    assert body["header"] == ["id", "text", "lang", "speaker"] and body["format"] == "csv" and body["rows"] == []
+    odd = {"file": SimpleUploadedFile("lines.xlsx", b"PK\x03\x04"), "options": "{}", "header_only": "true"}
+    refused = client_for(world.lead).post(f"/api/corpora/{world.corpus.pk}/imports/preview/", odd, format="multipart").json()
+    assert refused["header"] == [] and refused["file_error"]["file"] == "lines.xlsx"

@@ -65,6 +65,31 @@ def _read_row(draft: Any) -> dict[str, Any]:
     }
 
 
+def _rejected(name: str, exc: FileRejected | MappingError, options: dict[str, Any]) -> dict[str, Any]:
+    rejected = exc if isinstance(exc, FileRejected) else FileRejected(name, str(exc))
+    return {
+        "file": name, "format": options.get("format") or "", "header": [], "role": "", "rows": [],
+        "file_error": {"file": rejected.file, "row": rejected.row, "column": rejected.column, "reason": rejected.reason},
+        "options": options,
+    }
+
+
+def import_header(*, upload: UploadedFile | File, options: dict[str, Any]) -> dict[str, Any]:
+    """Only the file's column names (to map them before any mapping exists); ``format`` and ``encoding`` are used."""
+    name = _original_name(upload, 0)
+    given = {k: options[k] for k in ("format", "encoding") if isinstance(options, dict) and options.get(k)}
+    with tempfile.TemporaryDirectory(prefix="sentio-preview-") as folder:
+        path = Path(folder) / "data"
+        try:
+            fmt = format_for(name, given.get("format"))
+            _copy_head(upload, path, whole=fmt == "parquet")
+            facts = file_check(path, name=name, fmt=fmt, encoding=given.get("encoding"))
+            header, _chunks = rows_read(path, name=name, fmt=fmt, facts=facts, chunk_rows=1)
+        except FileRejected as exc:
+            return _rejected(name, exc, given)
+    return {"file": name, "format": fmt, "header": header, "role": "", "rows": [], "file_error": None, "options": given}
+
+
 def import_preview(
     *, upload: UploadedFile | File, options: dict[str, Any], audio_archive: UploadedFile | File | None = None,
     rows: int = PREVIEW_ROWS,
@@ -97,13 +122,7 @@ def import_preview(
             )
             first = next(iter(chunks), [])
         except (FileRejected, MappingError) as exc:
-            rejected = exc if isinstance(exc, FileRejected) else FileRejected(name, str(exc))
-            return {
-                "file": name, "format": cleaned.get("format") or "", "header": [], "role": "", "rows": [],
-                "file_error": {"file": rejected.file, "row": rejected.row, "column": rejected.column,
-                               "reason": rejected.reason},
-                "options": cleaned,
-            }
+            return _rejected(name, exc, cleaned)
         previewed = []
         for raw in first[:rows]:
             values = {str(k): _plain(v) for k, v in raw.values.items()}
