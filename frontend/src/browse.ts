@@ -346,7 +346,7 @@ class ItemBrowser {
       const gold = el("button", { type: "button", class: "button small", "data-action": "gold", text: detail.item?.is_gold ? t("gold.edit") : t("gold.make") });
       gold.addEventListener("click", () => this.editGold());
       actions.append(gold);
-    } else if (this.facts?.can_manage && !detail.item?.is_gold) {
+    } else if (this.facts?.can_manage && !detail.item?.is_gold && !this.goldForm) {
       actions.append(el("span", { class: "muted small", text: t("gold.only_unseen") }));
     }
     box.append(

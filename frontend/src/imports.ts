@@ -66,6 +66,8 @@ class ImportScreen {
     mapping: {} as Record<string, string>,
     labels: {} as Record<string, string>,
   };
+  private readonly fileInput = el("input", { type: "file", name: "files", multiple: true, accept: ".csv,.tsv,.jsonl,.json,.parquet,.txt" });
+  private readonly audioInput = el("input", { type: "file", name: "audio_archive", accept: ".zip" });
   private readonly view = {
     form: el("form", { class: "import-form", novalidate: true }),
     preview: el("section", { class: "import-preview", "aria-live": "polite" }),
@@ -79,6 +81,15 @@ class ImportScreen {
   ) {
     clear(root);
     root.append(el("h1", { text: t("import.title") }), this.view.form, this.view.preview, this.view.job);
+    this.fileInput.addEventListener("change", () => {
+      this.files = Array.from(this.fileInput.files ?? []);
+      this.header = [];
+      void this.readHeader();
+    });
+    this.audioInput.addEventListener("change", () => {
+      this.audio = this.audioInput.files?.[0] ?? null;
+      this.schedulePreview();
+    });
     onLanguageChange(() => this.renderAll());
     void this.start();
   }
@@ -232,18 +243,9 @@ class ImportScreen {
     const form = this.view.form;
     clear(form);
     const s = this.state;
-    const fileInput = el("input", { type: "file", name: "files", multiple: true, accept: ".csv,.tsv,.jsonl,.json,.parquet,.txt" });
-    fileInput.addEventListener("change", () => {
-      this.files = Array.from(fileInput.files ?? []);
-      this.header = [];
-      void this.readHeader();
-    });
-    const audioInput = el("input", { type: "file", name: "audio_archive", accept: ".zip" });
-    audioInput.addEventListener("change", () => {
-      this.audio = audioInput.files?.[0] ?? null;
-      this.schedulePreview();
-    });
-    const chosen = this.files.length ? el("p", { class: "muted small", text: this.files.map((f) => f.name).join(", ") }) : null;
+    // The file inputs are made once: a rebuilt input would forget the files the lead chose.
+    const fileInput = this.fileInput;
+    const audioInput = this.audioInput;
     const preset = el("select", { name: "preset" });
     preset.append(el("option", { value: "", text: t("import.own_mapping") }));
     for (const p of PRESETS) preset.append(el("option", { value: p, text: p, selected: p === s.preset }));
@@ -272,7 +274,6 @@ class ImportScreen {
         "div",
         { class: "import-files" },
         field("import.files", fileInput, "import.files_hint"),
-        chosen ?? "",
         field("import.audio", audioInput, "import.audio_hint"),
       ),
       field("import.preset", preset),
@@ -385,7 +386,8 @@ class ImportScreen {
       if (value === null || value === undefined || value === "" || (typeof value === "object" && !Object.keys(value as object).length)) return;
       parts.push(el("div", {}, el("span", { class: "muted small", text: `${t(`import.read_${key}`)}: ` }), el("span", { text: cell(value) })));
     };
-    for (const key of ["text", "language", "speaker", "conversation", "turn_index", "external_id", "audio", "answers", "rater"]) add(key, read[key]);
+    for (const key of ["text", "language", "speaker", "conversation", "turn_index", "external_id", "audio", "answers"]) add(key, read[key]);
+    if (read.answers) add("rater", read.rater); // who answers for the labels; rows without labels have none
     return parts;
   }
 
@@ -402,7 +404,7 @@ class ImportScreen {
     const share = job.progress_total ? Math.min(100, Math.round((100 * job.progress_done) / job.progress_total)) : job.status === "succeeded" ? 100 : 0;
     box.append(
       el("h2", { text: t("import.job", { id: job.id }) }),
-      el("p", { class: `job-status status-${job.status}`, "data-status": job.status, text: t(`dash.job_${job.status}`) }),
+      el("p", { class: `job-status status-${job.status}`, "data-status": job.status, text: t(`import.status_${job.status}`) }),
       el("div", { class: "meter", role: "progressbar", "aria-valuenow": share, "aria-valuemin": 0, "aria-valuemax": 100 }, el("span", { style: `inline-size:${share}%` })),
       job.message ? el("p", { class: job.status === "failed" ? "field-error" : "muted", text: job.message }) : "",
       el(

@@ -275,7 +275,7 @@ export function historyList(detail: ItemDetail): HTMLElement {
         { "data-kind": event.kind },
         el("time", { datetime: event.at, class: "muted small", text: when(event.at) }),
         " ",
-        el("span", { text: t(`history.${event.kind}`, { who: event.who || "—" }) }),
+        el("span", { text: t(`event.${event.kind}`, { who: event.who || "—" }) }),
         event.note ? el("span", { class: "muted", dir: "auto", text: ` — ${event.note}` }) : null,
       ),
     );

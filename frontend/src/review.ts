@@ -188,12 +188,17 @@ class ReviewScreen {
       this.showDecisionError(error);
       return;
     }
-    this.setStatus("review.decided", { id: detail.utterance.id });
-    const position = this.queue.findIndex((entry) => entry.utterance_id === detail.utterance.id);
+    await this.afterChange(detail.utterance.id, "review.decided");
+  }
+
+  /** After a decision or a closed flag: reload the queue; stay on the item while it is still queued, else the next. */
+  private async afterChange(utteranceId: number, message: string): Promise<void> {
+    this.setStatus(message, { id: utteranceId });
+    const position = this.queue.findIndex((entry) => entry.utterance_id === utteranceId);
     await this.loadQueue();
+    if (this.queue.some((entry) => entry.utterance_id === utteranceId)) return this.open(utteranceId, true);
     const next = this.queue[Math.max(0, Math.min(position, this.queue.length - 1))] ?? null;
-    if (next && next.utterance_id !== detail.utterance.id) await this.open(next.utterance_id, true);
-    else await this.open(detail.utterance.id, true);
+    await this.open(next ? next.utterance_id : utteranceId, true);
   }
 
   private showDecisionError(error: unknown): void {
@@ -327,7 +332,7 @@ class ReviewScreen {
       el("h3", { text: t("review.annotations") }),
       annotationsTable(detail, (index) => this.copy(index)),
       el("div", { class: "decision" }),
-      flagsPanel(this.projectId, detail, () => void this.open(detail.utterance.id)),
+      flagsPanel(this.projectId, detail, () => void this.afterChange(detail.utterance.id, "review.flag_closed")),
       historyList(detail),
     );
     this.renderDecision();
