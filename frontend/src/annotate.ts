@@ -165,22 +165,30 @@ export class AnnotateScreen {
 
   private async start(): Promise<void> {
     this.setStatus(() => t("annotate.loading"));
-    try {
-      const project = await api<{ name: string; guidelines: string }>("GET", `/api/projects/${this.projectId}/`);
+    // The three requests go together: the item is on screen after one round trip, not three.
+    const facts = Promise.all([
+      api<{ name: string; guidelines: string }>("GET", `/api/projects/${this.projectId}/`),
+      api<{ count: number }>("GET", `/api/projects/${this.projectId}/my-annotations/`),
+    ]).then(([project, mine]) => {
       this.projectName = project.name;
       this.guidelines = project.guidelines;
-      const mine = await api<{ count: number }>("GET", `/api/projects/${this.projectId}/my-annotations/`);
       this.myTotal = mine.count;
+    });
+    const next = this.loadNext(facts);
+    try {
+      await facts;
     } catch (error) {
       this.setStatus(errorText(error), "error");
     }
-    await this.loadNext();
+    await next;
+    this.rerender();
   }
 
-  private async loadNext(): Promise<void> {
+  private async loadNext(before?: Promise<unknown>): Promise<void> {
     this.setStatus(() => t("annotate.loading"));
     try {
       const item = await api<Item | null>("POST", `/api/projects/${this.projectId}/next/`);
+      await before?.catch(() => undefined); // the title and counter come with it when both were asked at once
       await this.show(item);
     } catch (error) {
       this.showLoadError(error);

@@ -79,14 +79,18 @@ class ItemBrowser {
   }
 
   private async start(openItem: number | null): Promise<void> {
+    // The facts (filters' choices) and the first page load together.
+    const rows = this.load();
     try {
       this.facts = await api<ProjectFacts>("GET", `/api/projects/${this.projectId}/items/facts/`);
     } catch (error) {
       this.root.append(el("p", { class: "field-error", role: "alert", text: errorText(error) }));
       return;
     }
-    this.renderAll();
-    await this.load();
+    this.renderHead();
+    this.renderFilters();
+    this.renderHelp();
+    await rows;
     if (openItem) await this.open(openItem);
   }
 

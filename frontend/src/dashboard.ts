@@ -174,6 +174,8 @@ export function mountDashboard(): void {
 
   const load = async (): Promise<void> => {
     loadError = "";
+    const progressAnswer = api<Progress>("GET", `/api/projects/${projectId}/progress/`); // asked together with the rest
+    progressAnswer.catch(() => undefined);
     try {
       const [project, response] = await Promise.all([
         api<{ name: string; my_role: string | null }>("GET", `/api/projects/${projectId}/`),
@@ -187,7 +189,7 @@ export function mountDashboard(): void {
       loadError = errorText(error);
     }
     try {
-      progress = await api<Progress>("GET", `/api/projects/${projectId}/progress/`);
+      progress = await progressAnswer;
       progressError = "";
     } catch (error) {
       progress = null;

@@ -58,8 +58,10 @@ export function mountProjects(): void {
       const projects = (await apiList<Project>("/api/projects/")).filter((p) => p.my_role !== null);
       rows = await Promise.all(
         projects.map(async (project) => {
-          const mine = await api<{ count: number }>("GET", `/api/projects/${project.id}/my-annotations/`);
-          const progress = project.my_role === "lead" ? await api<{ items: number; complete: number }>("GET", `/api/projects/${project.id}/progress/`) : null;
+          const [mine, progress] = await Promise.all([
+            api<{ count: number }>("GET", `/api/projects/${project.id}/my-annotations/`),
+            project.my_role === "lead" ? api<{ items: number; complete: number }>("GET", `/api/projects/${project.id}/progress/`) : null,
+          ]);
           return { project, mine: mine.count, progress };
         }),
       );

@@ -92,16 +92,21 @@ class ReviewScreen {
   }
 
   private async start(wanted: number | null): Promise<void> {
+    // Facts, queue (and a wanted item) together: the first item is on screen after two round trips at most.
+    const facts = api<ProjectFacts>("GET", `/api/projects/${this.projectId}/items/facts/`).then((f) => (this.facts = f));
+    const opened = wanted !== null ? this.open(wanted) : null;
     try {
-      this.facts = await api<ProjectFacts>("GET", `/api/projects/${this.projectId}/items/facts/`);
+      await Promise.all([facts, this.loadQueue()]);
     } catch (error) {
       this.setRawStatus(errorText(error), "error");
       this.renderHead();
       return;
     }
-    await this.loadQueue();
+    this.renderHead();
+    this.renderFilters();
     const first = wanted ?? this.queue[0]?.utterance_id ?? null;
-    if (first !== null) await this.open(first);
+    if (opened) await opened;
+    else if (first !== null) await this.open(first);
     else this.renderItem();
   }
 
