@@ -136,7 +136,7 @@ def main() -> None:
         try:
             for _ in range(100):
                 try:
-                    urllib.request.urlopen(f"{base}/accounts/login/", timeout=1)
+                    urllib.request.urlopen(f"{base}/accounts/login/", timeout=1)  # noqa: S310 (http://127.0.0.1 only)
                     break
                 except OSError:
                     time.sleep(0.2)

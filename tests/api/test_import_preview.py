@@ -47,7 +47,7 @@ def test_a_file_the_import_would_refuse_is_named(world, client_for):
 
 
 def test_labels_are_read_against_the_schema(world, client_for):
-    data = "id,text,emotion\nq1,Happy,joy\nq2,Sad,sorrowful\n".encode()
+    data = b"id,text,emotion\nq1,Happy,joy\nq2,Sad,sorrowful\n"
     options = {"format": "csv", "language": "en", "schema": world.schema.schema.slug,
                "mapping": {"text": "text", "external_id": "id", "labels": {"emotion": "emotion"}}}
     rows = preview(client_for(world.lead), world.corpus, options=options, data=data).json()["rows"]

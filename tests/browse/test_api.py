@@ -197,3 +197,13 @@ def test_the_list_query_count_does_not_grow_with_rows(browse_world, client_for):
     assert rows == 12 and plain_few == plain_many
     # Authentication, the project with the caller's role, then one query for the page.
     assert plain_many <= 4
+
+
+def test_text_search_gets_planner_statistics_and_no_insert_time_index():
+    """Migration 0006: statistics on UPPER(text) (the planner's estimate for a search), but no GIN index that every
+    imported utterance would pay for (see annotation/browse/README.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_statistic_ext WHERE stxname = 'utterance_text_upper_stats'")
+        assert cursor.fetchone() is not None
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'corpora_utterance'")
+        assert not [row for (row,) in cursor.fetchall() if "gin" in row.lower()]
