@@ -73,7 +73,8 @@ class ReviewScreen {
     const params = new URLSearchParams(window.location.search);
     this.reasonFilter = REASONS.includes(params.get("reason") ?? "") ? (params.get("reason") as string) : "";
     this.languageFilter = params.get("language") ?? "";
-    const wanted = Number(params.get("item"));
+    // An item named in the URL, else the queue's first item as the page names it (opened while the queue loads).
+    const wanted = Number(params.get("item") ?? root.dataset.firstItem);
     clear(root);
     const v = this.view;
     root.append(
@@ -92,7 +93,7 @@ class ReviewScreen {
   }
 
   private async start(wanted: number | null): Promise<void> {
-    // Facts, queue (and a wanted item) together: the first item is on screen after two round trips at most.
+    // Facts, queue and the first item together: it is on screen after one round trip.
     const facts = api<ProjectFacts>("GET", `/api/projects/${this.projectId}/items/facts/`).then((f) => (this.facts = f));
     const opened = wanted !== null ? this.open(wanted) : null;
     try {

@@ -21,8 +21,9 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 from django.views.static import serve
 
+from annotation.models import Project
 from annotation.permissions import project_can_create, project_can_manage
-from annotation.quality.selectors import QualityForbidden, QualityNotFound, project_for_reviewer_get
+from annotation.quality.selectors import QualityForbidden, QualityNotFound, project_for_reviewer_get, review_queue
 from annotation.selectors import projects_visible_to
 from corpora.models import Utterance
 from corpora.selectors import corpora_visible_to
@@ -109,14 +110,19 @@ def project_manage(request: HttpRequest, project_id: int) -> HttpResponse:
     return _page(request, "project_manage.html", project_id=project_id)
 
 
-def _reviewer_page(request: HttpRequest, project_id: int, template: str) -> HttpResponse:
-    """A page for the project's leads and reviewers (and staff): outsiders get 404, other members 403."""
+def _reviewer_project(request: HttpRequest, project_id: int) -> Project:
+    """The project, for its leads and reviewers (and staff): outsiders get 404, other members 403."""
     try:
-        project_for_reviewer_get(project_id=project_id, user=request.user)
+        project, _role = project_for_reviewer_get(project_id=project_id, user=request.user)
     except QualityNotFound:
         raise Http404() from None
     except QualityForbidden as exc:
         raise PermissionDenied(str(exc)) from None
+    return project
+
+
+def _reviewer_page(request: HttpRequest, project_id: int, template: str) -> HttpResponse:
+    _reviewer_project(request, project_id)
     return _page(request, template, project_id=project_id)
 
 
@@ -140,8 +146,13 @@ def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required(login_url=LOGIN_URL)
 @ensure_csrf_cookie
 def project_review(request: HttpRequest, project_id: int) -> HttpResponse:
-    """The review queue and adjudication screen (frontend/src/review.ts), for leads and reviewers."""
-    return _reviewer_page(request, project_id, "review.html")
+    """The review queue and adjudication screen (frontend/src/review.ts), for leads and reviewers.
+
+    The page names the queue's first item, so the screen asks for it together with the queue (one round trip less).
+    """
+    project = _reviewer_project(request, project_id)
+    first = None if request.GET.get("item") else review_queue(project=project).values_list("pk", flat=True).first()
+    return _page(request, "review.html", project_id=project_id, first_item=first)
 
 
 @login_required(login_url=LOGIN_URL)

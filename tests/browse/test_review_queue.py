@@ -52,3 +52,11 @@ def test_correcting_the_gold_answer_takes_the_item_out(browse_world, client_for)
     w = browse_world
     gold_item_set(project=w.project, utterance_id=w.gold.pk, expected={"emotion": "anger"}, created_by=w.lead)
     assert w.gold.pk not in [row["utterance_id"] for row in queue(client_for(w.lead), w)]
+
+
+def test_the_review_page_names_the_first_item_of_the_queue(browse_world, client):
+    client.force_login(browse_world.reviewer)
+    html = client.get(f"/projects/{browse_world.project.pk}/review/").content.decode()
+    assert f'data-first-item="{browse_world.flagged.pk}"' in html  # flagged items come first
+    asked = client.get(f"/projects/{browse_world.project.pk}/review/?item={browse_world.gold.pk}").content.decode()
+    assert "data-first-item" not in asked  # the screen opens the item the URL names
