@@ -28,7 +28,7 @@ from corpora.languages import language_get_or_create
 from corpora.models import Conversation, Corpus, Speaker, Utterance
 from jobs.models import Job, JobStatus
 from tests.e2e.conftest import screenshot_path, sign_in
-from tests.workers.conftest import celery_worker_process, wait_for  # noqa: F401  (a real worker on real Redis)
+from tests.workers.conftest import celery_env, celery_worker_process  # noqa: F401  (a real worker on real Redis)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -312,7 +312,7 @@ def test_reviewer_adjudicates_a_tie_and_the_export_shows_it(page, browser_log, l
     expect(entry).to_be_visible()
     expect(entry.locator(".badge.reason-tie")).to_have_text("tie")
     expect(entries).to_have_count(1)  # the agreed item is not there
-    entry.click()
+    expect(page.locator(".review-item .utterance-text")).to_have_text(tied.text)  # the queue's first item is open
 
     # Side by side: both annotations (names hidden from reviewers), the tie left open by the aggregation.
     table = page.locator("table.side-by-side")
