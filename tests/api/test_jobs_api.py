@@ -29,7 +29,7 @@ def jobs(world):
     [
         ("curator", {"corpus_import"}),
         ("lead", {"corpus_import", "project_export"}),
-        ("reviewer", {"corpus_import"}),  # exports are for leads
+        ("reviewer", {"corpus_import", "project_export"}),  # reviewers read and download exports (issue 14)
         ("annotator", set()),  # neither the corpus's imports nor the project's exports; a job without subject: staff
 
         ("outsider", {"private_import"}),
