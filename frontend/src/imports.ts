@@ -79,6 +79,7 @@ class ImportScreen {
   private readonly nameInput = el("input", { name: "name", required: true, maxlength: 200 });
   private readonly licenseInput = el("input", { name: "license", required: true, maxlength: 100, placeholder: "CC-BY-4.0" });
   private corpusErrors: Record<string, string[]> = {};
+  private corpusPending: Promise<number | null> | null = null;
   private readonly audioInput = el("input", { type: "file", name: "audio_archive", accept: ".zip" });
   private readonly view = {
     form: el("form", { class: "import-form", novalidate: true }),
@@ -161,8 +162,14 @@ class ImportScreen {
   }
 
   /** The corpus the files go into: the project's, or a new one made from the name and licence (once). */
-  private async ensureCorpus(): Promise<number | null> {
-    if (this.corpusId !== null) return this.corpusId;
+  private ensureCorpus(): Promise<number | null> {
+    // One request at a time: the file's header and the Import button may both ask before the corpus exists.
+    if (this.corpusId !== null) return Promise.resolve(this.corpusId);
+    this.corpusPending ??= this.createCorpus().finally(() => (this.corpusPending = null));
+    return this.corpusPending;
+  }
+
+  private async createCorpus(): Promise<number | null> {
     this.corpusErrors = {};
     try {
       const corpus = await api<{ id: number }>("POST", "/api/corpora/", { name: this.nameInput.value.trim(), license: this.licenseInput.value.trim(), source: "" });
