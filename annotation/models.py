@@ -289,6 +289,15 @@ class ProjectItem(models.Model):
             models.Index(fields=["project", "id"], condition=OPEN_ITEM, name="project_item_open_queue"),
             models.Index(fields=["project", "random_key"], condition=OPEN_ITEM, name="project_item_open_random"),
             models.Index(fields=["project", "random_key"], condition=Q(is_gold=True), name="project_item_gold"),
+            # The item browser (annotation/browse): keyset pages in id order, per language, and by agreement or
+            # model uncertainty (descending, ties by id).
+            models.Index(fields=["project", "id"], name="project_item_browse"),
+            models.Index(fields=["project", "language", "id"], name="project_item_browse_language"),
+            models.Index(fields=["project", "-disagreement", "-id"], name="project_item_browse_disagree"),
+            models.Index(
+                fields=["project", "-uncertainty", "-id"], condition=Q(uncertainty__isnull=False),
+                name="project_item_browse_uncertain",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -358,6 +367,8 @@ class Flag(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
+    dismissed = models.BooleanField(default=False, help_text="Closed without a change: the item was fine")
+    resolution_note = models.TextField(max_length=2000, blank=True, default="", help_text="The reviewer's answer")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -365,7 +376,8 @@ class Flag(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(resolved=False) | Q(resolved_at__isnull=False), name="flag_resolved_has_time"
-            )
+            ),
+            models.CheckConstraint(condition=Q(dismissed=False) | Q(resolved=True), name="flag_dismissed_is_closed"),
         ]
         indexes = [models.Index(fields=["project", "resolved"], name="flag_project_open")]
 

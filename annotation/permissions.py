@@ -31,6 +31,19 @@ def project_can_manage(user: Any, project: Project) -> bool:
     return bool(user.is_authenticated) and Membership.objects.filter(project=project, user=user, role=Role.LEAD).exists()
 
 
+def project_can_create(user: Any) -> bool:
+    """Starting a project needs a corpus the user may edit (ProjectWriteSerializer.validate_corpus): staff, corpus
+    creators and leads. Everyone else is not offered the "New project" page."""
+    if user_is_staff(user):
+        return True
+    if not user.is_authenticated:
+        return False
+    return (
+        Corpus.objects.filter(created_by=user).exists()
+        or Membership.objects.filter(user=user, role=Role.LEAD).exists()
+    )
+
+
 def corpus_can_edit(user: Any, corpus: Corpus) -> bool:
     if user_is_staff(user):
         return True

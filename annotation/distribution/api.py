@@ -26,6 +26,7 @@ from annotation.distribution.selectors import (
     flags_list,
     item_view_get,
     my_annotations_list,
+    my_skips_list,
     project_for_member_get,
     project_progress_get,
 )
@@ -157,8 +158,33 @@ class FlagOutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Flag
-        fields = ["id", "utterance", "note", "created_by", "resolved", "resolved_at", "created_at"]
+        fields = [
+            "id", "utterance", "note", "created_by", "resolved", "resolved_at", "dismissed", "resolution_note", "created_at",
+        ]
         read_only_fields = fields
+
+
+class FlagResolveInSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    dismiss = serializers.BooleanField(required=False, default=False, help_text="True: the item needed no change")
+
+
+class UndoInSerializer(serializers.Serializer):
+    annotation = serializers.IntegerField(min_value=1, help_text="Id of the annotation my last submit made")
+
+
+class ItemHeldSerializer(serializers.Serializer):
+    utterance = serializers.IntegerField(source="utterance_id")
+    held = serializers.BooleanField(default=True, help_text="The item is held for me: `next` returns it")
+
+
+class SkipListSerializer(serializers.Serializer):
+    utterance = serializers.IntegerField(source="item.utterance_id")
+    utterance_text = serializers.CharField(source="item.utterance.text")
+    language = serializers.CharField(source="item.utterance.language.code")
+    direction = serializers.CharField(source="item.utterance.language.direction")
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
 
 
 class AnnotationEditInSerializer(serializers.Serializer):
@@ -446,17 +472,73 @@ class FlagListView(_ProjectView):
 
 class FlagResolveView(_ProjectView):
     @extend_schema(
-        tags=[_TAG], operation_id="annotate_flag_resolve", request=None, summary="Mark a flag resolved (leads)",
-        responses={200: FlagOutSerializer, 404: _NOT_FOUND},
+        tags=[_TAG], operation_id="annotate_flag_resolve", request=FlagResolveInSerializer,
+        summary="Close a flag with an optional answer, as resolved or dismissed (reviewers and leads)",
+        responses={200: FlagOutSerializer, 400: OpenApiResponse(description="Names the field"), 404: _NOT_FOUND},
     )
     def post(self, request: Request, project_id: int, flag_id: int) -> Response:
         project = self.member_project(request, project_id)
+        fields = _validated(FlagResolveInSerializer, request.data)
         try:
-            flag = distribution.flag_resolve(project=project, user=request.user, flag_id=flag_id)  # type: ignore[arg-type]
+            flag = distribution.flag_resolve(
+                project=project, user=request.user, flag_id=flag_id, note=fields["note"], dismiss=fields["dismiss"],  # type: ignore[arg-type]
+            )
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
         except distribution.DistributionError as exc:
             _raise_for(exc)
             raise
         return Response(FlagOutSerializer(flag).data)
+
+
+class UndoView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_undo", request=UndoInSerializer,
+        summary="Take back my last submit within a short window: the item is held for me again (next returns it)",
+        responses={200: ItemHeldSerializer, 404: _NOT_FOUND, 409: _CONFLICT},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        fields = _validated(UndoInSerializer, request.data)
+        try:
+            item = distribution.annotation_undo(project=project, user=request.user, annotation_id=fields["annotation"])  # type: ignore[arg-type]
+        except distribution.SubmissionRefusedError as exc:
+            return _conflict(exc)
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        return Response(ItemHeldSerializer(item).data)
+
+
+class MySkipsView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_my_skips",
+        summary="Items I skipped that still need annotations (revisit them before the queue ends), newest first",
+        responses={200: SkipListSerializer(many=True), 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(my_skips_list(project=project, user=request.user), request, view=self)  # type: ignore[arg-type]
+        return paginator.get_paginated_response(SkipListSerializer(page, many=True).data)
+
+
+class RevisitView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_revisit", request=None,
+        summary="Bring back an item I skipped: it is held for me again (next returns it) and my skip is withdrawn",
+        responses={200: ItemHeldSerializer, 404: _NOT_FOUND, 409: _CONFLICT},
+    )
+    def post(self, request: Request, project_id: int, utterance_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        try:
+            item = distribution.item_revisit(project=project, user=request.user, utterance_id=utterance_id)  # type: ignore[arg-type]
+        except distribution.SubmissionRefusedError as exc:
+            return _conflict(exc)
+        except distribution.DistributionError as exc:
+            _raise_for(exc)
+            raise
+        return Response(ItemHeldSerializer(item).data)
 
 
 class MyAnnotationsView(_ProjectView):
@@ -551,6 +633,11 @@ urlpatterns = [
     path(
         "projects/<int:project_id>/my-annotations/<int:annotation_id>/", MyAnnotationDetailView.as_view(),
         name="annotate-my-annotation",
+    ),
+    path("projects/<int:project_id>/undo/", UndoView.as_view(), name="annotate-undo"),
+    path("projects/<int:project_id>/my-skips/", MySkipsView.as_view(), name="annotate-my-skips"),
+    path(
+        "projects/<int:project_id>/my-skips/<int:utterance_id>/revisit/", RevisitView.as_view(), name="annotate-revisit"
     ),
     path("projects/<int:project_id>/progress/", ProgressView.as_view(), name="annotate-progress"),
     path("projects/<int:project_id>/gold/", GoldView.as_view(), name="annotate-gold"),

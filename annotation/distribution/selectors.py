@@ -78,23 +78,28 @@ def _suggestion(project: Project, utterance_id: int) -> dict[str, Any] | None:
     }
 
 
+def context_turns(utterance: Utterance) -> list[dict[str, Any]]:
+    """The turns before the utterance in its conversation (up to ``CONTEXT_TURNS``), oldest first."""
+    if utterance.conversation_id is None or utterance.turn_index is None:
+        return []
+    previous = (
+        Utterance.objects.filter(conversation_id=utterance.conversation_id, turn_index__lt=utterance.turn_index)
+        .select_related("language", "speaker")
+        .order_by("-turn_index")[:CONTEXT_TURNS]
+    )
+    return [
+        {
+            "utterance_id": turn.pk, "turn_index": turn.turn_index, "speaker": _speaker_name(turn.speaker),
+            "text": turn.text, "language": _language(turn), "audio_url": _audio_url(turn),
+        }
+        for turn in reversed(list(previous))
+    ]
+
+
 def item_view_get(*, project: Project, item: ProjectItem, reservation: Reservation, resumed: bool) -> dict[str, Any]:
     """Everything the annotate screen needs for one item; whether it is a gold item is never revealed."""
     utterance = Utterance.objects.select_related("language", "speaker", "conversation").get(pk=item.utterance_id)
-    context: list[dict[str, Any]] = []
-    if utterance.conversation_id is not None and utterance.turn_index is not None:
-        previous = (
-            Utterance.objects.filter(conversation_id=utterance.conversation_id, turn_index__lt=utterance.turn_index)
-            .select_related("language", "speaker")
-            .order_by("-turn_index")[:CONTEXT_TURNS]
-        )
-        context = [
-            {
-                "utterance_id": turn.pk, "turn_index": turn.turn_index, "speaker": _speaker_name(turn.speaker),
-                "text": turn.text, "language": _language(turn), "audio_url": _audio_url(turn),
-            }
-            for turn in reversed(list(previous))
-        ]
+    context = context_turns(utterance)
     schema_version = project.schema_version
     return {
         "project_id": project.pk,
@@ -125,6 +130,16 @@ def my_annotations_list(*, project: Project, user: User) -> QuerySet[Annotation]
     return (
         Annotation.objects.filter(project=project, annotator_id=user.pk, origin=Origin.HUMAN)
         .select_related("utterance", "utterance__language")
+        .order_by("-id")
+    )
+
+
+def my_skips_list(*, project: Project, user: User) -> QuerySet[Skip]:
+    """The items I skipped that still need annotations (I may revisit them), newest first."""
+    return (
+        Skip.objects.filter(project=project, annotator_id=user.pk)
+        .filter(Q(item__is_gold=True) | Q(item__annotation_count__lt=F("item__target_count") - F("item__reserved_count")))
+        .select_related("item__utterance__language")
         .order_by("-id")
     )
 

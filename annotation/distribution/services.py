@@ -550,16 +550,143 @@ def item_flag(*, project: Project, user: User, utterance_id: int, note: str) -> 
     return Flag.objects.create(project=project, item_id=reservation.item_id, created_by=user, note=note)
 
 
-def flag_resolve(*, project: Project, user: User, flag_id: int) -> Flag:
-    if not Membership.objects.filter(project=project, user_id=user.pk, role=Role.LEAD).exists():
+def flag_resolve(*, project: Project, user: User, flag_id: int, note: str = "", dismiss: bool = False) -> Flag:
+    """Close a flag (reviewers and leads), with an optional answer; ``dismiss`` says the item needed no change.
+
+    A flag closed before keeps its first closing; a note given now is still recorded on it.
+    """
+    note = note.strip()
+    if len(note) > 2000:
+        raise SchemaError({"note": "at most 2000 characters"})
+    if not Membership.objects.filter(project=project, user_id=user.pk, role__in=(Role.LEAD, Role.REVIEWER)).exists():
         raise NotFoundError()
-    flag = Flag.objects.filter(pk=flag_id, project=project).first()
-    if flag is None:
-        raise NotFoundError()
-    if not flag.resolved:
-        flag.resolved, flag.resolved_by, flag.resolved_at = True, user, timezone.now()
-        flag.save(update_fields=["resolved", "resolved_by", "resolved_at"])
-    return flag
+    with transaction.atomic():
+        flag = Flag.objects.select_for_update().filter(pk=flag_id, project=project).first()
+        if flag is None:
+            raise NotFoundError()
+        fields = []
+        if not flag.resolved:
+            flag.resolved, flag.resolved_by, flag.resolved_at, flag.dismissed = True, user, timezone.now(), dismiss
+            fields += ["resolved", "resolved_by", "resolved_at", "dismissed"]
+        if note:
+            flag.resolution_note = note
+            fields.append("resolution_note")
+        if fields:
+            flag.save(update_fields=fields)
+        return flag
+
+
+# --- undo, revisit --------------------------------------------------------------------------------------------------
+
+UNDO_WINDOW_SECONDS = 120
+MESSAGE_UNDO_TOO_LATE = (
+    "Undo only works for a couple of minutes after submitting; open the annotation from your history to change it."
+)
+
+
+def _release_my_hold(project: Project, user: User, *, keep_item_id: int, now: datetime) -> None:
+    """Give back the item I hold (if any, and not ``keep_item_id``) as if my hold had expired: it may come back to me."""
+    held = (
+        Reservation.objects.select_for_update()
+        .filter(project=project, annotator_id=user.pk, status=ReservationStatus.HELD)
+        .exclude(item_id=keep_item_id)
+        .select_related("item")
+        .first()
+    )
+    if held is None:
+        return
+    held.status = ReservationStatus.EXPIRED
+    held.save(update_fields=["status", "updated_at"])
+    if not held.item.is_gold:
+        ProjectItem.objects.filter(pk=held.item_id).update(reserved_count=F("reserved_count") - 1)
+
+
+def _hold_again(project: Project, reservation: Reservation, item: ProjectItem, now: datetime) -> None:
+    reservation.status = ReservationStatus.HELD
+    reservation.expires_at = _hold_until(project, now)
+    reservation.save(update_fields=["status", "expires_at", "updated_at"])
+    if not item.is_gold:
+        ProjectItem.objects.filter(pk=item.pk).update(reserved_count=F("reserved_count") + 1)
+
+
+def _lock_items(project: Project, item_ids: list[int]) -> dict[int, ProjectItem]:
+    """Lock items in id order (the order every writer uses), so two requests never wait on each other in a circle."""
+    items = ProjectItem.objects.select_for_update().filter(project=project, pk__in=item_ids).order_by("pk")
+    return {item.pk: item for item in items}
+
+
+def annotation_undo(*, project: Project, user: User, annotation_id: int) -> ProjectItem:
+    """Take back my last answer shortly after submitting: the annotation is deleted and the item is held for me again.
+
+    The item I was given meanwhile goes back to the queue (it may come to me again). Refused once the annotation is
+    older than ``UNDO_WINDOW_SECONDS``, reviewed, or adjudicated; the next ``next`` call returns the item (resumed).
+    """
+    with transaction.atomic():
+        _caller_lock(project, user, with_languages=False)
+        annotation = (
+            Annotation.objects.select_for_update()
+            .filter(pk=annotation_id, project=project, annotator_id=user.pk, origin=Origin.HUMAN)
+            .first()
+        )
+        if annotation is None:
+            raise NotFoundError()
+        now = timezone.now()
+        if annotation.reviewed_at is not None or annotation.adjudications.exists():
+            raise SubmissionRefusedError(
+                "This annotation has been reviewed and can no longer be undone.", code="already_reviewed"
+            )
+        if (now - annotation.created_at).total_seconds() > UNDO_WINDOW_SECONDS:
+            raise SubmissionRefusedError(MESSAGE_UNDO_TOO_LATE, code="undo_too_late")
+        held_ids = list(
+            Reservation.objects.filter(project=project, annotator_id=user.pk, status=ReservationStatus.HELD)
+            .values_list("item_id", flat=True)
+        )
+        own = Reservation.objects.filter(project=project, utterance_id=annotation.utterance_id, annotator_id=user.pk)
+        item_id = own.values_list("item_id", flat=True).first()
+        if item_id is None:
+            raise NotFoundError()
+        items = _lock_items(project, [item_id, *held_ids])
+        item = items[item_id]
+        _release_my_hold(project, user, keep_item_id=item.pk, now=now)
+        annotation.delete()
+        ProjectItem.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") - 1)
+        item.refresh_from_db(fields=["annotation_count", "reserved_count"])
+        _hold_again(project, own.select_for_update().get(), item, now)
+        item.disagreement = _disagreement(project, item.utterance_id)
+        item.save(update_fields=["disagreement"])
+        item.refresh_from_db()
+        return item
+
+
+def item_revisit(*, project: Project, user: User, utterance_id: int) -> ProjectItem:
+    """Bring back an item I skipped, while it still needs annotations: it is held for me and my skip is withdrawn.
+
+    The item I hold now goes back to the queue. Refused with ``item_complete`` when others have finished it.
+    """
+    with transaction.atomic():
+        _caller_lock(project, user, with_languages=False)
+        skipped = (
+            Reservation.objects.select_for_update()
+            .filter(project=project, utterance_id=utterance_id, annotator_id=user.pk, status=ReservationStatus.SKIPPED)
+            .first()
+        )
+        if skipped is None:
+            raise NotFoundError()
+        held_ids = list(
+            Reservation.objects.filter(project=project, annotator_id=user.pk, status=ReservationStatus.HELD)
+            .values_list("item_id", flat=True)
+        )
+        item = _lock_items(project, [skipped.item_id, *held_ids])[skipped.item_id]
+        if not item.is_gold and item.annotation_count + item.reserved_count >= item.target_count:
+            raise SubmissionRefusedError(
+                "Other annotators have meanwhile given this item all the annotations it needs.", code="item_complete"
+            )
+        now = timezone.now()
+        _release_my_hold(project, user, keep_item_id=item.pk, now=now)
+        _hold_again(project, skipped, item, now)
+        Skip.objects.filter(item=item, annotator_id=user.pk).delete()
+        item.refresh_from_db()
+        return item
 
 
 # --- gold items -----------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from annotation.models import (
     TiePolicy,
 )
 from annotation.quality.selectors import (
+    REVIEW_REASONS,
     QualityForbidden,
     QualityNotFound,
     QualitySource,
@@ -149,6 +150,7 @@ class ReviewQueueEntrySerializer(serializers.Serializer):
     open_ties = serializers.IntegerField(help_text="Questions whose aggregation left a tie open")
     min_confidence = serializers.FloatField(allow_null=True, help_text="Lowest confidence of the item's aggregated answers")
     item_disagreement = serializers.FloatField(allow_null=True)
+    gold_disagreement = serializers.BooleanField(help_text="An annotator's answer to this gold item differs from its known answer")
     reasons = serializers.SerializerMethodField()
 
     def get_reasons(self, utterance: Any) -> list[str]:
@@ -162,6 +164,8 @@ class ReviewQueueEntrySerializer(serializers.Serializer):
             utterance.item_disagreement is not None and utterance.item_disagreement > 1.0 - threshold
         ):
             reasons.append("low_agreement")
+        if utterance.gold_disagreement:
+            reasons.append("gold")
         return reasons
 
 
@@ -175,6 +179,7 @@ class ReviewAnnotationSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     reviewed_at = serializers.DateTimeField(allow_null=True)
+    lead_time_ms = serializers.IntegerField(allow_null=True, help_text="Time the annotator spent on it")
 
 
 class ReviewFlagSerializer(serializers.Serializer):
@@ -183,6 +188,9 @@ class ReviewFlagSerializer(serializers.Serializer):
     created_by = serializers.CharField()
     resolved = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+    dismissed = serializers.BooleanField()
+    resolution_note = serializers.CharField(allow_blank=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
 
 
 class ReviewAggregatedSerializer(serializers.Serializer):
@@ -411,14 +419,31 @@ class QualityPolicyView(_ReviewerView):
 class ReviewQueueView(_ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="quality_review_queue",
-        summary="Items to adjudicate: flagged, open ties, or agreement under the policy's threshold",
-        responses={200: paginated(ReviewQueueEntrySerializer, "PaginatedReviewQueueList"), 403: _FORBIDDEN, 404: _NOT_FOUND},
+        summary="Items to adjudicate: flagged, open ties, agreement under the policy's threshold, or gold disagreements",
+        parameters=[
+            OpenApiParameter(
+                "reason", str, enum=list(REVIEW_REASONS), many=True,
+                description="Only items in the queue for these reasons (repeat the parameter or separate with commas)",
+            ),
+            OpenApiParameter("language", str, description="Only items in this language (code)"),
+        ],
+        responses={
+            200: paginated(ReviewQueueEntrySerializer, "PaginatedReviewQueueList"), 400: _BAD, 403: _FORBIDDEN,
+            404: _NOT_FOUND,
+        },
     )
     def get(self, request: Request, project_id: int) -> Response:
         project, _role = self.reviewer_project(request, project_id)
         policy = quality_policy_get(project)
+        reasons = [r for value in request.query_params.getlist("reason") for r in value.split(",") if r]
+        unknown = sorted(set(reasons) - set(REVIEW_REASONS))
+        if unknown:
+            raise ValidationError({"reason": [f"unknown reason(s) {', '.join(unknown)}; one of {', '.join(REVIEW_REASONS)}"]})
+        queue = review_queue(
+            project=project, policy=policy, reasons=reasons or None, language=request.query_params.get("language") or None
+        )
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(review_queue(project=project, policy=policy), request, view=self)
+        page = paginator.paginate_queryset(queue, request, view=self)
         entries = ReviewQueueEntrySerializer(page, many=True, context={"threshold": policy.review_confidence_below})
         return paginator.get_paginated_response(entries.data)
 

@@ -12,15 +12,30 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
+from annotation.distribution.services import gold_answer_is_correct
 from annotation.models import (
     Adjudication,
     AggregatedLabel,
     AgreementReport,
     Annotation,
     Flag,
+    GoldItem,
     LabelSchemaVersion,
     Origin,
     Project,
@@ -330,12 +345,32 @@ def _count(queryset: QuerySet[Any], outer_field: str) -> Subquery:
     )
 
 
-def review_queue(*, project: Project, policy: ProjectQualityPolicy | None = None) -> QuerySet[Utterance]:
-    """Utterances to adjudicate: open flags, aggregated answers under the policy's confidence (or open ties) with two
-    or more ratings, or live disagreement on the item above ``1 - threshold``; adjudicated ones leave the queue.
+REVIEW_REASONS = ("flagged", "tie", "low_agreement", "gold")
 
-    Each row carries ``open_flags``, ``min_confidence``, ``open_ties``, ``n_annotations``; flagged items come first,
-    then the least confident.
+
+def gold_disagreement_utterance_ids(project: Project) -> list[int]:
+    """Gold items on which some annotator's answer differs from the known answer (the one rule of
+    ``gold_answer_is_correct``). Gold items are few (leads make them one by one), so this reads them all."""
+    golds = {gold.utterance_id: gold for gold in GoldItem.objects.filter(project=project)}
+    if not golds:
+        return []
+    answers = Annotation.objects.filter(project=project, origin=Origin.HUMAN, utterance_id__in=list(golds)).values_list(
+        "utterance_id", "value"
+    )
+    return sorted({u for u, value in answers if not gold_answer_is_correct(golds[u], value if isinstance(value, dict) else {})})
+
+
+def review_queue(
+    *, project: Project, policy: ProjectQualityPolicy | None = None, reasons: Iterable[str] | None = None,
+    language: str | None = None,
+) -> QuerySet[Utterance]:
+    """Utterances to adjudicate: open flags, aggregated answers under the policy's confidence (or open ties) with two
+    or more ratings, live disagreement on the item above ``1 - threshold``, or an annotator's answer to a gold item
+    that differs from the known answer; adjudicated ones leave the queue. ``reasons`` (a subset of ``REVIEW_REASONS``)
+    and ``language`` (a code) narrow it.
+
+    Each row carries ``open_flags``, ``min_confidence``, ``open_ties``, ``n_annotations``, ``gold_disagreement``;
+    flagged items come first, then open ties, then the least confident.
     """
     policy = policy or quality_policy_get(project)
     threshold = policy.review_confidence_below
@@ -346,13 +381,26 @@ def review_queue(*, project: Project, policy: ProjectQualityPolicy | None = None
         project=project, utterance_id=OuterRef("pk"), disagreement__gt=1.0 - threshold, annotation_count__gte=2
     )
     adjudicated = Adjudication.objects.filter(project=project, utterance_id=OuterRef("pk"))
+    gold_wrong = Q(pk__in=gold_disagreement_utterance_ids(project))
+    wanted = set(REVIEW_REASONS if reasons is None else reasons)
+    conditions = {
+        "flagged": Q(Exists(open_flags)),
+        "tie": Q(Exists(labels.filter(value__isnull=True))),
+        "low_agreement": Q(Exists(low)) | Q(Exists(disagreeing)),
+        "gold": gold_wrong,
+    }
+    selected = Q(pk__in=[])
+    for reason in REVIEW_REASONS:
+        if reason in wanted:
+            selected |= conditions[reason]
 
     annotations = quality_annotations(quality_source_for_project(project)).filter(
         utterance_id=OuterRef("pk"), origin=Origin.HUMAN)
+    queue = Utterance.objects.filter(corpus_id=project.corpus_id).filter(selected)
+    if language:
+        queue = queue.filter(language__code=language)
     return (
-        Utterance.objects.filter(corpus_id=project.corpus_id)
-        .filter(Exists(open_flags) | Exists(low) | Exists(disagreeing))
-        .exclude(Exists(adjudicated))
+        queue.exclude(Exists(adjudicated))
         .annotate(
             open_flags=Coalesce(_count(open_flags, "item__utterance_id"), 0),
             n_annotations=Coalesce(_count(annotations, "utterance_id"), 0),
@@ -363,10 +411,20 @@ def review_queue(*, project: Project, policy: ProjectQualityPolicy | None = None
             item_disagreement=Subquery(
                 ProjectItem.objects.filter(project=project, utterance_id=OuterRef("pk")).values("disagreement")[:1]
             ),
+            gold_disagreement=ExpressionWrapper(gold_wrong, output_field=BooleanField()),
         )
         .select_related("language")
         .order_by("-open_flags", "-open_ties", Coalesce("min_confidence", Value(1.0)).asc(), "id")
     )
+
+
+def item_rater_names(keys: list[str], *, show_names: bool) -> dict[str, str]:
+    """Names for the people on one item: user names, or "Annotator A, B…" numbered by first appearance in ``keys``
+    (annotators in submission order, then flaggers), so the side-by-side reads A, B, C in submission order."""
+    if show_names:
+        return rater_display_names(keys, show_names=True)
+    order = list(dict.fromkeys(keys))
+    return {k: f"Annotator {chr(ord('A') + i) if i < 26 else i + 1}" for i, k in enumerate(order)}
 
 
 def review_item_get(*, project: Project, utterance_id: int, show_names: bool) -> dict[str, Any]:
@@ -382,22 +440,17 @@ def review_item_get(*, project: Project, utterance_id: int, show_names: bool) ->
     annotations = list(
         quality_annotations(quality_source_for_project(project)).filter(utterance_id=utterance_id).order_by("id").values(
             "id", "origin", "annotator_id", "external_rater", "model_version", "perspective", "value", "created_at",
-            "updated_at", "reviewed_at",
+            "updated_at", "reviewed_at", "lead_time_ms",
         )
     )
     flags = list(
         Flag.objects.filter(project=project, item__utterance_id=utterance_id).order_by("id").values(
-            "id", "note", "created_by_id", "resolved", "created_at"
+            "id", "note", "created_by_id", "resolved", "created_at", "dismissed", "resolution_note", "resolved_at"
         )
     )
     keys = [rater_key(a["annotator_id"], a["external_rater"]) for a in annotations if a["origin"] == Origin.HUMAN]
     keys += [f"user:{f['created_by_id']}" for f in flags]
-    if show_names:
-        names = rater_display_names(keys, show_names=True)
-    else:
-        # Numbered by first appearance on this item, so the side-by-side reads A, B, C in submission order.
-        order = list(dict.fromkeys(keys))
-        names = {k: f"Annotator {chr(ord('A') + i) if i < 26 else i + 1}" for i, k in enumerate(order)}
+    names = item_rater_names(keys, show_names=show_names)
     rows = []
     for a in annotations:
         human = a["origin"] == Origin.HUMAN
@@ -411,6 +464,7 @@ def review_item_get(*, project: Project, utterance_id: int, show_names: bool) ->
             "created_at": a["created_at"],
             "updated_at": a["updated_at"],
             "reviewed_at": a["reviewed_at"],
+            "lead_time_ms": a["lead_time_ms"],
         })
     adjudications = list(
         Adjudication.objects.filter(project=project, utterance_id=utterance_id)
@@ -433,7 +487,8 @@ def review_item_get(*, project: Project, utterance_id: int, show_names: bool) ->
         "annotations": rows,
         "flags": [
             {"id": f["id"], "note": f["note"], "created_by": names[f"user:{f['created_by_id']}"], "resolved": f["resolved"],
-             "created_at": f["created_at"]}
+             "created_at": f["created_at"], "dismissed": f["dismissed"], "resolution_note": f["resolution_note"],
+             "resolved_at": f["resolved_at"]}
             for f in flags
         ],
         "aggregated": list(

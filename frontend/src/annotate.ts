@@ -1,5 +1,5 @@
 // The annotate screen: one item at a time, everything on the keyboard, no page reloads, no lost work.
-import { api, ApiError, errorText, flatten } from "./api";
+import { api, apiList, ApiError, errorText, flatten } from "./api";
 import { $, el, clear, isTyping, uuid4 } from "./dom";
 import { t, formatNumber, onLanguageChange } from "./i18n";
 import { Player, loadAudio } from "./waveform";
@@ -54,7 +54,27 @@ interface Draft {
   perspective: string;
 }
 
+interface MyAnnotation {
+  id: number;
+  utterance: number;
+  utterance_text: string;
+  language: string;
+  direction: "ltr" | "rtl";
+  value: Answers;
+  perspective: string;
+  created_at: string;
+  editable: boolean;
+}
+interface MySkip {
+  utterance: number;
+  utterance_text: string;
+  language: string;
+  direction: "ltr" | "rtl";
+  reason: string;
+}
+
 const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
+const UNDO_WINDOW_MS = 90_000;
 const RETRY_DELAYS_S = [1, 2, 4, 8, 15, 30];
 
 export const SHORTCUTS: [string, string][] = [
@@ -77,6 +97,8 @@ export const SHORTCUTS: [string, string][] = [
   ["Ctrl + Enter", "help.submit_text"],
   ["s", "help.skip"],
   ["f", "help.flag"],
+  ["u", "help.undo"],
+  ["h", "help.history"],
   ["g", "help.guidelines"],
   ["?", "help.help"],
 ];
@@ -98,6 +120,15 @@ export class AnnotateScreen {
   private projectName = "";
   private guidelines = "";
   private dialog: { kind: "skip" | "flag"; input: HTMLInputElement } | null = null;
+  private statusMessage: string | (() => string) = "";
+  /** The last submit, undoable with u for UNDO_WINDOW_MS (the server allows a little more). */
+  private lastSubmit: { annotationId: number; utteranceId: number; answers: Answers; perspective: string; at: number } | null = null;
+  /** Answers to put back on the item an undo returned. */
+  private restore: { utteranceId: number; answers: Answers; perspective: string } | null = null;
+  /** Changing an earlier answer: the item and form to return to afterwards. */
+  private editing: { annotation: MyAnnotation; back: Item | null } | null = null;
+  private undoTimer: number | undefined;
+  private schemaCache: Item["schema"] | null = null;
 
   private readonly view = {
     status: el("div", { class: "status", role: "status", "aria-live": "polite" }),
@@ -111,6 +142,7 @@ export class AnnotateScreen {
     counter: el("span", { class: "counter" }),
     title: el("h1", { class: "project-title" }),
     guidelines: el("aside", { class: "guidelines", hidden: true, tabindex: "-1" }),
+    history: el("aside", { class: "history-drawer", hidden: true, tabindex: "-1", "aria-label": "history" }),
     help: el("div", { class: "overlay", hidden: true, role: "dialog", "aria-modal": "true" }),
     prompt: el("div", { class: "overlay", hidden: true, role: "dialog", "aria-modal": "true" }),
     main: el("div", { class: "annotate-grid" }),
@@ -126,6 +158,7 @@ export class AnnotateScreen {
       v.main,
       v.actions,
       v.guidelines,
+      v.history,
       v.help,
       v.prompt,
     );
@@ -134,30 +167,41 @@ export class AnnotateScreen {
       el("section", { class: "form-pane" }, v.suggestion, v.perspective, v.formBox, v.generalErrors),
     );
     document.addEventListener("keydown", (e) => this.onKey(e));
-    onLanguageChange(() => this.rerender());
+    onLanguageChange(() => {
+      this.rerender();
+      this.repaintStatus();
+    });
     void this.start();
   }
 
   // --- loading ------------------------------------------------------------------------------------------------------
 
   private async start(): Promise<void> {
-    this.setStatus(t("annotate.loading"));
-    try {
-      const project = await api<{ name: string; guidelines: string }>("GET", `/api/projects/${this.projectId}/`);
+    this.setStatus(() => t("annotate.loading"));
+    // The three requests go together: the item is on screen after one round trip, not three.
+    const facts = Promise.all([
+      api<{ name: string; guidelines: string }>("GET", `/api/projects/${this.projectId}/`),
+      api<{ count: number }>("GET", `/api/projects/${this.projectId}/my-annotations/`),
+    ]).then(([project, mine]) => {
       this.projectName = project.name;
       this.guidelines = project.guidelines;
-      const mine = await api<{ count: number }>("GET", `/api/projects/${this.projectId}/my-annotations/`);
       this.myTotal = mine.count;
+    });
+    const next = this.loadNext(facts);
+    try {
+      await facts;
     } catch (error) {
       this.setStatus(errorText(error), "error");
     }
-    await this.loadNext();
+    await next;
+    this.rerender();
   }
 
-  private async loadNext(): Promise<void> {
-    this.setStatus(t("annotate.loading"));
+  private async loadNext(before?: Promise<unknown>): Promise<void> {
+    this.setStatus(() => t("annotate.loading"));
     try {
       const item = await api<Item | null>("POST", `/api/projects/${this.projectId}/next/`);
+      await before?.catch(() => undefined); // the title and counter come with it when both were asked at once
       await this.show(item);
     } catch (error) {
       this.showLoadError(error);
@@ -165,7 +209,7 @@ export class AnnotateScreen {
   }
 
   private showLoadError(error: unknown): void {
-    this.setStatus(`${t("annotate.load_failed")} ${errorText(error)}`, "error");
+    this.setStatus(() => `${t("annotate.load_failed")} ${errorText(error)}`, "error");
     const retry = el("button", { type: "button", class: "button", text: t("annotate.retry") });
     retry.addEventListener("click", () => void this.loadNext());
     this.view.status.append(" ", retry);
@@ -185,17 +229,20 @@ export class AnnotateScreen {
       this.renderFinished();
       return;
     }
-    this.draft = this.loadDraft(item) ?? {
-      clientId: uuid4(),
-      answers: {},
-      perspective: item.schema.perspectives[0] ?? "",
-    };
-    this.form = new QuestionForm(item.schema.questions, () => this.onFormChange());
+    const restore = this.restore?.utteranceId === item.utterance.id ? this.restore : null;
+    this.restore = null;
+    const given = this.editing ? { answers: this.editing.annotation.value, perspective: this.editing.annotation.perspective } : restore;
+    this.draft = given
+      ? { clientId: uuid4(), answers: given.answers, perspective: given.perspective }
+      : (this.loadDraft(item) ?? { clientId: uuid4(), answers: {}, perspective: item.schema.perspectives[0] ?? "" });
+    // A time-segments question needs audio to mark: text-only items leave it out.
+    const questions = item.schema.questions.filter((q) => q.type !== "segments" || item.utterance.audio_url);
+    this.form = new QuestionForm(questions, () => this.onFormChange());
     if (Object.keys(this.draft.answers).length) this.form.setAnswers(this.draft.answers);
     else if (item.suggestion_policy === "prefilled") this.applySuggestion(false);
     this.shownAt = performance.now();
     this.rerender();
-    this.setStatus(item.reservation.resumed ? t("annotate.resumed") : "");
+    this.setStatus(() => (item.reservation.resumed ? t("annotate.resumed") : ""));
     if (item.utterance.audio_url) await this.loadAudio(item);
   }
 
@@ -230,7 +277,7 @@ export class AnnotateScreen {
             if (button) button.textContent = playing ? t("player.pause") : t("player.play");
             this.view.playerBox.classList.toggle("playing", playing);
           },
-          onError: () => this.setStatus(t("player.error"), "error"),
+          onError: () => this.setStatus(() => t("player.error"), "error"),
         },
         Boolean(segmentsQuestion),
       );
@@ -239,7 +286,7 @@ export class AnnotateScreen {
       this.syncRegions();
       this.view.playerBox.classList.add("ready");
     } catch {
-      this.setStatus(t("player.error"), "error");
+      this.setStatus(() => t("player.error"), "error");
     }
   }
 
@@ -248,11 +295,12 @@ export class AnnotateScreen {
   private rerender(): void {
     const v = this.view;
     v.title.textContent = this.projectName;
-    v.counter.textContent = t("annotate.counter", { session: formatNumber(this.doneCount), total: formatNumber(this.myTotal) });
+    this.renderCounter();
     this.renderGuidelines();
     this.renderHelp();
     this.renderActions();
     const item = this.item;
+    if (!item && this.root.classList.contains("finished")) return this.renderFinished();
     if (!item || !this.form) return;
     this.renderContext(item);
     this.renderPlayerControls(item);
@@ -260,18 +308,44 @@ export class AnnotateScreen {
     this.renderPerspective(item);
     this.form.render();
     clear(v.formBox);
+    if (this.editing) v.formBox.append(this.editingBanner());
     v.formBox.append(this.form.root);
+  }
+
+  private renderCounter(): void {
+    this.view.counter.textContent = t("annotate.counter", { session: formatNumber(this.doneCount), total: formatNumber(this.myTotal) });
+  }
+
+  private editingBanner(): HTMLElement {
+    const back = el("button", { type: "button", class: "button small", "data-action": "cancel-edit", text: t("history.back") });
+    back.addEventListener("click", () => void this.endEdit());
+    return el(
+      "div",
+      { class: "editing-banner", role: "note" },
+      el("span", { text: t("history.editing", { when: new Date(this.editing?.annotation.created_at ?? Date.now()).toLocaleString(document.documentElement.lang) }) }),
+      back,
+    );
   }
 
   private renderFinished(): void {
     const v = this.view;
     clear(v.main);
     const back = el("a", { href: "/projects/", class: "button", text: t("annotate.back_to_projects") });
-    v.main.append(
-      el("div", { class: "finished-card" }, el("h2", { text: t("annotate.finished") }), el("p", { text: t("annotate.finished_body") }), back),
-    );
+    const skipped = el("p", { class: "skipped-note" });
+    const card = el("div", { class: "finished-card" }, el("h2", { text: t("annotate.finished") }), el("p", { text: t("annotate.finished_body") }), skipped, back);
+    v.main.append(card);
+    this.renderCounter();
     this.renderActions();
     this.setStatus("");
+    // Skipped items can still be done before the queue ends: offer them here.
+    void api<{ count: number }>("GET", `/api/projects/${this.projectId}/my-skips/`)
+      .then((page) => {
+        if (!page.count || !card.isConnected) return;
+        const open = el("button", { type: "button", class: "button primary", "data-action": "show-skipped", text: t("history.revisit_skipped", { count: formatNumber(page.count) }) });
+        open.addEventListener("click", () => void this.toggleHistory(true));
+        skipped.append(open);
+      })
+      .catch(() => undefined);
   }
 
   private renderContext(item: Item): void {
@@ -410,11 +484,21 @@ export class AnnotateScreen {
       b.disabled = (!this.item && key !== "help" && key !== "guidelines") || (this.saving && key !== "help");
       return b;
     };
+    const skip = button("skip", "S", () => this.openPrompt("skip"));
+    const flag = button("flag", "F", () => this.openPrompt("flag"));
+    skip.disabled ||= Boolean(this.editing);
+    flag.disabled ||= Boolean(this.editing);
+    const undo = this.canUndo() ? button("undo", "U", () => void this.undo()) : null;
+    if (undo) undo.disabled = this.saving;
+    const history = button("history", "H", () => void this.toggleHistory());
+    history.disabled = false;
     box.append(
-      button("submit", "Enter", () => void this.submit(), true),
-      button("skip", "S", () => this.openPrompt("skip")),
-      button("flag", "F", () => this.openPrompt("flag")),
+      button(this.editing ? "save_edit" : "submit", "Enter", () => void this.submit(), true),
+      skip,
+      flag,
+      undo ?? "",
       el("span", { class: "spacer" }),
+      history,
       button("guidelines", "G", () => this.toggleGuidelines()),
       button("help", "?", () => this.toggleHelp()),
     );
@@ -463,7 +547,7 @@ export class AnnotateScreen {
     this.player?.setSpeed(SPEEDS[this.speedIndex]);
     const select = this.view.playerBox.querySelector<HTMLSelectElement>(".speed");
     if (select) select.value = String(this.speedIndex);
-    this.setStatus(t("player.speed_now", { rate: formatNumber(SPEEDS[this.speedIndex], 2) }));
+    this.setStatus(() => t("player.speed_now", { rate: formatNumber(SPEEDS[this.speedIndex], 2) }));
   }
 
   private applySuggestion(announce: boolean): void {
@@ -486,12 +570,13 @@ export class AnnotateScreen {
     }
     this.form.setAnswers(answers);
     this.onFormChange();
-    if (announce) this.setStatus(t("suggestion.applied"));
+    if (announce) this.setStatus(() => t("suggestion.applied"));
   }
 
   private async submit(): Promise<void> {
     const item = this.item;
     if (!item || !this.form || !this.draft || this.saving) return;
+    if (this.editing) return this.saveEdit();
     this.saving = true;
     this.root.classList.add("saving");
     this.renderActions();
@@ -503,30 +588,39 @@ export class AnnotateScreen {
       lead_time_ms: Math.round(performance.now() - this.shownAt),
       next: true,
     };
-    this.setStatus(t("annotate.saving"));
+    this.setStatus(() => t("annotate.saving"));
     await this.send(item, body);
   }
 
   private async send(item: Item, body: Record<string, unknown>): Promise<void> {
     window.clearTimeout(this.retryTimer);
     try {
-      const result = await api<{ created: boolean; late: boolean; next: Item | null }>(
+      const result = await api<{ annotation: { id: number }; created: boolean; late: boolean; next: Item | null }>(
         "POST",
         `/api/projects/${this.projectId}/submit/`,
         body,
       );
+      this.lastSubmit = {
+        annotationId: result.annotation.id,
+        utteranceId: item.utterance.id,
+        answers: body.value as Answers,
+        perspective: String(body.perspective ?? ""),
+        at: Date.now(),
+      };
+      window.clearTimeout(this.undoTimer);
+      this.undoTimer = window.setTimeout(() => this.renderActions(), UNDO_WINDOW_MS);
       this.finishSaving();
       this.forgetDraft(item);
       this.doneCount += 1;
       this.myTotal += result.created ? 1 : 0;
       await this.show(result.next ?? null);
-      this.setStatus(result.late ? t("annotate.saved_late") : t("annotate.saved"), "ok");
+      this.setStatus(() => (result.late ? t("annotate.saved_late") : t("annotate.saved")), "ok");
     } catch (error) {
       if (error instanceof ApiError && error.retryable) {
         // The same body (and client_id) goes again: the server keeps one annotation however often it arrives.
         const delay = RETRY_DELAYS_S[Math.min(this.retryCount, RETRY_DELAYS_S.length - 1)];
         this.retryCount += 1;
-        this.setStatus(t("annotate.retrying", { seconds: delay }), "error");
+        this.setStatus(() => t("annotate.retrying", { seconds: delay }), "error");
         const now = el("button", { type: "button", class: "button small", "data-action": "retry", text: t("annotate.retry") });
         now.addEventListener("click", () => void this.send(item, body));
         this.view.status.append(" ", now);
@@ -568,7 +662,7 @@ export class AnnotateScreen {
       }
       this.form?.setErrors(perQuestion);
       general.forEach((message) => box.append(el("p", { class: "field-error", text: message })));
-      this.setStatus(t("annotate.fix_errors"), "error");
+      this.setStatus(() => t("annotate.fix_errors"), "error");
       return;
     }
     const code = typeof body.code === "string" ? body.code : "";
@@ -587,7 +681,7 @@ export class AnnotateScreen {
   private async skip(reason: string): Promise<void> {
     const item = this.item;
     if (!item) return;
-    this.setStatus(t("annotate.skipping"));
+    this.setStatus(() => t("annotate.skipping"));
     try {
       const result = await api<{ next: Item | null }>("POST", `/api/projects/${this.projectId}/skip/`, {
         utterance: item.utterance.id,
@@ -596,7 +690,7 @@ export class AnnotateScreen {
       });
       this.forgetDraft(item);
       await this.show(result.next ?? null);
-      this.setStatus(t("annotate.skipped"), "ok");
+      this.setStatus(() => t("annotate.skipped"), "ok");
     } catch (error) {
       this.setStatus(errorText(error), "error");
     }
@@ -607,14 +701,14 @@ export class AnnotateScreen {
     if (!item) return;
     try {
       await api("POST", `/api/projects/${this.projectId}/flag/`, { utterance: item.utterance.id, note });
-      this.setStatus(t("annotate.flagged"), "ok");
+      this.setStatus(() => t("annotate.flagged"), "ok");
     } catch (error) {
       this.setStatus(errorText(error), "error");
     }
   }
 
   private openPrompt(kind: "skip" | "flag"): void {
-    if (!this.item || this.saving) return;
+    if (!this.item || this.saving || this.editing) return;
     const box = this.view.prompt;
     clear(box);
     const input = el("input", { type: "text", maxlength: kind === "skip" ? 500 : 2000, dir: "auto", "aria-label": t(`prompt.${kind}`), class: "prompt-input" });
@@ -664,12 +758,13 @@ export class AnnotateScreen {
     const now = this.player.currentTime;
     if (edge === "start") {
       this.segmentStart = now;
-      this.setStatus(t("player.segment_started", { time: now.toFixed(2) }));
+      this.setStatus(() => t("player.segment_started", { time: now.toFixed(2) }));
     } else if (this.segmentStart !== null) {
       const [a, b] = [this.segmentStart, now].sort((x, y) => x - y);
       this.form.addSegment(q, a, b);
       this.segmentStart = null;
-      this.setStatus(t("player.segment_added", { label: this.form.segmentLabel[q.key] }));
+      const label = this.form.segmentLabel[q.key];
+      this.setStatus(() => t("player.segment_added", { label }));
     }
   }
 
@@ -711,8 +806,12 @@ export class AnnotateScreen {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key;
     if (key === "?") return this.consume(event, () => this.toggleHelp());
+    if (key === "Escape" && !this.view.history.hidden) return this.consume(event, () => void this.toggleHistory(false));
+    if (key === "Escape" && this.editing) return this.consume(event, () => void this.endEdit());
     if (key === "Escape") return this.consume(event, () => (this.toggleHelp(false), this.toggleGuidelines(false)));
     if (key === "g") return this.consume(event, () => this.toggleGuidelines());
+    if (key === "h") return this.consume(event, () => void this.toggleHistory());
+    if (key === "u" && !this.saving) return this.consume(event, () => void this.undo());
     if (!this.item || !this.form) return;
     if (this.saving) {
       if (key === "Enter" && this.retryCount > 0) this.consume(event, () => this.view.status.querySelector<HTMLButtonElement>("[data-action=retry]")?.click());
@@ -742,6 +841,195 @@ export class AnnotateScreen {
     action();
   }
 
+  // --- undo, history, changing an earlier answer, revisiting skipped items ------------------------------------------
+
+  private canUndo(): boolean {
+    return this.lastSubmit !== null && Date.now() - this.lastSubmit.at < UNDO_WINDOW_MS && !this.editing;
+  }
+
+  /** Take back the last submit: the server deletes it and holds the item for me again; my answer comes back. */
+  private async undo(): Promise<void> {
+    const last = this.lastSubmit;
+    if (!last || !this.canUndo() || this.saving) return;
+    this.setStatus(() => t("annotate.undoing"));
+    try {
+      await api("POST", `/api/projects/${this.projectId}/undo/`, { annotation: last.annotationId });
+    } catch (error) {
+      this.lastSubmit = null;
+      this.renderActions();
+      this.setStatus(errorText(error), "error");
+      return;
+    }
+    this.lastSubmit = null;
+    this.doneCount = Math.max(0, this.doneCount - 1);
+    this.myTotal = Math.max(0, this.myTotal - 1);
+    if (this.item) this.saveDraft(); // the item I was on comes back later with what I had typed
+    this.restore = { utteranceId: last.utteranceId, answers: last.answers, perspective: last.perspective };
+    this.root.classList.remove("finished");
+    this.rebuildMain();
+    await this.loadNext();
+    this.setStatus(() => t("annotate.undone"), "ok");
+  }
+
+  /** The finished card replaces the two panes; an item coming back needs them again. */
+  private rebuildMain(): void {
+    const v = this.view;
+    if (v.main.querySelector(".item-pane")) return;
+    clear(v.main);
+    v.main.append(
+      el("section", { class: "item-pane" }, v.context, v.playerBox),
+      el("section", { class: "form-pane" }, v.suggestion, v.perspective, v.formBox, v.generalErrors),
+    );
+  }
+
+  private async toggleHistory(show?: boolean): Promise<void> {
+    const box = this.view.history;
+    const open = show === undefined ? box.hidden : show;
+    box.hidden = !open;
+    if (!open) return;
+    clear(box);
+    const close = el("button", { type: "button", class: "link close", title: t("action.close"), text: "×" });
+    close.addEventListener("click", () => void this.toggleHistory(false));
+    box.append(el("h2", {}, el("span", { text: t("history.title") }), close), el("p", { class: "muted", text: t("common.loading") }));
+    let mine: MyAnnotation[] = [];
+    let skips: MySkip[] = [];
+    try {
+      [mine, skips] = await Promise.all([
+        api<{ results: MyAnnotation[] }>("GET", `/api/projects/${this.projectId}/my-annotations/`).then((p) => p.results),
+        api<{ results: MySkip[] }>("GET", `/api/projects/${this.projectId}/my-skips/`).then((p) => p.results),
+      ]);
+    } catch (error) {
+      box.lastElementChild?.replaceWith(el("p", { class: "field-error", text: errorText(error) }));
+      return;
+    }
+    box.lastElementChild?.remove();
+    if (skips.length) {
+      box.append(el("h3", { text: t("history.skipped") }));
+      const list = el("ul", { class: "mine-list skipped-list" });
+      for (const skip of skips) {
+        const revisit = el("button", { type: "button", class: "button small", "data-revisit": skip.utterance, text: t("history.revisit") });
+        revisit.addEventListener("click", () => void this.revisit(skip.utterance));
+        list.append(el("li", {}, el("span", { class: "mine-text", lang: skip.language, dir: skip.direction, text: skip.utterance_text || t("annotate.audio_only") }), el("span", { class: "muted small", dir: "auto", text: skip.reason }), revisit));
+      }
+      box.append(list);
+    }
+    box.append(el("h3", { text: t("history.recent") }));
+    if (!mine.length) box.append(el("p", { class: "muted", text: t("history.none") }));
+    const list = el("ul", { class: "mine-list" });
+    for (const annotation of mine) {
+      const summary = Object.entries(annotation.value)
+        .map(([k, v]) => `${k}: ${typeof v === "string" || typeof v === "number" ? v : Array.isArray(v) ? v.join(", ") : JSON.stringify(v)}`)
+        .join(" · ");
+      const edit = el("button", { type: "button", class: "button small", "data-edit": annotation.id, disabled: !annotation.editable || this.saving, title: annotation.editable ? "" : t("history.reviewed"), text: t("history.edit") });
+      edit.addEventListener("click", () => void this.startEdit(annotation));
+      list.append(
+        el(
+          "li",
+          { "aria-current": this.editing?.annotation.id === annotation.id ? "true" : null },
+          el("span", { class: "mine-text" }, el("span", { lang: annotation.language, dir: annotation.direction, text: annotation.utterance_text || t("annotate.audio_only") }), el("br"), el("span", { class: "muted small", dir: "auto", text: summary })),
+          edit,
+        ),
+      );
+    }
+    box.append(list);
+    box.querySelector<HTMLButtonElement>("button[data-revisit], button[data-edit]:not([disabled])")?.focus();
+  }
+
+  private async projectSchema(): Promise<Item["schema"] | null> {
+    if (this.item && !this.editing) this.schemaCache = this.item.schema;
+    if (this.schemaCache) return this.schemaCache;
+    try {
+      const project = await api<{ schema_version: number }>("GET", `/api/projects/${this.projectId}/`);
+      const schemas = await apiList<{ versions: { id: number; questions: Question[]; perspectives: string[] }[] }>("/api/schemas/");
+      const version = schemas.flatMap((s) => s.versions).find((v) => v.id === project.schema_version);
+      if (version) this.schemaCache = { version_id: version.id, questions: version.questions, perspectives: version.perspectives };
+    } catch {
+      return null;
+    }
+    return this.schemaCache;
+  }
+
+  /** Show an earlier item of mine with my answer, to change it (the API allows it until a reviewer has looked). */
+  private async startEdit(annotation: MyAnnotation): Promise<void> {
+    if (this.saving) return;
+    const schema = await this.projectSchema();
+    if (!schema) return;
+    let audioUrl: string | null = null;
+    try {
+      audioUrl = (await api<{ audio_url: string | null }>("GET", `/api/utterances/${annotation.utterance}/`)).audio_url;
+    } catch {
+      audioUrl = null; // the text is enough to change a label
+    }
+    if (this.item && !this.editing) this.saveDraft();
+    const back = this.editing ? this.editing.back : this.item;
+    this.editing = { annotation, back };
+    void this.toggleHistory(false);
+    this.root.classList.remove("finished");
+    this.rebuildMain();
+    await this.show({
+      project_id: this.projectId,
+      utterance: {
+        id: annotation.utterance, text: annotation.utterance_text,
+        language: { code: annotation.language, name: annotation.language, script: "", direction: annotation.direction },
+        audio_url: audioUrl, audio_duration_s: null, speaker: null, conversation: null, turn_index: null,
+        transcript: null, // the provenance note is for first listens; a change of label does not need it
+      },
+      context: [],
+      suggestion_policy: "hidden",
+      suggestion: null,
+      schema,
+      reservation: { expires_at: "", resumed: false },
+    });
+    this.setStatus(() => t("history.editing_status"));
+  }
+
+  private async saveEdit(): Promise<void> {
+    const editing = this.editing;
+    if (!editing || !this.form || !this.draft) return;
+    this.saving = true;
+    this.renderActions();
+    try {
+      await api("PATCH", `/api/projects/${this.projectId}/my-annotations/${editing.annotation.id}/`, {
+        value: this.form.payload(),
+        perspective: this.draft.perspective,
+        lead_time_ms: Math.round(performance.now() - this.shownAt),
+      });
+    } catch (error) {
+      this.finishSaving();
+      this.showSubmitError(error);
+      return;
+    }
+    this.finishSaving();
+    await this.endEdit();
+    this.setStatus(() => t("history.saved"), "ok");
+  }
+
+  private async endEdit(): Promise<void> {
+    const editing = this.editing;
+    if (!editing) return;
+    this.editing = null;
+    if (editing.back) await this.show(editing.back);
+    else await this.loadNext();
+  }
+
+  private async revisit(utteranceId: number): Promise<void> {
+    if (this.saving) return;
+    if (this.item) this.saveDraft();
+    try {
+      await api("POST", `/api/projects/${this.projectId}/my-skips/${utteranceId}/revisit/`);
+    } catch (error) {
+      this.setStatus(errorText(error), "error");
+      void this.toggleHistory(true);
+      return;
+    }
+    this.editing = null;
+    void this.toggleHistory(false);
+    this.root.classList.remove("finished");
+    this.rebuildMain();
+    await this.loadNext();
+    this.setStatus(() => t("history.revisiting"), "ok");
+  }
+
   // --- drafts: answers survive a reload or a lost connection ---------------------------------------------------------
 
   private draftKey(item: Item): string {
@@ -758,7 +1046,7 @@ export class AnnotateScreen {
   }
 
   private saveDraft(): void {
-    if (!this.item || !this.draft || !this.form) return;
+    if (!this.item || !this.draft || !this.form || this.editing) return;
     this.draft.answers = this.form.answers;
     try {
       localStorage.setItem(this.draftKey(this.item), JSON.stringify(this.draft));
@@ -775,11 +1063,21 @@ export class AnnotateScreen {
     }
   }
 
-  private setStatus(text: string, tone: "ok" | "error" | "" = ""): void {
+  /** The status line keeps how to say its message, so a language switch says it again in the new language. */
+  private setStatus(message: string | (() => string), tone: "ok" | "error" | "" = ""): void {
+    this.statusMessage = message;
     const status = this.view.status;
-    status.textContent = text;
+    status.textContent = typeof message === "string" ? message : message();
     status.dataset.tone = tone;
   }
+
+  private repaintStatus(): void {
+    const message = this.statusMessage;
+    const first = this.view.status.firstChild;
+    if (typeof message === "string" || !first || first.nodeType !== Node.TEXT_NODE) return;
+    first.textContent = message(); // a Retry button after the text stays in place
+  }
+
 }
 
 export function mountAnnotate(): void {

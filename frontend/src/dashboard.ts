@@ -221,6 +221,9 @@ export function mountDashboard(): void {
 
   const load = async (): Promise<void> => {
     loadError = "";
+    // Asked together with the rest (a corpus has no progress).
+    const progressAnswer = corpusId ? Promise.resolve(null) : api<Progress>("GET", `/api/projects/${projectId}/progress/`);
+    progressAnswer.catch(() => undefined);
     try {
       const [owner, response] = await Promise.all([
         api<{ name: string; corpus?: number; my_role?: string | null }>("GET", corpusId ? `/api/corpora/${corpusId}/` : `/api/projects/${projectId}/`),
@@ -245,7 +248,7 @@ export function mountDashboard(): void {
       policy = null;
     }
     try {
-      progress = await api<Progress>("GET", `/api/projects/${projectId}/progress/`);
+      progress = await progressAnswer;
       progressError = "";
     } catch (error) {
       progress = null;
@@ -765,8 +768,10 @@ export function mountDashboard(): void {
     const links = corpusId
       ? [versionPicker()]
       : [
-          el("a", { class: "button", href: `/projects/${projectId}/manage/`, text: t("projects.manage") }),
-          el("a", { class: "button", href: `/projects/${projectId}/review/`, "data-link": "review", text: t("dash.review") }),
+          el("a", { class: "button", href: `/projects/${projectId}/review/`, "data-link": "review", text: t("review.link") }),
+          el("a", { class: "button", href: `/projects/${projectId}/items/`, text: t("items.link") }),
+          // Reviewers see the dashboard too; only leads get the links to pages that would refuse others.
+          myRole === "lead" ? el("a", { class: "button", href: `/projects/${projectId}/manage/`, text: t("projects.manage") }) : null,
           projectCorpus && myRole !== "reviewer" ? el("a", { class: "button", href: `/corpora/${projectCorpus}/quality/`, "data-link": "corpus", text: t("dash.corpus_ratings") }) : null,
         ];
     const title = corpusId ? t("dash.corpus_title", { corpus: projectName || "…" }) : t("dash.title", { project: projectName || "…" });

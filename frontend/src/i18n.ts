@@ -30,7 +30,9 @@ export function t(key: string, params: Record<string, string | number> = {}): st
 }
 
 export function formatNumber(value: number, digits = 0): string {
-  return new Intl.NumberFormat(current, { maximumFractionDigits: digits }).format(value);
+  // signDisplay "negative": a value that rounds to zero (-0, -0.04 at one digit) never reads "-0" on an axis.
+  const options = { maximumFractionDigits: digits, signDisplay: "negative" } as unknown as Intl.NumberFormatOptions;
+  return new Intl.NumberFormat(current, options).format(Object.is(value, -0) ? 0 : value);
 }
 
 /** Fill every [data-i18n] element's text (and [data-i18n-attr] attributes) under root. */

@@ -3,7 +3,10 @@ import { api, apiList, ApiError, errorText, flatten } from "./api";
 import { $, el, clear } from "./dom";
 import { mountExports } from "./exports";
 import { t, formatNumber, onLanguageChange } from "./i18n";
+import { SchemaEditor, TEMPLATES } from "./schema_editor";
 import { QuestionForm, type Question } from "./widgets";
+
+const TYPES: string[] = ["single_choice", "multi_label", "numeric", "text", "segments"];
 
 interface SchemaVersion {
   id: number;
@@ -18,15 +21,11 @@ interface Schema {
   versions: SchemaVersion[];
 }
 
-const EXAMPLE_QUESTIONS = JSON.stringify(
-  [
-    { key: "emotion", type: "single_choice", title: "Emotion", labels: ["joy", "sadness", "anger", "fear", "neutral"], required: true },
-    { key: "valence", type: "numeric", title: "Valence", min: 1, max: 5, step: 0.5 },
-    { key: "rationale", type: "text", title: "Why?", max_length: 500 },
-  ],
-  null,
-  2,
-);
+const EXAMPLE_QUESTIONS: Question[] = [
+  { key: "emotion", type: "single_choice", title: "Emotion", labels: ["joy", "sadness", "anger", "fear", "neutral"], required: true },
+  { key: "valence", type: "numeric", title: "Valence", min: 1, max: 5, step: 0.5 },
+  { key: "rationale", type: "text", title: "Why?", max_length: 500 },
+];
 
 /** Show an API 400 body next to the fields it names; returns messages no field claimed. */
 function showFieldErrors(form: HTMLElement, error: unknown, prefix = ""): string[] {
@@ -81,45 +80,41 @@ export function mountProjectCreate(): void {
     const policy = options(el("select"), ["hidden", "shown", "prefilled"].map((v) => [v, t(`policy.${v}`)]));
     const schemaName = el("input", { type: "text", maxlength: 200 });
     const schemaSlug = el("input", { type: "text", maxlength: 100, pattern: "[-a-zA-Z0-9_]+" });
-    const questions = el("textarea", { rows: 14, class: "code", spellcheck: "false", dir: "ltr" });
-    questions.value = EXAMPLE_QUESTIONS;
     const perspectives = el("input", { type: "text", placeholder: "writer, reader" });
     const preview = el("div", { class: "preview", "aria-live": "polite" });
     const parseNote = el("p", { class: "muted parse-note" });
     const general = el("div", { class: "general-errors", role: "alert" });
-
+    const updatePreview = (): void => {
+      clear(preview);
+      const chosen = schemas.flatMap((s) => s.versions).find((v) => String(v.id) === schemaChoice.value);
+      schemaFields.hidden = Boolean(chosen);
+      const parsed: unknown[] = chosen ? chosen.questions : editor.questions;
+      const usable = parsed.filter((q): q is Question => Boolean(q) && typeof q === "object" && typeof (q as Question).key === "string" && TYPES.includes((q as Question).type));
+      preview.append(el("h3", { text: t("create.preview") }), new QuestionForm(usable).root);
+    };
+    const editor = new SchemaEditor(EXAMPLE_QUESTIONS, updatePreview);
+    const template = options(el("select"), [["", t("schema.template_none")], ...TEMPLATES.map((x): [string, string] => [x.id, t(`schema.template_${x.id}`)])]);
+    template.addEventListener("change", () => {
+      if (!template.value) return;
+      perspectives.value = editor.use(template.value).join(", ");
+    });
     const schemaFields = el(
       "fieldset",
       { class: "schema-editor" },
       el("legend", { text: t("create.schema_editor") }),
       field("schema_name", "create.schema_name", schemaName),
       field("schema_slug", "create.schema_slug", schemaSlug),
-      field("schema_questions", "create.questions", questions, "create.questions_hint"),
+      field("schema_template", "schema.template", template, "schema.template_hint"),
+      el("div", { class: "field" }, el("span", { class: "field-label", text: t("schema.questions") }), editor.root),
       field("schema_perspectives", "create.perspectives", perspectives),
+      el(
+        "details",
+        { class: "schema-json" },
+        el("summary", { text: t("schema.as_json") }),
+        el("label", { class: "field" }, el("span", { class: "muted small", text: t("create.questions_hint") }), editor.json),
+        editor.jsonNote,
+      ),
     );
-    const updatePreview = (): void => {
-      clear(preview);
-      let parsed: unknown;
-      const chosen = schemas.flatMap((s) => s.versions).find((v) => String(v.id) === schemaChoice.value);
-      schemaFields.hidden = Boolean(chosen);
-      if (chosen) parsed = chosen.questions;
-      else {
-        try {
-          parsed = JSON.parse(questions.value);
-          parseNote.textContent = "";
-        } catch (error) {
-          parseNote.textContent = t("create.json_error", { error: String((error as Error).message) });
-          return;
-        }
-      }
-      if (!Array.isArray(parsed)) {
-        parseNote.textContent = t("create.json_not_list");
-        return;
-      }
-      const usable = parsed.filter((q): q is Question => q && typeof q === "object" && typeof q.key === "string" && typeof q.type === "string");
-      preview.append(el("h3", { text: t("create.preview") }), new QuestionForm(usable).root);
-    };
-    questions.addEventListener("input", updatePreview);
     schemaChoice.addEventListener("change", updatePreview);
 
     const submit = el("button", { type: "submit", class: "button primary", text: t("create.submit") });
@@ -156,24 +151,22 @@ export function mountProjectCreate(): void {
       try {
         let versionId = Number(schemaChoice.value);
         if (schemaChoice.value === "new") {
-          let parsedQuestions: unknown;
-          try {
-            parsedQuestions = JSON.parse(questions.value);
-          } catch {
-            parsedQuestions = questions.value; // the API names what is wrong
-          }
           try {
             const created = await api<Schema>("POST", "/api/schemas/", {
               name: schemaName.value,
               slug: schemaSlug.value,
-              questions: parsedQuestions,
+              questions: editor.payload(), // unparsable JSON goes as it is: the API names what is wrong
               perspectives: perspectives.value.split(",").map((p) => p.trim()).filter(Boolean),
             });
             versionId = created.versions[0].id;
             schemas.push(created);
           } catch (error) {
-            const rest = showFieldErrors(form, error, "schema_");
-            rest.forEach((m) => general.append(el("p", { class: "field-error", text: m })));
+            // Reasons about questions go on the question they name; the rest next to their fields.
+            const body = error instanceof ApiError && error.status === 400 && error.body && typeof error.body === "object" ? (error.body as Record<string, unknown>) : null;
+            const rest = body ? editor.showErrors(body) : [errorText(error)];
+            const others = body ? Object.fromEntries(Object.entries(body).filter(([k]) => !k.startsWith("questions"))) : {};
+            showFieldErrors(form, new ApiError(400, others), "schema_").forEach((m) => general.append(el("p", { class: "field-error", text: m })));
+            rest.filter((m) => !Object.keys(others).some((k) => m.startsWith(`${k}:`))).forEach((m) => general.append(el("p", { class: "field-error", text: m })));
             return;
           }
           schemaChoice.append(el("option", { value: versionId, text: `${schemaName.value} v1` }));
@@ -199,6 +192,11 @@ export function mountProjectCreate(): void {
       } finally {
         submit.disabled = false;
       }
+    });
+    // An error goes away as soon as its field is edited.
+    form.addEventListener("input", (event) => {
+      const name = (event.target as HTMLElement).getAttribute("name");
+      if (name) form.querySelectorAll(`[data-error-for="${name}"]`).forEach((node) => node.remove());
     });
     root.append(form);
     updatePreview();
@@ -324,6 +322,9 @@ export function mountProjectManage(): void {
         { class: "row" },
         el("h1", { text: project.name }),
         el("a", { class: "button small", href: `/projects/${projectId}/dashboard/`, text: t("projects.dashboard") }),
+        el("a", { class: "button small", href: `/projects/${projectId}/review/`, text: t("review.link") }),
+        el("a", { class: "button small", href: `/projects/${projectId}/items/`, text: t("items.link") }),
+        el("a", { class: "button small", href: `/projects/${projectId}/import/`, text: t("import.link") }),
         el("a", { class: "button small", href: `/projects/${projectId}/models/`, text: t("models.link") }),
       ),
       el(
@@ -335,10 +336,12 @@ export function mountProjectManage(): void {
             ["manage.complete", `${formatNumber(progress.complete)} (${pct(progress.complete, progress.items)})`],
             ["manage.annotations", formatNumber(progress.annotations)],
             ["manage.overlap", formatNumber(progress.overlap)],
-            ["manage.gold_items", formatNumber(progress.gold_items)],
-            ["manage.open_flags", formatNumber(progress.open_flags)],
-          ] as [string, string][]
-        ).map(([k, v]) => el("div", { class: "stat" }, el("span", { class: "muted", text: t(k) }), el("strong", { text: v }))),
+            ["manage.gold_items", formatNumber(progress.gold_items), `/projects/${projectId}/items/?status=gold`],
+            ["manage.open_flags", formatNumber(progress.open_flags), `/projects/${projectId}/review/?reason=flagged`],
+          ] as [string, string, string?][]
+        ).map(([k, v, href]) =>
+          el("div", { class: "stat" }, el("span", { class: "muted", text: t(k) }), href ? el("a", { href, "data-stat": k }, el("strong", { text: v })) : el("strong", { text: v })),
+        ),
       ),
       el("h2", { text: t("manage.by_language") }),
       table(

@@ -1,12 +1,15 @@
 // Entry point: the i18n layer, the language switcher, then the page named by <body data-page>.
 import "./styles.css";
 import { mountAnnotate } from "./annotate";
+import { mountItems } from "./browse";
 import { mountDashboard } from "./dashboard";
 import { applyI18n, lang, setLanguage, UI_LANGUAGES } from "./i18n";
 import { mountProjectCreate, mountProjectManage } from "./lead";
 import { mountModels } from "./models";
+import { mountImport } from "./imports";
 import { mountProjects } from "./projects";
 import { mountReview } from "./review";
+import "./screens.css";
 
 function mountLanguageSwitcher(): void {
   const select = document.querySelector<HTMLSelectElement>("#ui-language");
@@ -30,6 +33,8 @@ const pages: Record<string, () => void> = {
   "project-models": mountModels,
   dashboard: mountDashboard,
   review: mountReview,
+  items: mountItems,
+  import: mountImport,
 };
 
 applyI18n();

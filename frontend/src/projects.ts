@@ -118,12 +118,13 @@ export function mountProjects(): void {
             { class: "row" },
             el("a", { class: "button primary", href: `/projects/${project.id}/annotate/`, text: t("projects.annotate") }),
             project.my_role === "lead" ? el("a", { class: "button", href: `/projects/${project.id}/manage/`, text: t("projects.manage") }) : null,
-            project.my_role === "lead" || project.my_role === "reviewer"
-              ? el("a", { class: "button", href: `/projects/${project.id}/dashboard/`, text: t("projects.dashboard") })
-              : null,
-            project.my_role === "lead" || project.my_role === "reviewer"
-              ? el("a", { class: "button", href: `/projects/${project.id}/review/`, text: t("projects.review") })
-              : null,
+            ...(project.my_role === "lead" || project.my_role === "reviewer"
+              ? [
+                  el("a", { class: "button", href: `/projects/${project.id}/review/`, "data-link": "review", text: t("review.link") }),
+                  el("a", { class: "button", href: `/projects/${project.id}/items/`, "data-link": "items", text: t("items.link") }),
+                  el("a", { class: "button", href: `/projects/${project.id}/dashboard/`, text: t("projects.dashboard") }),
+                ]
+              : []),
           ),
         ),
       );
@@ -144,8 +145,10 @@ export function mountProjects(): void {
       );
       rows = await Promise.all(
         projects.map(async (project) => {
-          const mine = await api<{ count: number }>("GET", `/api/projects/${project.id}/my-annotations/`);
-          const progress = project.my_role === "lead" ? await api<{ items: number; complete: number }>("GET", `/api/projects/${project.id}/progress/`) : null;
+          const [mine, progress] = await Promise.all([
+            api<{ count: number }>("GET", `/api/projects/${project.id}/my-annotations/`),
+            project.my_role === "lead" ? api<{ items: number; complete: number }>("GET", `/api/projects/${project.id}/progress/`) : null,
+          ]);
           return { project, mine: mine.count, progress };
         }),
       );

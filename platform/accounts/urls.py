@@ -15,5 +15,7 @@ urlpatterns = [
     path("projects/<int:project_id>/models/", views.project_models, name="project-models-page"),
     path("projects/<int:project_id>/review/", views.project_review, name="project-review"),
     path("corpora/<int:corpus_id>/quality/", views.corpus_quality, name="corpus-quality"),
+    path("projects/<int:project_id>/items/", views.project_items, name="project-items"),
+    path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
     path("media/<path:path>", views.media, name="media"),
 ]

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import TokenObtainView
 from annotation.api import AnnotationViewSet, InvitationViewSet, LabelSchemaViewSet, ProjectViewSet
+from annotation.browse.api import urlpatterns as browse_urlpatterns
 from annotation.distribution.api import urlpatterns as annotate_urlpatterns
 from annotation.export.api import urlpatterns as export_urlpatterns
 from annotation.label_studio.api import urlpatterns as label_studio_urlpatterns
@@ -32,6 +33,7 @@ urlpatterns = [
     *router.urls,
 ]
 urlpatterns += quality_urlpatterns
+urlpatterns += browse_urlpatterns
 urlpatterns += predictions_urlpatterns
 urlpatterns += export_urlpatterns
 urlpatterns += label_studio_urlpatterns

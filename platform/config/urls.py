@@ -10,3 +10,6 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
     path("", include("accounts.urls")),
 ]
+
+handler403 = "accounts.views.permission_denied"
+handler404 = "accounts.views.page_not_found"

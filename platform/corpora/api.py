@@ -128,6 +128,40 @@ class ImportUploadSerializer(serializers.Serializer):
         return value
 
 
+class ImportPreviewSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=False, help_text="One data file (CSV, TSV, JSONL, Parquet)")
+    options = serializers.JSONField(binary=True, default=dict, help_text="The import options, as for an import")
+    audio_archive = serializers.FileField(
+        required=False, allow_null=True, allow_empty_file=False, help_text="Optional ZIP of audio files"
+    )
+    header_only = serializers.BooleanField(
+        required=False, default=False, help_text="Only read the column names (before a mapping exists)"
+    )
+
+    def validate_options(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be a JSON object")
+        return value
+
+
+class PreviewRowSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="1-based data row (the header not counted)")
+    values = serializers.DictField(help_text="Cells by column name, as in the file")
+    read = serializers.DictField(allow_null=True, help_text="How the import reads the row: utterance or labels fields")
+    errors = serializers.ListField(child=serializers.DictField(), help_text="file, row, column, reason")  # type: ignore[assignment]
+
+
+class ImportPreviewOutSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    format = serializers.CharField(allow_blank=True)
+    header = serializers.ListField(child=serializers.CharField(allow_blank=True))
+    role = serializers.CharField(allow_blank=True, help_text="utterances, labels (of existing utterances) or metadata_table")
+    rows = PreviewRowSerializer(many=True)
+    file_error = serializers.DictField(allow_null=True, help_text="Set when the import would refuse the whole file")
+    options = serializers.DictField(help_text="The options as the import will use them (normalised)")
+    questions = serializers.ListField(child=serializers.CharField(), required=False)
+
+
 @extend_schema_view(
     create=extend_schema(request=CorpusCreateSerializer, responses={201: CorpusSerializer}),
     update=extend_schema(request=CorpusUpdateSerializer, responses={200: CorpusSerializer}),
@@ -150,6 +184,8 @@ class CorpusViewSet(
             return CorpusUpdateSerializer
         if self.action == "imports":
             return ImportUploadSerializer
+        if self.action == "imports_preview":
+            return ImportPreviewSerializer
         return CorpusSerializer
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -191,6 +227,29 @@ class CorpusViewSet(
         except ImportOptionsError as exc:
             raise ValidationError(field_errors(exc.errors)) from None
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request={"multipart/form-data": ImportPreviewSerializer},
+        responses={200: ImportPreviewOutSerializer, 400: OpenApiResponse(description="Field errors, keyed by field")},
+        summary="Preview how an import would read the first rows of a file (nothing is stored)",
+        description="The header, the first rows raw and as read, and each row's errors (file, row, column, reason).",
+    )
+    @action(detail=True, methods=["post"], url_path="imports/preview", parser_classes=[MultiPartParser, FormParser])
+    def imports_preview(self, request: Request, pk: str | None = None) -> Response:
+        self.get_object()  # 404 if hidden; 403 unless the user may import into it
+        from corpora.importing.preview import import_header, import_preview
+        from corpora.importing.services import ImportOptionsError
+
+        serializer = ImportPreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data["header_only"]:
+            return Response(ImportPreviewOutSerializer(import_header(upload=data["file"], options=data["options"])).data)
+        try:
+            preview = import_preview(upload=data["file"], options=data["options"], audio_archive=data.get("audio_archive"))
+        except ImportOptionsError as exc:
+            raise ValidationError(field_errors(exc.errors)) from None
+        return Response(ImportPreviewOutSerializer(preview).data)
 
 
 # Conversations and speakers ----------------------------------------------------------------------

@@ -71,3 +71,19 @@ def test_swagger_page_renders_without_inline_scripts(client):
         assert src.startswith("/"), f"script not served by this site: {src!r}"
         assert client.get(src).status_code == 200, src
     assert client.get("/api/schema/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_redoc_page_loads_everything_from_this_site(client):
+    """ReDoc under the CSP: no inline script, no Google Fonts stylesheet, its bundle from drf-spectacular-sidecar."""
+    response = client.get("/api/redoc/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    parser = ScriptTags()
+    parser.feed(html)
+    assert parser.scripts and parser.inline_code == ""
+    assert "googleapis" not in html and "stylesheet" not in html
+    for attrs in parser.scripts:
+        src = attrs.get("src") or ""
+        assert src.startswith("/"), f"script not served by this site: {src!r}"
+        assert client.get(src).status_code == 200, src

@@ -233,9 +233,10 @@ def test_lead_creates_a_project_and_invites_a_member(page, browser_log, lead, an
     page.fill("input[name=schema_name]", "Marathi emotions")
     page.fill("input[name=schema_slug]", "mr-emotions")
     bad = '[{"key": "emotion", "type": "single_choice", "labels": []}]'
+    page.locator(".schema-json summary").click()  # the schema as JSON, beside the form editor
     page.fill("textarea[name=schema_questions]", bad)
     page.get_by_role("button", name="Create project").click()
-    error = page.locator('[data-error-for="schema_questions"]')
+    error = page.locator('[data-error-for="questions[0]"]')  # on the question it names
     error.wait_for()
     assert "labels" in error.inner_text()
     good = (

@@ -351,6 +351,46 @@ class _LabelKeys:
                 and perspective == range_perspective)
 
 
+def import_schema(options: dict[str, Any]) -> _Schema:
+    """The label schema an import's labels answer: the preset's, or the one named by slug (its newest version)."""
+    preset = PRESETS.get(options["preset"]) if options.get("preset") else None
+    definition: SchemaDefinition | None = None
+    slug = options.get("schema")
+    if preset is not None:
+        definition = preset.schema_for(options)
+        slug = definition.slug
+    if not slug:
+        return _Schema(version=None, definition=None, questions=[], perspectives=[])
+    version = LabelSchemaVersion.objects.filter(schema__slug=slug).order_by("-version").first()
+    if version is not None:
+        return _Schema(version=version, definition=None, questions=parse_questions(version.questions),
+                       perspectives=list(version.perspectives or []))
+    if definition is None:
+        raise _ImportFailed(f"the label schema {slug!r} no longer exists")
+    return _Schema(version=None, definition=definition, questions=parse_questions(definition.questions),
+                   perspectives=list(definition.perspectives))
+
+
+def import_file_plan(options: dict[str, Any], *, name: str, header: list[str]) -> FilePlan:
+    """How one file is read (the preset's plan, or the mapping), checked against its header; FileRejected says why not."""
+    preset = PRESETS.get(options["preset"]) if options.get("preset") else None
+    plan = (preset.plan(file_name=name, header=header, options=options) if preset is not None
+            else generic_plan(options=options, file_name=name))
+    plan = replace(plan, mapping=mapping_resolve(plan.mapping, header))
+    missing, extra = mapping_check_header(plan.mapping, header, optional=set(plan.optional_columns))
+    if plan.role == "metadata_table":
+        missing = [c for c in [plan.key_column] if c not in header]
+    if missing:
+        raise FileRejected(name, f"column(s) {', '.join(map(repr, missing))} named in the mapping are not in the "
+                                 f"header (columns: {', '.join(repr(h) for h in header if h)})",
+                           column=",".join(missing))
+    if extra and plan.mapping.extra_columns == "error" and plan.role != "metadata_table":
+        raise FileRejected(name, f"unexpected column(s) {', '.join(map(repr, extra))}: map them, list them under "
+                                 "metadata, or set extra_columns to 'metadata' or 'ignore'",
+                           column=",".join(extra))
+    return plan
+
+
 class _ImportRun:
     def __init__(self, job: Job, on_progress: ProgressCallback | None):
         self.job = job
@@ -450,21 +490,7 @@ class _ImportRun:
         self._store_result()
 
     def _schema(self) -> _Schema:
-        definition: SchemaDefinition | None = None
-        slug = self.options.get("schema")
-        if self.preset is not None:
-            definition = self.preset.schema_for(self.options)
-            slug = definition.slug
-        if not slug:
-            return _Schema(version=None, definition=None, questions=[], perspectives=[])
-        version = LabelSchemaVersion.objects.filter(schema__slug=slug).order_by("-version").first()
-        if version is not None:
-            return _Schema(version=version, definition=None, questions=parse_questions(version.questions),
-                           perspectives=list(version.perspectives or []))
-        if definition is None:
-            raise _ImportFailed(f"the label schema {slug!r} no longer exists")
-        return _Schema(version=None, definition=definition, questions=parse_questions(definition.questions),
-                       perspectives=list(definition.perspectives))
+        return import_schema(self.options)
 
     def _audio(self, stack: ExitStack, workdir: Path) -> Any:
         from corpora.importing.audio import AudioRejected, audio_bundle_open, audio_probe
@@ -548,21 +574,7 @@ class _ImportRun:
         self._errors([RowError(reason=exc.reason, file=exc.file, row=exc.row, column=exc.column)])
 
     def _plan(self, name: str, header: list[str]) -> FilePlan:
-        plan = (self.preset.plan(file_name=name, header=header, options=self.options) if self.preset is not None
-                else generic_plan(options=self.options, file_name=name))
-        plan = replace(plan, mapping=mapping_resolve(plan.mapping, header))
-        missing, extra = mapping_check_header(plan.mapping, header, optional=set(plan.optional_columns))
-        if plan.role == "metadata_table":
-            missing = [c for c in [plan.key_column] if c not in header]
-        if missing:
-            raise FileRejected(name, f"column(s) {', '.join(map(repr, missing))} named in the mapping are not in the "
-                                     f"header (columns: {', '.join(repr(h) for h in header if h)})",
-                               column=",".join(missing))
-        if extra and plan.mapping.extra_columns == "error" and plan.role != "metadata_table":
-            raise FileRejected(name, f"unexpected column(s) {', '.join(map(repr, extra))}: map them, list them under "
-                                     "metadata, or set extra_columns to 'metadata' or 'ignore'",
-                               column=",".join(extra))
-        return plan
+        return import_file_plan(self.options, name=name, header=header)
 
     def _read_metadata_table(self, name: str, chunks: Any, plan: FilePlan, table: dict[str, dict[str, Any]],
                              reporter: ProgressReporter) -> None:
