@@ -273,21 +273,26 @@ def _conflict(exc: distribution.DistributionError) -> Response:
     return Response({"detail": exc.message, "code": exc.code, **details}, status=status.HTTP_409_CONFLICT)
 
 
-def _raise_for(exc: distribution.DistributionError) -> None:
-    if isinstance(exc, distribution.NotFoundError):
-        raise NotFound(exc.message) from None
-    if isinstance(exc, distribution.LeadOnlyError):
-        raise PermissionDenied(exc.message) from None
-
-
 class _ProjectView(APIView):
-    """Resolves the project for a member; for everyone else it does not exist."""
+    """Resolves the project for a member; for everyone else it does not exist.
+
+    The services' errors become answers here, once for every view: a schema error a 400 naming the field, a refused
+    submission a 409 with its stable ``code``, "not found" a 404 and "leads only" a 403.
+    """
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, SchemaError):
+            exc = _schema_error(exc)
+        elif isinstance(exc, distribution.SubmissionRefusedError):
+            return _conflict(exc)
+        elif isinstance(exc, distribution.NotFoundError):
+            exc = NotFound(exc.message)
+        elif isinstance(exc, distribution.LeadOnlyError):
+            exc = PermissionDenied(exc.message)
+        return super().handle_exception(exc)
 
     def member_project(self, request: Request, project_id: int) -> Project:
-        try:
-            return project_for_member_get(project_id=project_id, user=request.user)  # type: ignore[arg-type]
-        except distribution.NotFoundError as exc:
-            raise NotFound(exc.message) from None
+        return project_for_member_get(project_id=project_id, user=request.user)  # type: ignore[arg-type]
 
     @staticmethod
     def next_payload(project: Project, user: User) -> dict[str, Any] | None:
@@ -341,14 +346,10 @@ class NextItemView(_PerItemView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         on_sql = distribution_pg.enabled()
-        try:
-            if on_sql:  # the SQL function checks membership itself: no ORM read of the project
-                payload = distribution_pg.next_item(project_id=project_id, user_id=request.user.pk)
-            else:
-                payload = self.next_payload(self.member_project(request, project_id), request.user)  # type: ignore[arg-type]
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
+        if on_sql:  # the SQL function checks membership itself: no ORM read of the project
+            payload = distribution_pg.next_item(project_id=project_id, user_id=request.user.pk)
+        else:
+            payload = self.next_payload(self.member_project(request, project_id), request.user)  # type: ignore[arg-type]
         if payload is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(payload if on_sql else NextItemSerializer(payload).data)
@@ -373,30 +374,22 @@ class SubmitView(_PerItemView):
         project = None if distribution_pg.enabled() else self.member_project(request, project_id)
         user: User = request.user  # type: ignore[assignment]
         try:
-            try:
-                fields = _validated(SubmitInSerializer, request.data)
-            except ValidationError:
-                if project is None:  # outsiders get 404 before they learn what the body lacks
-                    distribution_pg.member_check(project_id=project_id, user_id=user.pk)
-                raise
-            if project is None:
-                sql_body, answer_status = submit_on_sql(project_id, user.pk, fields)
-                return Response(sql_body, status=answer_status)
-            result = distribution.annotation_submit(
-                project=project, user=user, utterance_id=fields["utterance"], client_id=fields["client_id"],
-                value=fields["value"], lead_time_ms=fields.get("lead_time_ms"), perspective=fields["perspective"],
-            )
-            body: dict[str, Any] = {
-                "annotation": result.annotation, "created": result.created, "late": result.late,
-                "next": self.next_payload(project, user) if fields["next"] else None,
-            }
-        except SchemaError as exc:
-            raise _schema_error(exc) from None
-        except distribution.SubmissionRefusedError as exc:
-            return _conflict(exc)
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
+            fields = _validated(SubmitInSerializer, request.data)
+        except ValidationError:
+            if project is None:  # outsiders get 404 before they learn what the body lacks
+                distribution_pg.member_check(project_id=project_id, user_id=user.pk)
             raise
+        if project is None:
+            sql_body, answer_status = submit_on_sql(project_id, user.pk, fields)
+            return Response(sql_body, status=answer_status)
+        result = distribution.annotation_submit(
+            project=project, user=user, utterance_id=fields["utterance"], client_id=fields["client_id"],
+            value=fields["value"], lead_time_ms=fields.get("lead_time_ms"), perspective=fields["perspective"],
+        )
+        body: dict[str, Any] = {
+            "annotation": result.annotation, "created": result.created, "late": result.late,
+            "next": self.next_payload(project, user) if fields["next"] else None,
+        }
         if not fields["next"]:
             del body["next"]
         body = SubmitOutSerializer(body).data
@@ -412,18 +405,10 @@ class SkipView(_PerItemView):
         project = self.member_project(request, project_id)
         fields = _validated(SkipInSerializer, request.data)
         user: User = request.user  # type: ignore[assignment]
-        try:
-            skip = distribution.item_skip(
-                project=project, user=user, utterance_id=fields["utterance"], reason=fields["reason"],
-            )
-            next_payload = self.next_payload(project, user) if fields["next"] else None
-        except SchemaError as exc:
-            raise _schema_error(exc) from None
-        except distribution.SubmissionRefusedError as exc:
-            return _conflict(exc)
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
+        skip = distribution.item_skip(
+            project=project, user=user, utterance_id=fields["utterance"], reason=fields["reason"],
+        )
+        next_payload = self.next_payload(project, user) if fields["next"] else None
         body: dict[str, Any] = {"utterance": fields["utterance"], "reason": skip.reason}
         if fields["next"]:
             body["next"] = next_payload
@@ -440,16 +425,10 @@ class FlagView(_ProjectView):
         project = self.member_project(request, project_id)
         data = FlagInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            flag = distribution.item_flag(
-                project=project, user=request.user, utterance_id=data.validated_data["utterance"],  # type: ignore[arg-type]
-                note=data.validated_data["note"],
-            )
-        except SchemaError as exc:
-            raise _schema_error(exc) from None
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
+        flag = distribution.item_flag(
+            project=project, user=request.user, utterance_id=data.validated_data["utterance"],  # type: ignore[arg-type]
+            note=data.validated_data["note"],
+        )
         return Response(FlagOutSerializer(flag).data, status=status.HTTP_201_CREATED)
 
 
@@ -460,11 +439,7 @@ class FlagListView(_ProjectView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = self.member_project(request, project_id)
-        try:
-            flags = flags_list(project=project, user=request.user)  # type: ignore[arg-type]
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
+        flags = flags_list(project=project, user=request.user)  # type: ignore[arg-type]
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(flags, request, view=self)
         return paginator.get_paginated_response(FlagOutSerializer(page, many=True).data)
@@ -479,15 +454,9 @@ class FlagResolveView(_ProjectView):
     def post(self, request: Request, project_id: int, flag_id: int) -> Response:
         project = self.member_project(request, project_id)
         fields = _validated(FlagResolveInSerializer, request.data)
-        try:
-            flag = distribution.flag_resolve(
-                project=project, user=request.user, flag_id=flag_id, note=fields["note"], dismiss=fields["dismiss"],  # type: ignore[arg-type]
-            )
-        except SchemaError as exc:
-            raise _schema_error(exc) from None
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
+        flag = distribution.flag_resolve(
+            project=project, user=request.user, flag_id=flag_id, note=fields["note"], dismiss=fields["dismiss"],  # type: ignore[arg-type]
+        )
         return Response(FlagOutSerializer(flag).data)
 
 
@@ -500,13 +469,7 @@ class UndoView(_ProjectView):
     def post(self, request: Request, project_id: int) -> Response:
         project = self.member_project(request, project_id)
         fields = _validated(UndoInSerializer, request.data)
-        try:
-            item = distribution.annotation_undo(project=project, user=request.user, annotation_id=fields["annotation"])  # type: ignore[arg-type]
-        except distribution.SubmissionRefusedError as exc:
-            return _conflict(exc)
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
+        item = distribution.annotation_undo(project=project, user=request.user, annotation_id=fields["annotation"])  # type: ignore[arg-type]
         return Response(ItemHeldSerializer(item).data)
 
 
@@ -531,13 +494,7 @@ class RevisitView(_ProjectView):
     )
     def post(self, request: Request, project_id: int, utterance_id: int) -> Response:
         project = self.member_project(request, project_id)
-        try:
-            item = distribution.item_revisit(project=project, user=request.user, utterance_id=utterance_id)  # type: ignore[arg-type]
-        except distribution.SubmissionRefusedError as exc:
-            return _conflict(exc)
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
+        item = distribution.item_revisit(project=project, user=request.user, utterance_id=utterance_id)  # type: ignore[arg-type]
         return Response(ItemHeldSerializer(item).data)
 
 
@@ -564,19 +521,11 @@ class MyAnnotationDetailView(_ProjectView):
         project = self.member_project(request, project_id)
         data = AnnotationEditInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            annotation = distribution.annotation_update(
-                project=project, user=request.user, annotation_id=annotation_id,  # type: ignore[arg-type]
-                value=data.validated_data["value"], lead_time_ms=data.validated_data.get("lead_time_ms"),
-                perspective=data.validated_data.get("perspective"),
-            )
-        except SchemaError as exc:
-            raise _schema_error(exc) from None
-        except distribution.SubmissionRefusedError as exc:
-            return _conflict(exc)
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
+        annotation = distribution.annotation_update(
+            project=project, user=request.user, annotation_id=annotation_id,  # type: ignore[arg-type]
+            value=data.validated_data["value"], lead_time_ms=data.validated_data.get("lead_time_ms"),
+            perspective=data.validated_data.get("perspective"),
+        )
         return Response(AnnotationOutSerializer(annotation).data)
 
 
@@ -588,11 +537,7 @@ class ProgressView(_ProjectView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = self.member_project(request, project_id)
-        try:
-            progress = project_progress_get(project=project, user=request.user)  # type: ignore[arg-type]
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
+        progress = project_progress_get(project=project, user=request.user)  # type: ignore[arg-type]
         return Response(ProgressSerializer(progress).data)
 
 
@@ -616,9 +561,6 @@ class GoldView(_ProjectView):
         except SchemaError as exc:
             errors = {("expected." + k if k not in _REQUEST_FIELDS else k): [v] for k, v in exc.errors.items()}
             raise ValidationError(errors) from None
-        except distribution.DistributionError as exc:
-            _raise_for(exc)
-            raise
         return Response(GoldOutSerializer(gold).data, status=status.HTTP_201_CREATED)
 
 
