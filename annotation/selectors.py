@@ -135,11 +135,12 @@ def annotations_visible_to(user: Any) -> QuerySet[Annotation]:
     )
 
 
-def label_lookup(label: str) -> Q | None:
+def label_lookup(label: str, *, questions: list[Any] | None = None) -> Q | None:
     """A portable condition on ``Annotation.value`` meaning "its answer includes ``label``".
 
-    Built from the questions of every schema version that offers the label (a small table), per
-    question key and type, with lookups that PostgreSQL and SQLite both support:
+    Built from the questions of every schema version that offers the label (a small table), or only from
+    ``questions`` (one schema version's) when given, per question key and type, with lookups that PostgreSQL and
+    SQLite both support:
 
     - single choice: the answer equals the label (``value__<key>=label``);
     - multi-label with intensity: the answer is a mapping with the label as a key (``has_key``);
@@ -151,8 +152,9 @@ def label_lookup(label: str) -> Q | None:
     question offers the label, so callers can return an empty result without a query.
     """
     conditions: set[tuple[str, str, int]] = set()
-    for questions in LabelSchemaVersion.objects.values_list("questions", flat=True):
-        for question in questions if isinstance(questions, list) else []:
+    versions = [questions] if questions is not None else LabelSchemaVersion.objects.values_list("questions", flat=True)
+    for version_questions in versions:
+        for question in version_questions if isinstance(version_questions, list) else []:
             labels = question.get("labels") if isinstance(question, dict) else None
             if not isinstance(labels, list) or label not in labels:
                 continue

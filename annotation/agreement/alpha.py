@@ -242,15 +242,6 @@ def _pairable(ratings: Ratings) -> _Pairable:
     return _Pairable(ratings.unit_idx, ratings.value_idx, ratings.n_units, ratings.n_values)
 
 
-def _ordinal_matrix(marginals: FloatArray) -> FloatArray:
-    """delta(c, k) = (sum_{g=c..k} n_g - (n_c + n_k) / 2)^2 for values ranked c <= k (Krippendorff 2011)."""
-    cumulative = np.concatenate([[0.0], np.cumsum(marginals)])
-    low = np.minimum.outer(np.arange(marginals.size), np.arange(marginals.size))
-    high = np.maximum.outer(np.arange(marginals.size), np.arange(marginals.size))
-    between = cumulative[high + 1] - cumulative[low]
-    return np.asarray((between - (marginals[:, None] + marginals[None, :]) / 2.0) ** 2, dtype=np.float64)
-
-
 def _delta_function(metric: Metric, marginals: FloatArray) -> Callable[[IntArray, IntArray], FloatArray]:
     """Vectorised delta over value indices."""
     if metric.kind == "nominal":

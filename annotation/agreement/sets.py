@@ -182,15 +182,11 @@ def per_label_alpha(
     distinct: list[dict[str, float]] = [dict(value) for value in encoded.values]
     if labels is None:
         labels = sorted({label for value in distinct for label, level in value.items() if level != UNANSWERED})
-    results: dict[str, AlphaResult] = {}
-    for label in labels:
-        level_of_value = np.array([value.get(label, 0.0) for value in distinct], dtype=np.float64)
-        level_of_value[level_of_value == UNANSWERED] = np.nan
-        ratings = label_level_ratings(encoded, level_of_value)
-        results[label] = krippendorff_alpha(
-            ratings, level, n_resamples=n_resamples, confidence_level=confidence_level, seed=seed
-        )
-    return results
+    levels = np.array([[value.get(label, 0.0) for label in labels] for value in distinct], dtype=np.float64)
+    levels = levels.reshape(len(distinct), len(labels))
+    levels[levels == UNANSWERED] = np.nan
+    return alpha_per_label(encoded, levels, labels, level, n_resamples=n_resamples,
+                           confidence_level=confidence_level, seed=seed)
 
 
 def alpha_per_label(
@@ -203,11 +199,12 @@ def alpha_per_label(
     confidence_level: float = 0.95,
     seed: int | None = 0,
 ) -> dict[str, AlphaResult]:
-    """Alpha of every label from ratings encoded once: ``levels[k, j]`` is label j's level in value k (0 = absent).
+    """Alpha of every label from ratings encoded once: ``levels[k, j]`` is label j's level in value k (0 = absent,
+    NaN = that answer left label j unanswered, so its ratings are left out of label j's alpha).
 
-    Each label's value domain is the levels its ratings use, so the result equals ``krippendorff_alpha`` of the
-    ratings re-encoded with one label's level as the value; but nothing is re-encoded: per label, one lookup per
-    rating and one bincount make its unit × level count matrix, which gives alpha and the bootstrap profiles.
+    Each label's value domain is the levels its ratings use, so the result equals ``krippendorff_alpha`` of
+    ``label_level_ratings(encoded, levels[:, j])``; but nothing is re-encoded: per label, one lookup per rating and
+    one bincount make its unit × level count matrix, which gives alpha and the bootstrap profiles.
     """
     if level not in ("nominal", "ordinal"):
         raise AgreementInputError(f"per-label alpha is nominal or ordinal, got {level!r}")
@@ -217,12 +214,18 @@ def alpha_per_label(
     if levels.shape != (encoded.n_values, len(labels)):
         raise AgreementInputError(f"levels must be values × labels, {encoded.n_values} × {len(labels)}, got {levels.shape}")
     used = np.bincount(encoded.value_idx, minlength=encoded.n_values) > 0
-    per_unit = np.bincount(encoded.unit_idx, minlength=encoded.n_units)
+    all_per_unit = np.bincount(encoded.unit_idx, minlength=encoded.n_units)
     results: dict[str, AlphaResult] = {}
     for column, label in enumerate(labels):
-        domain = np.unique(levels[used, column])
+        answered = ~np.isnan(levels[:, column])
+        unit_idx, value_idx, per_unit = encoded.unit_idx, encoded.value_idx, all_per_unit
+        if not answered[used].all():  # some raters left this label unanswered: their ratings are not ratings of it
+            kept = answered[encoded.value_idx]
+            unit_idx, value_idx = unit_idx[kept], value_idx[kept]
+            per_unit = np.bincount(unit_idx, minlength=encoded.n_units)
+        domain = np.unique(levels[used & answered, column])
         code = np.searchsorted(domain, levels[:, column]).astype(np.int64)  # unused values may fall off the end
-        pairs = _Pairable(encoded.unit_idx, code[encoded.value_idx], encoded.n_units, domain.size, per_unit)
+        pairs = _Pairable(unit_idx, code[value_idx], encoded.n_units, domain.size, per_unit)
         metric = Metric("nominal", "nominal") if level == "nominal" else Metric("ordinal", "ordinal", numeric_values=domain)
         results[label] = _alpha_of_pairable(pairs, metric, encoded.n_units, n_resamples, confidence_level, seed)
     return results

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import BooleanField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -35,7 +34,8 @@ from annotation.models import (
 )
 from annotation.quality.columns import rater_key
 from annotation.quality.selectors import item_rater_names, review_item_get
-from annotation.schema import SchemaError, parse_questions
+from annotation.schema import SchemaError
+from annotation.selectors import label_lookup
 from corpora.models import Language
 
 STATUSES = ("unassigned", "in_progress", "complete", "adjudicated", "flagged", "gold")
@@ -99,24 +99,6 @@ def browse_filters_clean(params: Mapping[str, str]) -> BrowseFilters:
     )
 
 
-def _label_condition(project: Project, label: str) -> Q:
-    """Annotations (any origin) that chose ``label`` in one of the schema's choice questions."""
-    condition = Q(pk__in=[])
-    for question in parse_questions(project.schema_version.questions):
-        if label not in question.labels or question.type not in ("single_choice", "multi_label"):
-            continue
-        key = question.key
-        if question.type == "single_choice":
-            condition |= Q(**{f"value__{key}": label})
-        elif question.intensity:  # {label: level}
-            condition |= Q(**{f"value__{key}__has_key": label})
-        elif connection.vendor == "postgresql":  # [labels]: jsonb containment
-            condition |= Q(**{f"value__{key}__contains": [label]})
-        else:  # SQLite has no JSON containment; the list's JSON text holds the quoted label
-            condition |= Q(**{f"value__{key}__contains": json.dumps(label)})
-    return condition
-
-
 def items_browse(*, project: Project, filters: BrowseFilters) -> QuerySet[ProjectItem]:
     """The project's items matching the filters, in the filter's sort order, with what a row of the browser shows.
 
@@ -151,9 +133,10 @@ def items_browse(*, project: Project, filters: BrowseFilters) -> QuerySet[Projec
     elif f.status == "gold":
         items = items.filter(is_gold=True)
     if f.label:
-        chose = Annotation.objects.filter(project=project, utterance_id=OuterRef("utterance_id")).filter(
-            _label_condition(project, f.label)
-        )
+        lookup = label_lookup(f.label, questions=project.schema_version.questions)
+        if lookup is None:
+            return items.none()
+        chose = Annotation.objects.filter(project=project, utterance_id=OuterRef("utterance_id")).filter(lookup)
         items = items.filter(Exists(chose))
     if f.agreement_below is not None:
         # disagreement = 1 - share of the most frequent answer; agreement is that share, known from two answers on.

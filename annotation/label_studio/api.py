@@ -16,14 +16,13 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import BasicAuthentication
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.auth import ExpiringTokenAuthentication, api_token_expired
+from accounts.auth import ExpiringTokenAuthentication
 from annotation.label_studio.selectors import MLBackendForbidden, MLBackendNotFound, ml_backend_project_get
 from annotation.label_studio.services import MLBackendError, ml_backend_predict, ml_backend_setup, ml_backend_webhook
 from annotation.models import Project
@@ -36,13 +35,14 @@ class TokenBasicAuthentication(BasicAuthentication):
     connection sends (its "basic auth" user and password). Account passwords are not accepted here."""
 
     def authenticate_credentials(self, userid: str, password: str, request: Any = None) -> tuple[Any, Any]:
-        token = Token.objects.select_related("user").filter(key=password).first()
-        if token is None or not token.user.is_active or not constant_time_compare(token.user.get_username(), userid):
-            raise AuthenticationFailed("Use a Sentio user name and that user's API token as the password.")
-        if api_token_expired(token):
-            token.delete()
-            raise AuthenticationFailed("Token has expired; sign in again for a new one.")
-        return token.user, token
+        refused = AuthenticationFailed("Use a Sentio user name and that user's API token as the password.")
+        try:  # the token rules (unknown, inactive user, expired) are the API's own
+            user, token = ExpiringTokenAuthentication().authenticate_credentials(password)
+        except AuthenticationFailed:
+            raise refused from None
+        if not constant_time_compare(user.get_username(), userid):
+            raise refused
+        return user, token
 
 
 class TokenBasicAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -462,6 +462,18 @@ def _external_id(raw: Any) -> str:
     return ""
 
 
+def _task_id(task: dict[str, Any]) -> int | None:
+    raw_id = task.get("id")
+    return raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+
+
+def task_external_id(task: dict[str, Any], data: dict[str, Any]) -> str:
+    """The utterance id a task is imported under (and found by later): a Sentio export's own ``external_id``, else
+    ``ls-task-<task id>``; "" when it has neither."""
+    task_id = _task_id(task)
+    return _external_id(data.get("external_id")) or (f"ls-task-{task_id}" if task_id is not None else "")
+
+
 def result_answers(mapping: ConfigMapping, result: Any, where: str) -> tuple[dict[str, Any], list[Problem], int]:
     """Sentio answers from one annotation's (or prediction's) result regions: (answers, problems, dropped regions).
 
@@ -583,8 +595,7 @@ def task_read(mapping: ConfigMapping, task: Any, *, questions: list[Any] | None 
     problems: list[Problem] = []
     if not isinstance(task, dict):
         return TaskDraft(None, "", "", "", "", "", "", {}, [], [], [Problem("task", "must be a JSON object")])
-    raw_id = task.get("id")
-    task_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+    task_id = _task_id(task)
     data = task.get("data")
     if not isinstance(data, dict):
         return TaskDraft(task_id, "", "", "", "", "", "", {}, [], [], [Problem("data", "must be a JSON object")])
@@ -598,7 +609,7 @@ def task_read(mapping: ConfigMapping, task: Any, *, questions: list[Any] | None 
         wanted = " or ".join(repr(v) for v in (mapping.text_var, mapping.audio_var) if v)
         problems.append(Problem("data", f"the task has no text and no audio (data key {wanted})"))
     # A task exported by Sentio carries the utterance's own ids; a Label Studio task is known by its task id.
-    external_id = _external_id(data.get("external_id")) or (f"ls-task-{task_id}" if task_id is not None else "")
+    external_id = task_external_id(task, data)
     raw_language = data.get("language")
     language = raw_language if isinstance(raw_language, str) else ""
     conversation = _external_id(data.get("conversation"))

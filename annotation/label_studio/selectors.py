@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from annotation.label_studio.parsing import ConfigMapping
+from annotation.label_studio.parsing import ConfigMapping, task_external_id
 from annotation.models import Annotation, Origin, Prediction, Project, ProjectModel
 from annotation.permissions import project_can_manage
 from annotation.predictions.services import META_KEY, PREDICTING_TASKS, SPEECH_DIMENSIONAL_TASK, TEXT_TASK
@@ -107,12 +107,9 @@ def task_utterances(*, corpus_id: int, tasks: Sequence[Any], mapping: ConfigMapp
         pk = data.get("utterance_id")
         if isinstance(pk, int) and not isinstance(pk, bool):
             by_pk[index] = pk
-        external = data.get("external_id")
-        task_id = task.get("id")
-        if isinstance(external, str) and external:
+        external = task_external_id(task, data)
+        if external:
             by_external[index] = external
-        elif isinstance(task_id, int) and not isinstance(task_id, bool):
-            by_external[index] = f"ls-task-{task_id}"
     texts = dict(Utterance.objects.filter(corpus_id=corpus_id, pk__in=set(by_pk.values())).values_list("pk", "text"))
     external_ids = dict(Utterance.objects.filter(corpus_id=corpus_id, external_id__in=set(by_external.values()))
                         .values_list("external_id", "pk"))

@@ -35,6 +35,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from annotation.models import Annotation, ModelTrainingItem, Origin, Prediction, Project, ProjectModel
 from annotation.predictions.evaluation import head_quality
 from annotation.schema import Question, SchemaError, parse_questions, validate_answers
+from corpora.importing.presets import SPLIT_WORDS
 from corpora.models import TranscriptSource, Utterance
 from jobs.dispatch import Task, task_send_on_commit
 from jobs.models import Job, JobKind
@@ -196,9 +197,12 @@ def card_language_fit(card_languages: Sequence[str], codes: Sequence[str]) -> La
 
 # --- training heads on the project's labels, split by split ---------------------------------------------------------
 
-# Source split names (from the importer: file names or a split column) and what they mean here.
+# Source split names (the importer's words for file names or a split column) and what they mean here:
+# the importer keeps "validation" apart from "dev", training treats both as dev.
+_SPLIT_OF_IMPORTED = {"train": "train", "dev": "dev", "validation": "dev", "test": "test"}
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
-    "train": ("train", "training"), "dev": ("dev", "validation", "val", "valid"), "test": ("test",),
+    split: tuple(word for word, imported in SPLIT_WORDS.items() if _SPLIT_OF_IMPORTED[imported] == split)
+    for split in ("train", "dev", "test")
 }
 TRAINABLE_SPLITS = ("train", "dev")  # test is held out, always; dev only when the lead adds it
 HELD_OUT_ORDER = ("test", "dev")  # the first held-out split with human labels is the headline evaluation

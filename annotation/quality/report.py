@@ -37,7 +37,7 @@ from annotation.agreement import (
     rating_counts,
     ratings_from_long,
 )
-from annotation.agreement.sets import UNANSWERED
+from annotation.agreement.sets import UNANSWERED, alpha_per_label
 from annotation.quality.aggregate import AggregationPolicy, QuestionAggregate, aggregate_question, aggregation_summary
 from annotation.quality.columns import AnnotationColumns, QuestionRatings, question_ratings
 from annotation.schema import Question
@@ -169,11 +169,9 @@ def _per_label(
     resample: dict[str, Any],
 ) -> dict[str, Any]:
     """Alpha per label from ratings encoded once (the same numbers as ``per_label_alpha``, without re-parsing)."""
-    out = {}
-    for label in labels:
-        levels = _label_levels(levels_of_values, label, binary)
-        out[label] = _alpha_dict(krippendorff_alpha(label_level_ratings(encoded, levels), level, **resample))
-    return out
+    levels = np.column_stack([_label_levels(levels_of_values, label, binary) for label in labels])
+    levels = levels.reshape(encoded.n_values, len(labels))
+    return {label: _alpha_dict(result) for label, result in alpha_per_label(encoded, levels, labels, level, **resample).items()}
 
 
 def _per_label_by_language(

@@ -94,54 +94,57 @@ class CorpusUpdateSerializer(serializers.ModelSerializer):
         return value.strip()
 
 
-class ImportUploadSerializer(serializers.Serializer):
-    files = serializers.ListField(
-        child=serializers.FileField(allow_empty_file=False), allow_empty=False,
-        help_text="One or more data files (CSV, TSV, JSONL, Parquet)",
-    )
-    options = serializers.JSONField(
-        binary=True, default=dict, decoder=CheckedJSONDecoder,
-        help_text=(
-            'Import options as a JSON object, e.g. {"preset": "meld"} or {"format": "csv", "mapping": {...}}. '
-            "Keys: preset (meld, mahaemotions, brighter, brighter_raters, emobank, emobank_ratings), mapping, schema "
-            "(slug of the label schema the label columns answer), language (fixed BCP-47 tag), format (csv, tsv, "
-            "jsonl, parquet), encoding (utf-8, utf-16), mode (all_or_nothing, skip_invalid), split (every file's "
-            "split), intensity (BRIGHTER 0-3), perspective (EmoBank reader/writer), paths (one relative path per "
-            'uploaded file, in upload order, e.g. ["train/mar.csv", "test/mar.csv"]: the folder may name the split and '
-            "tells same-named files apart). Mapping keys: text, language, speaker, conversation, turn_index, "
-            "external_id, audio, start, end (a column or a template such as 'dia{Dialogue_ID}'), split (the column of "
-            "each row's split), labels ({question: column} or {question: {label: 0/1 or 0-3 column}}), raters "
-            '({"question": ..., "columns": [...] or "Annotator-*", "label_column": ..., "prefix": ...}: one column per '
-            "rater, named by its header; with label_column each row is one (item, label) pair), metadata, "
-            "extra_columns (error, ignore, metadata), target (new, existing), origin (human, model, llm), "
-            "model_version, rater, rater_column, rater_numbering, perspective. A blank label cell is a missing answer "
-            "(counted in blank_cells), an all-zero multi-label row the answer 'none of these'. See the README."
-        ),
-    )
-    audio_archive = serializers.FileField(
-        required=False, allow_null=True, allow_empty_file=False, help_text="Optional ZIP of audio files"
-    )
+_IMPORT_OPTIONS_HELP = (
+    'Import options as a JSON object, e.g. {"preset": "meld"} or {"format": "csv", "mapping": {...}}. '
+    "Keys: preset (meld, mahaemotions, brighter, brighter_raters, emobank, emobank_ratings), mapping, schema "
+    "(slug of the label schema the label columns answer), language (fixed BCP-47 tag), format (csv, tsv, "
+    "jsonl, parquet), encoding (utf-8, utf-16), mode (all_or_nothing, skip_invalid), split (every file's "
+    "split), intensity (BRIGHTER 0-3), perspective (EmoBank reader/writer), paths (one relative path per "
+    'uploaded file, in upload order, e.g. ["train/mar.csv", "test/mar.csv"]: the folder may name the split and '
+    "tells same-named files apart). Mapping keys: text, language, speaker, conversation, turn_index, "
+    "external_id, audio, start, end (a column or a template such as 'dia{Dialogue_ID}'), split (the column of "
+    "each row's split), labels ({question: column} or {question: {label: 0/1 or 0-3 column}}), raters "
+    '({"question": ..., "columns": [...] or "Annotator-*", "label_column": ..., "prefix": ...}: one column per '
+    "rater, named by its header; with label_column each row is one (item, label) pair), metadata, "
+    "extra_columns (error, ignore, metadata), target (new, existing), origin (human, model, llm), "
+    "model_version, rater, rater_column, rater_numbering, perspective. A blank label cell is a missing answer "
+    "(counted in blank_cells), an all-zero multi-label row the answer 'none of these'. See the README."
+)
 
-    def validate_options(self, value: Any) -> dict[str, Any]:
+
+class ImportOptionsField(serializers.JSONField):
+    """The import options as a JSON object, checked like every JSON body (config.drf), for uploads and previews."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(binary=True, default=dict, decoder=CheckedJSONDecoder, help_text=_IMPORT_OPTIONS_HELP, **kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        value = super().to_internal_value(data)
         if not isinstance(value, dict):
             raise serializers.ValidationError("must be a JSON object")
         return value
 
 
+class ImportUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=False), allow_empty=False,
+        help_text="One or more data files (CSV, TSV, JSONL, Parquet)",
+    )
+    options = ImportOptionsField()
+    audio_archive = serializers.FileField(
+        required=False, allow_null=True, allow_empty_file=False, help_text="Optional ZIP of audio files"
+    )
+
+
 class ImportPreviewSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=False, help_text="One data file (CSV, TSV, JSONL, Parquet)")
-    options = serializers.JSONField(binary=True, default=dict, help_text="The import options, as for an import")
+    options = ImportOptionsField()
     audio_archive = serializers.FileField(
         required=False, allow_null=True, allow_empty_file=False, help_text="Optional ZIP of audio files"
     )
     header_only = serializers.BooleanField(
         required=False, default=False, help_text="Only read the column names (before a mapping exists)"
     )
-
-    def validate_options(self, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("must be a JSON object")
-        return value
 
 
 class PreviewRowSerializer(serializers.Serializer):

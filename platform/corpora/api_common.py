@@ -19,7 +19,7 @@ from corpora.models import Language
 _LANGUAGE_CODE = re.compile(r"[A-Za-z0-9-]{1,35}")
 
 # Ids are bigint columns: a larger number is a 400 (or a 404 in a path), never a database error.
-MAX_ID = 2**63 - 1
+MAX_ID = INT64_MAX
 
 
 def signed_in_user(request: Request) -> User:

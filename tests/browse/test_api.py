@@ -199,6 +199,7 @@ def test_the_list_query_count_does_not_grow_with_rows(browse_world, client_for):
     assert plain_many <= 4
 
 
+@pytest.mark.postgres("pg_statistic_ext and pg_indexes are PostgreSQL catalogues")
 def test_text_search_gets_planner_statistics_and_no_insert_time_index():
     """Migration 0006: statistics on UPPER(text) (the planner's estimate for a search), but no GIN index that every
     imported utterance would pay for (see annotation/browse/README.md)."""
