@@ -135,11 +135,11 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     locked = Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
     if locked is None:  # accepted or withdrawn meanwhile
         raise LookupError(invitation.pk)
-    languages = list(locked.languages.all())
     membership = Membership.objects.filter(project_id=locked.project_id, user=user).first()
-    if membership is None:
-        membership = Membership.objects.create(project_id=locked.project_id, user=user, role=locked.role)
-        membership.languages.set(languages)
+    if membership is None:  # a member added meanwhile keeps the role they were given
+        membership = membership_set(
+            project=locked.project, user=user, role=locked.role, languages=locked.languages.all()
+        )
     locked.delete()
     return membership
 

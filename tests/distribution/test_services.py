@@ -57,6 +57,20 @@ def test_items_are_materialised_once_in_bulk_and_follow_the_corpus(make_project,
     assert set(ProjectItem.objects.filter(project=project).values_list("target_count", flat=True)) == {2}
 
 
+def test_set_based_item_insert_writes_every_model_default(make_project, make_items):
+    """_project_items_insert_missing names its columns and values in SQL: a field added to ProjectItem, or a default
+    changed, must show up there too (the ORM's defaults are what a single created item would get)."""
+    make_items(2, "en")
+    project = make_project(overlap=3)
+    inserted = ProjectItem.objects.filter(project=project).first()
+    assert inserted is not None
+    for field in ProjectItem._meta.concrete_fields:
+        if field.primary_key or not field.has_default() or callable(field.default):
+            continue
+        assert getattr(inserted, field.attname) == field.default, field.name
+    assert inserted.target_count == 3 and inserted.created_at is not None and inserted.uncertainty is None
+
+
 def test_project_languages_limit_the_items(make_project, make_items):
     from corpora.languages import language_get_or_create
 
