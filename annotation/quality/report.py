@@ -38,7 +38,13 @@ from annotation.agreement import (
     ratings_from_long,
 )
 from annotation.agreement.sets import UNANSWERED, alpha_per_label
-from annotation.quality.aggregate import AggregationPolicy, QuestionAggregate, aggregate_question, aggregation_summary
+from annotation.quality.aggregate import (
+    AggregationPolicy,
+    QuestionAggregate,
+    aggregate_question,
+    aggregation_summary,
+    distinct_answers,
+)
 from annotation.quality.columns import AnnotationColumns, QuestionRatings, question_ratings
 from annotation.schema import Question
 
@@ -77,8 +83,8 @@ class ReportParams:
         return AggregationPolicy(
             method=self.aggregation_method, tie_policy=self.tie_policy, multi_label_rule=self.multi_label_rule,
             share_above=self.share_above, intensity_threshold=self.intensity_threshold,
-            intensity_inclusive=self.intensity_inclusive, seed=self.seed,
-        )
+            intensity_inclusive=self.intensity_inclusive,
+        )  # no seed: a random tie-break is the gold rule's own (seed 0), as in the gold export, not the bootstrap's
 
 
 AggregatesByQuestion = dict[tuple[str, str], QuestionAggregate]
@@ -203,16 +209,23 @@ class EncodedQuestion:
     kept: np.ndarray | None = None  # multi-label: which of the question's ratings ``ratings`` holds
 
 
+def _objects(values: list[Any]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):  # item by item: numpy would unpack equal-length tuples into a 2-D array
+        array[i] = value
+    return array
+
+
 def encode_question(question: Question, ratings: QuestionRatings) -> EncodedQuestion:
     if question.type == "single_choice":
         return EncodedQuestion(ratings_from_long(ratings.unit, ratings.rater, ratings.answer.astype(str)), "nominal")
     if question.type == "multi_label":
-        keys = np.empty(ratings.size, dtype=object)
-        keys[:] = [_answer_key(answer) for answer in ratings.answer]
+        codes, first = distinct_answers(ratings.answer)
+        keys = _objects([_answer_key(ratings.answer[row]) for row in first.tolist()])[codes]
         keyed = ratings_from_long(ratings.unit, ratings.rater, pd.Series(keys, dtype=object))
         # Label sets, in the first-appearance order label_set_ratings gives them (the bootstrap depends on it).
-        set_of_key = np.empty(keyed.n_values, dtype=object)
-        set_of_key[:] = [tuple(sorted({label for label, level in key if level != UNANSWERED})) for key in keyed.values]
+        set_of_key = _objects([tuple(sorted({label for label, level in key if level != UNANSWERED}))
+                               for key in keyed.values])
         unanswered_of_key = [frozenset(label for label, level in key if level == UNANSWERED) for key in keyed.values]
         usable = masi_usable(ratings.unit, [unanswered_of_key[v] for v in keyed.value_idx.tolist()])
         label_sets = set_of_key[keyed.value_idx]
@@ -246,32 +259,41 @@ def annotator_confusion(encoded: Ratings, labels: tuple[str, ...]) -> dict[str, 
     return {"labels": order, "pairs": pairs.round().astype(np.int64), "coincidences": coincidences}
 
 
-def label_distribution(question: Question, ratings: QuestionRatings) -> dict[str, Any] | None:
+def label_distribution(question: Question, ratings: QuestionRatings, keyed: Ratings | None = None) -> dict[str, Any] | None:
     """Human ratings per language and label: the chosen label (single choice) or each label chosen (multi-label).
 
     ``n_ratings`` per language is the denominator for shares (multi-label ratings may choose several labels);
-    ``n_none`` counts the multi-label ratings that chose no label ("none of these").
+    ``n_none`` counts the multi-label ratings that chose no label ("none of these"). ``keyed``: the multi-label
+    ratings encoded by answer (``EncodedQuestion.keyed``), so answers are not parsed again.
     """
     if question.type == "single_choice":
-        chosen = [[str(answer)] for answer in ratings.answer]
+        codes, uniques = pd.factorize(pd.Series(ratings.answer.astype(str), dtype=object))
+        chosen = [[str(value)] for value in uniques]
+    elif question.type == "multi_label" and keyed is not None:
+        codes = keyed.value_idx
+        chosen = [[label for label, level in key if level != UNANSWERED] for key in keyed.values]
     elif question.type == "multi_label":
-        chosen = _label_lists(ratings.answer)
+        codes, first = distinct_answers(ratings.answer)
+        chosen = _label_lists(ratings.answer[first])
     else:
         return None
     order = list(question.labels) + sorted({label for labels in chosen for label in labels} - set(question.labels))
     position = {label: i for i, label in enumerate(order)}
-    counts: dict[str, np.ndarray] = {}
-    for language, labels in zip(ratings.language.tolist(), chosen):
-        row = counts.setdefault(str(language), np.zeros(len(order) + 2, dtype=np.int64))
-        row[-1] += 1
-        row[-2] += not labels
+    chooses = np.zeros((len(chosen), len(order)), dtype=np.int64)  # distinct answer × label: how often chosen
+    for row, labels in enumerate(chosen):
         for label in labels:
-            row[position[label]] += 1
+            chooses[row, position[label]] += 1
+    language_idx, languages = pd.factorize(pd.Series(ratings.language.astype(str), dtype=object), sort=True)
+    per_language = np.bincount(language_idx * len(chosen) + codes, minlength=len(languages) * len(chosen))
+    per_language = per_language.reshape(len(languages), len(chosen))
+    none = np.array([not labels for labels in chosen], dtype=bool)
+    counts = per_language @ chooses
     return {
         "labels": order,
         "languages": [
-            {"language": language, "n_ratings": row[-1], "n_none": row[-2], "counts": row[:-2]}
-            for language, row in sorted(counts.items())
+            {"language": str(language), "n_ratings": per_language[i].sum(), "n_none": per_language[i, none].sum(),
+             "counts": counts[i]}
+            for i, language in enumerate(languages)
         ],
     }
 
@@ -361,7 +383,7 @@ def _human_block(
     block["pairwise"] = _pairwise(encoded, level, metric, params, nominal=question.type == "single_choice")
     if question.type == "single_choice":
         block["confusion"] = annotator_confusion(encoded, question.labels)
-    block["label_distribution"] = label_distribution(question, ratings)
+    block["label_distribution"] = label_distribution(question, ratings, encoded_question.keyed)
     block["over_time"] = alpha_over_time(alpha_ratings, encoded, level, metric, resample)
     return block
 
@@ -445,13 +467,7 @@ def _question_report(
             )
             assert gold is not None
             aggregates[(question.key, perspective)] = gold
-            rows = gold.rows()
-            summary = aggregation_summary(rows, params.review_confidence_below)
-            if question.type == "numeric":
-                spreads = [row.distribution.get("std") for row in rows]
-                finite = [s for s in spreads if s is not None]
-                summary["mean_within_unit_std"] = float(np.mean(finite)) if finite else None
-            block["aggregation"] = summary
+            block["aggregation"] = aggregation_summary(gold, params.review_confidence_below)
         machine = question_ratings(columns, question.key, perspective, human=False)
         imported: QuestionAggregate | None = None
         if machine.size and reference is not None and question.key in reference.answers:
