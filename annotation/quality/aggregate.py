@@ -225,12 +225,15 @@ def _levels_matrix(question: Question, answers: np.ndarray) -> np.ndarray:
     return distinct[codes]
 
 
-def aggregate_multi_label(question: Question, ratings: QuestionRatings, policy: AggregationPolicy) -> QuestionAggregate:
+def aggregate_multi_label(question: Question, ratings: QuestionRatings, policy: AggregationPolicy, *,
+                          levels: np.ndarray | None = None) -> QuestionAggregate:
+    """``levels``: the ratings × labels matrix ``_levels_matrix`` gives, when the caller has parsed the answers."""
     labels = list(question.labels)
     units, unit_idx = np.unique(ratings.unit, return_inverse=True)
     unit_idx = unit_idx.reshape(-1).astype(np.int64)
     _, rater_idx = np.unique(ratings.rater.astype(str), return_inverse=True)
-    levels = _levels_matrix(question, ratings.answer)
+    if levels is None:
+        levels = _levels_matrix(question, ratings.answer)
     decision = multi_label_decide(
         unit_idx, rater_idx.reshape(-1).astype(np.int64), levels, units.size, rule=policy.multi_label_rule,
         share_above=policy.share_above, threshold=policy.intensity_threshold, inclusive=policy.intensity_inclusive,
@@ -294,15 +297,17 @@ def aggregate_numeric(ratings: QuestionRatings) -> QuestionAggregate:
 
 
 def aggregate_question(question: Question, ratings: QuestionRatings, policy: AggregationPolicy | None = None, *,
-                       encoded: Ratings | None = None) -> QuestionAggregate | None:
-    """The aggregated answers of every unit with at least one rating; None for questions without a gold rule."""
+                       encoded: Ratings | None = None, levels: np.ndarray | None = None) -> QuestionAggregate | None:
+    """The aggregated answers of every unit with at least one rating; None for questions without a gold rule.
+
+    ``encoded`` (single choice) and ``levels`` (multi-label): the ratings already parsed by the caller."""
     policy = policy or AggregationPolicy()
     if question.type == "single_choice":
         if ratings.size == 0:
             return _empty("majority")
         return aggregate_single_choice(question, ratings, policy, encoded=encoded)
     if question.type == "multi_label":
-        return aggregate_multi_label(question, ratings, policy) if ratings.size else _empty(policy.multi_label_rule)
+        return aggregate_multi_label(question, ratings, policy, levels=levels) if ratings.size else _empty(policy.multi_label_rule)
     if question.type == "numeric":
         return aggregate_numeric(ratings) if ratings.size else _empty("mean")
     return None
