@@ -11,7 +11,8 @@ Rows (reference in brackets; ratio = Sentio / reference, lower is better):
 
 - ``import``: the corpus import (``import_bench.import_file``: CSV upload + ``import_run``, the worker's path)
   [a bare ``COPY ... FROM STDIN`` of the very rows that import wrote, into the same tables with the same indexes:
-  the rows are read back with ``COPY TO``, deleted, and copied in again in one transaction]. Target <= 1.5.
+  read back with ``COPY TO`` (for a new corpus, ids moved past the largest), the import's rows deleted, then
+  copied in one transaction]. Target <= 1.5.
 - ``time to annotatable``: the same import into a corpus that already has a project, timed until its items
   exist (they are inserted in the import's transaction) [the import without a project]. Target <= 1.2.
 - ``alpha``: Krippendorff's alpha of a raters x units matrix, Sentio including the encoding, and per-label binary
@@ -33,6 +34,7 @@ as wall time on a shared machine is at the mercy of other work).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -50,10 +52,12 @@ sys.path[:0] = [str(REPO), str(REPO / "platform"), str(REPO / "benchmarks")]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import agreement_bench  # noqa: E402
+import export_bench  # noqa: E402
 import import_bench  # noqa: E402
 
 Row = tuple[str, str, float, float, str]  # what, size, Sentio seconds, reference seconds, target
-SIZES = {"import": (10_000, 100_000), "alpha": (1_000, 300_000), "report": (30_000, 300_000), "preannotate": (200, 600)}
+SIZES = {"import": (10_000, 100_000), "export": (10_000, 100_000), "alpha": (1_000, 300_000),
+         "report": (30_000, 300_000), "preannotate": (200, 600)}
 
 
 def median(values: list[float]) -> float:
@@ -63,36 +67,65 @@ def median(values: list[float]) -> float:
 # --- import and time to annotatable ------------------------------------------------------------------------------
 
 
-def _dump(corpus_id: int) -> dict[str, bytes]:
-    """The rows the import wrote, per table, as COPY text (every column, ids included)."""
+# Columns that point at rows of the copied tables: they move with those rows' ids.
+_POINTERS = {"conversation_id": "corpora_conversation", "speaker_id": "corpora_speaker",
+             "utterance_id": "corpora_utterance"}
+
+
+def _dump(corpus_id: int, target_corpus_id: int) -> dict[str, tuple[list[str], bytes]]:
+    """The rows the import wrote, per table, as COPY text for another (empty) corpus: every column, ids moved past
+    the table's largest so that no key, live or dead, is met again (as the import met none)."""
     from django.db import connection
 
     dumps = {}
     with connection.cursor() as cursor:
+        offsets = {}
+        for table in import_bench.CORPUS_TABLES:
+            cursor.execute(f"SELECT COALESCE(max(id), 0) FROM {table}")
+            offsets[table] = int(cursor.fetchone()[0])
         raw = cursor.connection.cursor()
         for table, where in import_bench.CORPUS_TABLES.items():
+            cursor.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                           "ORDER BY ordinal_position", [table])
+            columns = [name for (name,) in cursor.fetchall()]
+            select = []
+            for name in columns:
+                if name == "id":
+                    select.append(f"id + {offsets[table]}")
+                elif name == "corpus_id":
+                    select.append(str(int(target_corpus_id)))
+                elif name in _POINTERS:
+                    select.append(f"{name} + {offsets[_POINTERS[name]]}")
+                else:
+                    select.append(name)
             buffer = io.BytesIO()
-            with raw.copy(f"COPY (SELECT * FROM {table} WHERE {where.replace('%s', str(int(corpus_id)))}) TO STDOUT") as copy:
+            query = f"COPY (SELECT {', '.join(select)} FROM {table} WHERE {where.replace('%s', str(int(corpus_id)))}) TO STDOUT"
+            with raw.copy(query) as copy:
                 for chunk in copy:
                     buffer.write(chunk)
-            dumps[table] = buffer.getvalue()
+            dumps[table] = (columns, buffer.getvalue())
     return dumps
 
 
-def _bare_copy(corpus_id: int, dumps: dict[str, bytes]) -> float:
-    """Delete the import's rows, then time COPY of the same rows back into the same tables (one transaction)."""
-    from django.db import connection, transaction
+def _rows_delete(corpus_id: int) -> None:
+    from django.db import connection
 
     with connection.cursor() as cursor:
         for table in reversed(list(import_bench.CORPUS_TABLES)):
             cursor.execute(f"DELETE FROM {table} WHERE {import_bench.CORPUS_TABLES[table]}", [corpus_id])
         for table in import_bench.CORPUS_TABLES:
-            cursor.execute(f"VACUUM {table}")  # as the import found them: no dead rows of this corpus
+            cursor.execute(f"VACUUM {table}")
+
+
+def _bare_copy(dumps: dict[str, tuple[list[str], bytes]]) -> float:
+    """COPY the dumped rows into the same tables, in one transaction, as the import commits its rows."""
+    from django.db import connection, transaction
+
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.connection.cursor()
-        for table, data in dumps.items():
-            with raw.copy(f"COPY {table} FROM STDIN") as copy:
+        for table, (columns, data) in dumps.items():
+            with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                 copy.write(data)
     return time.perf_counter() - started
 
@@ -115,7 +148,11 @@ def bench_import(rows: int, runs: int) -> list[Row]:
             job, store_s, run_s = import_bench.import_file(corpus, data)
             assert job.status == JobStatus.SUCCEEDED, job.message
             imports.append(store_s + run_s)
-            copies.append(_bare_copy(corpus.pk, _dump(corpus.pk)))
+            target = import_bench.corpus_new()
+            dumps = _dump(corpus.pk, target.pk)
+            _rows_delete(corpus.pk)  # the tables as the import found them (the corpus and job stay: rows name them)
+            copies.append(_bare_copy(dumps))
+            import_bench.corpus_purge(target, None)
             import_bench.corpus_purge(corpus, job)
 
             corpus = import_bench.corpus_new()
@@ -130,6 +167,59 @@ def bench_import(rows: int, runs: int) -> list[Row]:
     size = f"{rows:,} rows"
     return [("import vs bare COPY", size, median(imports), median(copies), "<= 1.5"),
             ("time to annotatable vs import", size, median(annotatable), median(imports), "<= 1.2")]
+
+
+# --- export -------------------------------------------------------------------------------------------------------
+
+# What the export's Parquet holds per utterance, read by one query: the utterance's own columns, its language,
+# conversation and speaker, and every annotation's answer, origin, rater and model version.
+BARE_EXPORT_SQL = """
+SELECT u.id, u.external_id, u.text, u.audio, u.turn_index, u.metadata::text AS metadata, l.code AS language,
+       c.external_id AS conversation, s.external_id AS speaker, a.value->>'emotion' AS emotion, a.origin,
+       a.external_rater, a.model_version
+FROM corpora_utterance u
+JOIN corpora_language l ON l.id = u.language_id
+LEFT JOIN corpora_conversation c ON c.id = u.conversation_id
+LEFT JOIN corpora_speaker s ON s.id = u.speaker_id
+LEFT JOIN annotation_annotation a ON a.utterance_id = u.id AND a.project_id = %(project)s
+WHERE u.corpus_id = (SELECT corpus_id FROM annotation_project WHERE id = %(project)s)
+ORDER BY u.id
+"""
+
+
+def _export_once(project_id: int) -> float:
+    """The export job's service (export_bench's run, in this process), its wall seconds."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        export_bench._run_one(project_id, ["parquet"])
+    result = json.loads(buffer.getvalue().strip().splitlines()[-1])
+    assert result["status"] == "succeeded", result
+    return float(result["seconds"])
+
+
+def _bare_export(project_id: int, folder: Path) -> float:
+    import warnings
+
+    import pandas as pd
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pandas prefers SQLAlchemy; a DB-API connection reads the same
+        frame = pd.read_sql(BARE_EXPORT_SQL, cursor.connection, params={"project": project_id})
+    frame.to_parquet(folder / "bare.parquet")
+    return time.perf_counter() - started
+
+
+def bench_export(utterances: int, runs: int) -> list[Row]:
+    project_id = export_bench._setup(utterances)
+    exports, bare = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(runs):
+            bare.append(_bare_export(project_id, Path(tmp)))
+            exports.append(_export_once(project_id))
+    return [("export (Parquet) vs bare pandas.read_sql + to_parquet", f"{utterances:,} utterances",
+             median(exports), median(bare), "")]
 
 
 # --- alpha --------------------------------------------------------------------------------------------------------
@@ -204,19 +294,19 @@ def bench_preannotate(texts: int, runs: int) -> list[Row]:
 
 
 SECTIONS: dict[str, Callable[[int, int], list[Row]]] = {
-    "import": bench_import, "alpha": bench_alpha, "report": bench_report, "preannotate": bench_preannotate,
+    "import": bench_import, "export": bench_export, "alpha": bench_alpha, "report": bench_report, "preannotate": bench_preannotate,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="import,alpha,report", help="sections: " + ", ".join(SECTIONS))
+    parser.add_argument("--only", default="import,export,alpha,report", help="sections: " + ", ".join(SECTIONS))
     parser.add_argument("--large", action="store_true", help="the large sizes too")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--migrate", action="store_true")
     args = parser.parse_args()
     sections = args.only.split(",")
-    if {"import", "preannotate"} & set(sections):
+    if {"import", "export"} & set(sections):
         if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
             raise SystemExit("set DATABASE_URL to a PostgreSQL database (the import's reference is COPY)")
         import_bench.django_ready(migrate=args.migrate)
