@@ -278,8 +278,10 @@ def aggregate_multi_label(question: Question, ratings: QuestionRatings, policy: 
                              n_ratings=n_ratings, tied=tied, method=method, distribution=distribution)
 
 
-def aggregate_numeric(ratings: QuestionRatings) -> QuestionAggregate:
-    encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
+def aggregate_numeric(ratings: QuestionRatings, *, encoded: Ratings | None = None) -> QuestionAggregate:
+    """``encoded``: the same ratings already encoded as numbers."""
+    if encoded is None:
+        encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
     summary = dimension_summary(encoded)
     records = summary.to_dict(orient="records")
 
@@ -300,7 +302,8 @@ def aggregate_question(question: Question, ratings: QuestionRatings, policy: Agg
                        encoded: Ratings | None = None, levels: np.ndarray | None = None) -> QuestionAggregate | None:
     """The aggregated answers of every unit with at least one rating; None for questions without a gold rule.
 
-    ``encoded`` (single choice) and ``levels`` (multi-label): the ratings already parsed by the caller."""
+    ``encoded`` (single choice: string values; numeric: numbers) and ``levels`` (multi-label): the ratings already
+    parsed by the caller."""
     policy = policy or AggregationPolicy()
     if question.type == "single_choice":
         if ratings.size == 0:
@@ -309,7 +312,7 @@ def aggregate_question(question: Question, ratings: QuestionRatings, policy: Agg
     if question.type == "multi_label":
         return aggregate_multi_label(question, ratings, policy, levels=levels) if ratings.size else _empty(policy.multi_label_rule)
     if question.type == "numeric":
-        return aggregate_numeric(ratings) if ratings.size else _empty("mean")
+        return aggregate_numeric(ratings, encoded=encoded) if ratings.size else _empty("mean")
     return None
 
 

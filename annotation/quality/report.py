@@ -488,7 +488,7 @@ def _question_report(
                 block["error"] = str(exc)
             gold = aggregate_question(
                 question, human, params.policy(),
-                encoded=encoded.ratings if encoded is not None and question.type == "single_choice" else None,
+                encoded=encoded.ratings if encoded is not None and question.type != "multi_label" else None,
                 levels=_rating_levels(encoded.keyed, question.labels) if encoded is not None and encoded.keyed is not None else None,
             )
             assert gold is not None
