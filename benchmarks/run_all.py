@@ -327,12 +327,13 @@ def main() -> None:
                 continue
             rows.extend(measured)
             print(f"# {name} at {size:,}: {time.perf_counter() - section_started:.0f} s; "
-                  + "; ".join(f"{r[0]} {r[2]:.3f}s vs {r[3]:.3f}s" for r in measured), file=sys.stderr, flush=True)
+                  + "; ".join(f"{r[0]} {r[2]:.4f}s vs {r[3]:.4f}s" for r in measured), file=sys.stderr, flush=True)
     load_after = os.getloadavg()
-    print(f"\n{'measure':58} | {'size':>20} | {'Sentio':>9} | {'reference':>9} | {'ratio':>6} | target")
-    print(f"{'-' * 58}-|-{'-' * 20}-|-{'-' * 9}-|-{'-' * 9}-|-{'-' * 6}-|-------")
+    print(f"\n{'measure':58} | {'size':>20} | {'Sentio':>12} | {'reference':>12} | {'ratio':>6} | target")
+    print(f"{'-' * 58}-|-{'-' * 20}-|-{'-' * 12}-|-{'-' * 12}-|-{'-' * 6}-|-------")
     for what, size, ours, theirs, target in rows:
-        print(f"{what:58} | {size:>20} | {ours:8.3f}s | {theirs:8.3f}s | {ours / theirs:6.2f} | {target}")
+        print(f"{what:58} | {size:>20} | {agreement_bench.seconds(ours)} | {agreement_bench.seconds(theirs)} | "
+              f"{ours / theirs:6.2f} | {target}")
     print(f"\nmedians of {args.runs} runs; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
           f"{time.perf_counter() - started:.0f} s in all")
     for failure in failures:
