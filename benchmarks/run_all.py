@@ -27,8 +27,10 @@ Not here yet: export against a bare ``pandas.read_sql`` + ``to_parquet``, and su
 function in a loop (``export_bench.py`` and ``annotate_bench.py`` measure the platform side on their own).
 
 Sizes: small = 10k rows / 1k units / 30k annotations; large (``--large``) = 100k rows / 300k units / 300k
-annotations. Each figure is the median of ``--runs`` runs (wall seconds; the machine's load average is printed,
-as wall time on a shared machine is at the mercy of other work).
+annotations. Each figure is the median of ``--runs`` runs (wall seconds, but CPU seconds for the report; the
+machine's load average is printed, as wall time on a shared machine is at the mercy of other work). On the 2-core
+development machine at a load average of 10-20, ``--large --runs 3`` with every section took about 35 minutes
+(import 100k about 13 of them) and the small sizes alone about 4 minutes.
 """
 
 from __future__ import annotations
