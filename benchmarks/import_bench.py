@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "platform")]
@@ -99,6 +100,89 @@ class RssSampler:
         self.peak_kb = max(self.peak_kb, self.current_kb())
 
 
+OPTIONS = {"mapping": {"text": "text", "language": "language", "speaker": "speaker", "conversation": "conversation",
+                       "turn_index": "turn", "labels": {"emotion": "emotion"}},
+           "schema": "bench-emotion", "mode": "all_or_nothing"}
+# The tables an import of the bench file writes rows into, and how to find a corpus's rows in each.
+CORPUS_TABLES = {
+    "corpora_conversation": "corpus_id = %s",
+    "corpora_speaker": "corpus_id = %s",
+    "corpora_utterance": "corpus_id = %s",
+    "annotation_annotation": "utterance_id IN (SELECT id FROM corpora_utterance WHERE corpus_id = %s)",
+}
+
+
+def django_ready(*, migrate: bool) -> None:
+    """Django set up on DATABASE_URL, with media in a temporary folder and the bench schema."""
+    import django
+
+    media = tempfile.mkdtemp(prefix="sentio-bench-media-")
+    os.environ.setdefault("SENTIO_DATA_DIR", media)
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.MEDIA_ROOT = media
+    if migrate:
+        call_command("migrate", verbosity=0)
+    from annotation.models import LabelSchema
+    from annotation.services import label_schema_create
+
+    if not LabelSchema.objects.filter(slug="bench-emotion").exists():
+        label_schema_create(name="Bench emotion", slug="bench-emotion",
+                            questions=[{"key": "emotion", "type": "single_choice", "labels": LABELS}])
+
+
+def corpus_new() -> Any:
+    from corpora.services import corpus_create
+
+    return corpus_create(name=f"bench {time.time_ns()}", license="CC0-1.0", created_by=None)
+
+
+def import_file(corpus: Any, data: Path) -> tuple[Any, float, float]:
+    """Import the bench file into ``corpus`` through the worker's service path: (job, store seconds, run seconds)."""
+    from django.core.files import File
+
+    from corpora.importing.services import import_job_create, import_run
+
+    t0 = time.perf_counter()
+    with data.open("rb") as fh:
+        job = import_job_create(corpus=corpus, files=[File(fh, name="bench.csv")], options=OPTIONS, created_by=None,
+                                enqueue=False)
+    t1 = time.perf_counter()
+    import_run(job_id=job.pk)
+    t2 = time.perf_counter()
+    job.refresh_from_db()
+    return job, t1 - t0, t2 - t1
+
+
+def corpus_purge(corpus: Any, job: Any | None) -> None:
+    """Delete an imported corpus with its rows (and any project on it), then vacuum so the next run starts clean."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("annotation_reservation", "annotation_projectitem"):
+            cursor.execute(f"DELETE FROM {table} WHERE project_id IN (SELECT id FROM annotation_project "
+                           "WHERE corpus_id = %s)", [corpus.pk])
+        cursor.execute("DELETE FROM annotation_annotation WHERE utterance_id IN "
+                       "(SELECT id FROM corpora_utterance WHERE corpus_id = %s)", [corpus.pk])
+        for table in ("corpora_utterance", "corpora_conversation", "corpora_speaker", "corpora_corpus_languages"):
+            cursor.execute(f"DELETE FROM {table} WHERE corpus_id = %s", [corpus.pk])
+        if job is not None:
+            cursor.execute("DELETE FROM jobs_joberror WHERE job_id = %s", [job.pk])
+            cursor.execute("DELETE FROM jobs_job WHERE id = %s", [job.pk])
+    from annotation.models import Project
+
+    Project.objects.filter(corpus_id=corpus.pk).delete()  # its items are gone already; the ORM cascades the rest
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM corpora_corpus WHERE id = %s", [corpus.pk])
+    # Dead rows of the deleted run would bloat the next run's inserts and indexes.
+    with connection.cursor() as cursor:
+        for table in ("annotation_annotation", "corpora_utterance", "corpora_conversation", "corpora_speaker",
+                      "annotation_projectitem"):
+            cursor.execute(f"VACUUM {table}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -109,54 +193,26 @@ def main() -> int:
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("set DATABASE_URL to a PostgreSQL database (the bulk path under test is COPY)", file=sys.stderr)
         return 2
-
-    import django
-
-    media = tempfile.TemporaryDirectory(prefix="sentio-bench-media-")
-    os.environ.setdefault("SENTIO_DATA_DIR", media.name)
-    django.setup()
-    from django.conf import settings
-    from django.core.files import File
-    from django.core.management import call_command
+    django_ready(migrate=args.migrate)
     from django.db import connection
 
-    settings.MEDIA_ROOT = media.name
-    if args.migrate:
-        call_command("migrate", verbosity=0)
-
-    from annotation.models import LabelSchema
-    from annotation.services import label_schema_create
-    from corpora.importing.services import import_job_create, import_run
-    from corpora.services import corpus_create
     from jobs.models import JobStatus
 
-    if not LabelSchema.objects.filter(slug="bench-emotion").exists():
-        label_schema_create(name="Bench emotion", slug="bench-emotion",
-                            questions=[{"key": "emotion", "type": "single_choice", "labels": LABELS}])
     with tempfile.TemporaryDirectory(prefix="sentio-bench-") as tmp:
         data = Path(tmp) / "bench.csv"
         started = time.perf_counter()
         generate(data, args.rows)
         print(f"generated {args.rows:,} rows ({data.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
-        options = {"mapping": {"text": "text", "language": "language", "speaker": "speaker",
-                               "conversation": "conversation", "turn_index": "turn", "labels": {"emotion": "emotion"}},
-                   "schema": "bench-emotion", "mode": "all_or_nothing"}
         rates, run_rates, peaks, cpu_rates, process_cpus, backend_cpus = [], [], [], [], [], []
         for run in range(1, args.runs + 1):
-            corpus = corpus_create(name=f"bench {time.time_ns()}", license="CC0-1.0", created_by=None)
+            corpus = corpus_new()
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_backend_pid()")
                 backend_pid = cursor.fetchone()[0]
             backend_before = backend_cpu_s(backend_pid)
             process_before = process_cpu_s()
             with RssSampler() as rss:
-                t0 = time.perf_counter()
-                with data.open("rb") as fh:
-                    job = import_job_create(corpus=corpus, files=[File(fh, name="bench.csv")], options=options,
-                                            created_by=None, enqueue=False)
-                t1 = time.perf_counter()
-                import_run(job_id=job.pk)
-                t2 = time.perf_counter()
+                job, store_s, run_s = import_file(corpus, data)
             process_cpu = process_cpu_s() - process_before
             backend_after = backend_cpu_s(backend_pid)
             with connection.cursor() as cursor:
@@ -164,12 +220,11 @@ def main() -> int:
                 same_backend = cursor.fetchone()[0] == backend_pid
             backend_cpu = (backend_after - backend_before
                            if backend_before is not None and backend_after is not None and same_backend else None)
-            job.refresh_from_db()
             if job.status != JobStatus.SUCCEEDED:
                 print(f"run {run}: job {job.status}: {job.message}", file=sys.stderr)
                 return 1
             created = job.counts["created"]
-            rate, run_rate = created / (t2 - t0), created / (t2 - t1)
+            rate, run_rate = created / (store_s + run_s), created / run_s
             rates.append(rate)
             run_rates.append(run_rate)
             peaks.append(rss.peak_kb / 1024)
@@ -180,26 +235,13 @@ def main() -> int:
             if backend_cpu is not None:
                 backend_cpus.append(backend_cpu)
             backend_text = f"{backend_cpu:.1f} s" if backend_cpu is not None else "unreadable"
-            print(f"run {run}: {created:,} utterances + {job.counts['annotations']:,} labels in {t2 - t0:.1f} s "
-                  f"(store {t1 - t0:.1f} s, import_run {t2 - t1:.1f} s) = {rate:,.0f} rows/s end to end, "
+            print(f"run {run}: {created:,} utterances + {job.counts['annotations']:,} labels in {store_s + run_s:.1f} s "
+                  f"(store {store_s:.1f} s, import_run {run_s:.1f} s) = {rate:,.0f} rows/s end to end, "
                   f"{run_rate:,.0f} rows/s import_run; CPU: process {process_cpu:.1f} s + PostgreSQL backend "
                   f"{backend_text} = {cpu_rate:,.0f} CPU rows/s; peak RSS {rss.peak_kb / 1024:.0f} MB; "
                   f"{job.result.get('timings')}")
             if not args.keep:
-                with connection.cursor() as cursor:
-                    cursor.execute("DELETE FROM annotation_annotation WHERE utterance_id IN "
-                                   "(SELECT id FROM corpora_utterance WHERE corpus_id = %s)", [corpus.pk])
-                    for table in ("corpora_utterance", "corpora_conversation", "corpora_speaker",
-                                  "corpora_corpus_languages"):
-                        cursor.execute(f"DELETE FROM {table} WHERE corpus_id = %s", [corpus.pk])
-                    cursor.execute("DELETE FROM jobs_joberror WHERE job_id = %s", [job.pk])
-                    cursor.execute("DELETE FROM jobs_job WHERE id = %s", [job.pk])
-                    cursor.execute("DELETE FROM corpora_corpus WHERE id = %s", [corpus.pk])
-                # Dead rows of the deleted run would bloat the next run's inserts and indexes.
-                with connection.cursor() as cursor:
-                    for table in ("annotation_annotation", "corpora_utterance", "corpora_conversation",
-                                  "corpora_speaker"):
-                        cursor.execute(f"VACUUM {table}")
+                corpus_purge(corpus, job)
         ru_max_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         backend_median = f"{statistics.median(backend_cpus):.1f} s" if backend_cpus else "unreadable"
         print(f"median over {args.runs} run(s): {statistics.median(rates):,.0f} rows/s end to end (wall), "
@@ -207,7 +249,6 @@ def main() -> int:
               f"{statistics.median(cpu_rates):,.0f} CPU rows/s (process {statistics.median(process_cpus):.1f} s + "
               f"backend {backend_median}), peak RSS {statistics.median(peaks):.0f} MB "
               f"(process ru_maxrss {ru_max_mb:.0f} MB)")
-    media.cleanup()
     return 0
 
 

@@ -34,9 +34,12 @@ from annotation.agreement.kappa import (
 )
 from annotation.agreement.model_eval import (
     ClassificationReport,
+    MultiLabelReport,
     calibration_report,
     classification_report,
     concordance_correlation,
+    macro_f1,
+    multi_label_report,
 )
 from annotation.agreement.ratings import (
     AgreementInputError,
@@ -63,6 +66,7 @@ __all__ = [
     "AgreementInputError",
     "AlphaResult",
     "ClassificationReport",
+    "MultiLabelReport",
     "CrowdResult",
     "KappaResult",
     "Metric",
@@ -73,6 +77,8 @@ __all__ = [
     "annotator_agreement",
     "calibration_report",
     "classification_report",
+    "macro_f1",
+    "multi_label_report",
     "cohen_kappa",
     "cohen_kappa_for_raters",
     "cohen_kappa_from_table",

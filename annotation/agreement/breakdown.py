@@ -326,7 +326,8 @@ def alpha_by_group(
 ) -> pd.DataFrame:
     """Alpha (with interval when resampling) per group, e.g. language, perspective or label; one group per rating."""
     array = np.asarray(groups)  # numeric groups (weeks) factorise as numbers, anything else as objects
-    group_col = pd.Series(array if array.dtype.kind in "iuf" else array.astype(object))
+    # dtype=object: pandas would otherwise copy every string into an Arrow string array first
+    group_col = pd.Series(array) if array.dtype.kind in "iuf" else pd.Series(array.astype(object), dtype=object)
     if len(group_col) != ratings.n_ratings:
         raise AgreementInputError(f"groups has {len(group_col)} entries for {ratings.n_ratings} ratings")
     codes, names = pd.factorize(group_col, sort=True)

@@ -1,7 +1,9 @@
 """A model or LLM against human labels: accuracy, macro-F1 and a confusion matrix; CCC for dimensions.
 
-Macro-F1 is the unweighted mean of per-label F1 over the labels (given, or seen in either column); a label
-with no true and no predicted instance has F1 = 0, as scikit-learn's ``zero_division=0``. Lin's (1989)
+Macro-F1 (one definition, for the quality report's model comparison and a trained head's evaluation) is the
+unweighted mean of per-label F1 over the labels that occur in the truth or the predictions, as scikit-learn's
+default: a label listed but never said by either side tells nothing about the model. Multi-label answers are
+scored label by label (F1 of "chosen"), and macro-F1 averages the labels chosen on either side. Lin's (1989)
 concordance correlation coefficient uses population (1/n) moments:
 CCC = 2 s_xy / (s_x^2 + s_y^2 + (mean_x - mean_y)^2).
 """
@@ -79,12 +81,53 @@ def classification_report(
     index = pd.Index(list(labels), name="label")
     return ClassificationReport(
         accuracy=float(correct.sum() / n_items) if n_items else float("nan"),
-        macro_f1=float(f1.mean()) if size else float("nan"),
+        macro_f1=macro_f1(f1, (support > 0) | (predicted_count > 0)),
         n_items=n_items,
         per_label=pd.DataFrame(
             {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64)}, index=index
         ),
         confusion=pd.DataFrame(confusion, index=index, columns=pd.Index(list(labels), name="predicted")),
+    )
+
+
+def macro_f1(f1: npt.ArrayLike, occurring: npt.ArrayLike) -> float:
+    """The mean F1 over the labels that occur in the truth or the predictions (NaN when none does)."""
+    scores, seen = np.asarray(f1, dtype=np.float64), np.asarray(occurring, dtype=bool)
+    return float(scores[seen].mean()) if seen.any() else float("nan")
+
+
+@dataclass(frozen=True)
+class MultiLabelReport:
+    macro_f1: float
+    exact_match_accuracy: float
+    n_items: int
+    per_label: pd.DataFrame  # f1 (of "chosen"), support, balanced_accuracy, tp, fp, fn, tn per label
+
+    @property
+    def uar(self) -> float:
+        """The mean per-label balanced accuracy."""
+        return float(self.per_label["balanced_accuracy"].mean()) if len(self.per_label) else float("nan")
+
+
+def multi_label_report(truth: npt.ArrayLike, predicted: npt.ArrayLike, labels: Sequence[Hashable]) -> MultiLabelReport:
+    """Items × labels booleans (a label chosen or not) against the truth: each label as a binary classification."""
+    y, chosen = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
+    if y.shape != chosen.shape or y.ndim != 2 or y.shape[1] != len(labels):
+        raise AgreementInputError(f"truth and predictions must both be items × {len(labels)} labels, got {y.shape} "
+                                  f"and {chosen.shape}")
+    rows = []
+    for j, label in enumerate(labels):
+        report = classification_report(list(y[:, j]), list(chosen[:, j]), labels=[False, True])
+        rows.append({"label": label, "f1": float(report.per_label["f1"].to_numpy()[1]),  # the "chosen" class
+                     "support": int(y[:, j].sum()), "balanced_accuracy": report.uar,
+                     "tp": int((y[:, j] & chosen[:, j]).sum()), "fp": int((~y[:, j] & chosen[:, j]).sum()),
+                     "fn": int((y[:, j] & ~chosen[:, j]).sum()), "tn": int((~y[:, j] & ~chosen[:, j]).sum())})
+    per_label = pd.DataFrame(rows, columns=["label", "f1", "support", "balanced_accuracy", "tp", "fp", "fn", "tn"])
+    return MultiLabelReport(
+        macro_f1=macro_f1(per_label["f1"], (y | chosen).any(axis=0)),
+        exact_match_accuracy=float((y == chosen).all(axis=1).mean()) if y.shape[0] else float("nan"),
+        n_items=int(y.shape[0]),
+        per_label=per_label.set_index("label"),
     )
 
 

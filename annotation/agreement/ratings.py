@@ -100,7 +100,7 @@ def _id_column(ids: Any) -> pd.Series:
         return ids
     if isinstance(ids, np.ndarray) and ids.dtype.kind in "iuf":
         return pd.Series(ids)
-    return pd.Series(np.asarray(ids, dtype=object))
+    return pd.Series(np.asarray(ids, dtype=object), dtype=object)  # not an Arrow string copy of every id
 
 
 def ratings_from_long(
@@ -116,7 +116,10 @@ def ratings_from_long(
     over the values in a unit, but per-rater breakdowns need one value per rater and unit).
     """
     unit_col, rater_col = _id_column(units), _id_column(raters)
-    value_col = values if isinstance(values, pd.Series) else pd.Series(list(values) if not isinstance(values, np.ndarray) else values)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "OUS":
+        value_col = pd.Series(values.astype(object), dtype=object)  # strings stay Python objects (no Arrow copy)
+    else:
+        value_col = values if isinstance(values, pd.Series) else pd.Series(list(values) if not isinstance(values, np.ndarray) else values)
     if not (len(unit_col) == len(rater_col) == len(value_col)):
         raise AgreementInputError(
             f"units, raters and values must have the same length, got {len(unit_col)}, {len(rater_col)}, {len(value_col)}"

@@ -2,7 +2,7 @@
 
 Pure computation (numpy and ``annotation.agreement``; no Django): probabilities of a head on held-out items (or
 out-of-fold probabilities from k-fold cross-validation) against the items' labels. Single-label questions get
-accuracy, macro-F1 (over the labels that occur in the truth or the predictions), per-label F1, UAR (unweighted
+accuracy, macro-F1 (``annotation.agreement.macro_f1``: over the labels that occur in the truth or the predictions), per-label F1, UAR (unweighted
 average recall over the labels in the truth) and the confusion matrix; multi-label
 questions get per-label F1 on the 0.5 decision, their macro mean, exact-match accuracy, UAR as the mean per-label
 balanced accuracy, and per-label counts. Both get the expected calibration error and a reliability diagram.
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from annotation.agreement import calibration_report, classification_report
+from annotation.agreement import calibration_report, classification_report, multi_label_report
 
 RELIABILITY_BINS = 10
 
@@ -40,16 +40,13 @@ def head_quality(truth: Sequence[Any], probabilities: np.ndarray, *, labels: Seq
     predicted = [labels[i] for i in p.argmax(axis=1)]
     report = classification_report([str(t) for t in truth], predicted, labels=labels)
     per_label = report.per_label
-    # Macro-F1 over the labels that occur (in the truth or the predictions), as scikit-learn's default: a label the
-    # split never has and the head never says tells nothing about the head.
-    occurring = (per_label["support"].to_numpy() > 0) | (report.confusion.to_numpy().sum(axis=0) > 0)
     confidence = p.max(axis=1)
     calibration = calibration_report(confidence, np.array([a == b for a, b in zip(truth, predicted)]),
                                      bins=RELIABILITY_BINS)
     return {
         "n_items": report.n_items,
         "accuracy": _finite(report.accuracy),
-        "macro_f1": float(per_label["f1"].to_numpy()[occurring].mean()),
+        "macro_f1": _finite(report.macro_f1),
         "uar": _finite(report.uar),
         "per_label_f1": {str(label): float(f1) for label, f1 in zip(per_label.index, per_label["f1"])},
         "per_label": [{"label": str(label), "precision": float(row.precision), "recall": float(row.recall),
@@ -63,23 +60,17 @@ def head_quality(truth: Sequence[Any], probabilities: np.ndarray, *, labels: Seq
 def _multi_label_quality(truth: Sequence[Any], p: np.ndarray, labels: list[str]) -> dict[str, Any]:
     y = np.array([[label in set(t) for label in labels] for t in truth], dtype=bool)
     chosen = p >= 0.5
-    per_label = []
-    for j, label in enumerate(labels):
-        report = classification_report(list(y[:, j]), list(chosen[:, j]), labels=[False, True])
-        f1 = float(report.per_label["f1"].to_numpy()[1])  # the "chosen" class
-        tp = int((y[:, j] & chosen[:, j]).sum())
-        fp = int((~y[:, j] & chosen[:, j]).sum())
-        fn = int((y[:, j] & ~chosen[:, j]).sum())
-        tn = int((~y[:, j] & ~chosen[:, j]).sum())
-        per_label.append({"label": label, "f1": f1, "support": int(y[:, j].sum()), "balanced_accuracy": report.uar,
-                          "tp": tp, "fp": fp, "fn": fn, "tn": tn})
+    report = multi_label_report(y, chosen, labels)
+    per_label = [{"label": str(label), "f1": float(row.f1), "support": int(row.support),
+                  "balanced_accuracy": float(row.balanced_accuracy), "tp": int(row.tp), "fp": int(row.fp),
+                  "fn": int(row.fn), "tn": int(row.tn)} for label, row in report.per_label.iterrows()]
     confidence = np.where(chosen, p, 1 - p).ravel()
     calibration = calibration_report(confidence, (chosen == y).ravel(), bins=RELIABILITY_BINS)
     return {
-        "n_items": int(y.shape[0]),
-        "accuracy": float((chosen == y).all(axis=1).mean()),  # exact match
-        "macro_f1": float(np.mean([row["f1"] for row in per_label])),
-        "uar": float(np.mean([row["balanced_accuracy"] for row in per_label])),
+        "n_items": report.n_items,
+        "accuracy": report.exact_match_accuracy,  # exact match
+        "macro_f1": _finite(report.macro_f1),
+        "uar": _finite(report.uar),
         "per_label_f1": {row["label"]: row["f1"] for row in per_label},
         "per_label": per_label,
         "ece": _finite(calibration["ece"]),  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ functions, so a label in an export is always "adjudicated" or "this rule on thes
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +110,7 @@ class QuestionAggregate:
     tied: np.ndarray
     method: str
     distribution: Callable[[int], dict[str, Any]] = field(repr=False)
+    spread: np.ndarray | None = None  # numeric: the standard deviation (n - 1) within each unit, NaN for one rating
 
     @property
     def size(self) -> int:
@@ -155,7 +156,7 @@ def _sorted(aggregate: QuestionAggregate) -> QuestionAggregate:
     return QuestionAggregate(
         units=aggregate.units[order], values=aggregate.values[order], confidence=aggregate.confidence[order],
         n_ratings=aggregate.n_ratings[order], tied=aggregate.tied[order], method=aggregate.method,
-        distribution=lambda i: inner(int(order[i])),
+        distribution=lambda i: inner(int(order[i])), spread=None if aggregate.spread is None else aggregate.spread[order],
     )
 
 
@@ -198,16 +199,22 @@ def aggregate_single_choice(question: Question, ratings: QuestionRatings, policy
     ))
 
 
-def _levels_matrix(question: Question, answers: np.ndarray) -> np.ndarray:
-    """Ratings × labels: the level given (0 absent), NaN where the rating left the label unanswered.
+def distinct_answers(answers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each answer, the first row of each code): answers that print alike share a code, so each distinct
+    answer is parsed once (a million ratings hold a few hundred answers). The same answer written with its labels in
+    another order may get a second code; parsing it twice costs nothing more."""
+    codes, uniques = pd.factorize(pd.Series([repr(a) for a in answers.tolist()], dtype=object))
+    first = np.full(len(uniques), -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
+    return codes.astype(np.int64), first
 
-    Each distinct answer is parsed once."""
+
+def _levels_matrix(question: Question, answers: np.ndarray) -> np.ndarray:
+    """Ratings × labels: the level given (0 absent), NaN where the rating left the label unanswered."""
     column = {label: j for j, label in enumerate(question.labels)}
-    keys = pd.Series([_answer_text(a) for a in answers], dtype=object)
-    codes, uniques = pd.factorize(keys)
-    distinct = np.zeros((len(uniques), len(question.labels)), dtype=np.float64)
-    first = {code: row for row, code in reversed(list(enumerate(codes.tolist())))}
-    for code, row in first.items():
+    codes, first = distinct_answers(answers)
+    distinct = np.zeros((first.size, len(question.labels)), dtype=np.float64)
+    for code, row in enumerate(first.tolist()):
         chosen, unanswered = multi_label_levels(answers[row])
         for label, level in chosen.items():
             if label in column:
@@ -218,18 +225,15 @@ def _levels_matrix(question: Question, answers: np.ndarray) -> np.ndarray:
     return distinct[codes]
 
 
-def _answer_text(answer: Any) -> str:
-    if isinstance(answer, dict):
-        return "d" + repr(sorted(answer.items(), key=lambda kv: kv[0]))
-    return "l" + repr(list(answer))
-
-
-def aggregate_multi_label(question: Question, ratings: QuestionRatings, policy: AggregationPolicy) -> QuestionAggregate:
+def aggregate_multi_label(question: Question, ratings: QuestionRatings, policy: AggregationPolicy, *,
+                          levels: np.ndarray | None = None) -> QuestionAggregate:
+    """``levels``: the ratings × labels matrix ``_levels_matrix`` gives, when the caller has parsed the answers."""
     labels = list(question.labels)
     units, unit_idx = np.unique(ratings.unit, return_inverse=True)
     unit_idx = unit_idx.reshape(-1).astype(np.int64)
     _, rater_idx = np.unique(ratings.rater.astype(str), return_inverse=True)
-    levels = _levels_matrix(question, ratings.answer)
+    if levels is None:
+        levels = _levels_matrix(question, ratings.answer)
     decision = multi_label_decide(
         unit_idx, rater_idx.reshape(-1).astype(np.int64), levels, units.size, rule=policy.multi_label_rule,
         share_above=policy.share_above, threshold=policy.intensity_threshold, inclusive=policy.intensity_inclusive,
@@ -274,8 +278,10 @@ def aggregate_multi_label(question: Question, ratings: QuestionRatings, policy: 
                              n_ratings=n_ratings, tied=tied, method=method, distribution=distribution)
 
 
-def aggregate_numeric(ratings: QuestionRatings) -> QuestionAggregate:
-    encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
+def aggregate_numeric(ratings: QuestionRatings, *, encoded: Ratings | None = None) -> QuestionAggregate:
+    """``encoded``: the same ratings already encoded as numbers."""
+    if encoded is None:
+        encoded = ratings_from_long(ratings.unit, ratings.rater, pd.Series(ratings.answer.astype(np.float64)))
     summary = dimension_summary(encoded)
     records = summary.to_dict(orient="records")
 
@@ -288,21 +294,25 @@ def aggregate_numeric(ratings: QuestionRatings) -> QuestionAggregate:
         units=np.asarray(summary.index, dtype=np.int64), values=_objects(summary["mean"].astype(float).tolist()),
         confidence=np.full(len(summary), np.nan), n_ratings=summary["n"].to_numpy(dtype=np.int64),
         tied=np.zeros(len(summary), dtype=bool), method="mean", distribution=distribution,
+        spread=summary["std"].to_numpy(dtype=np.float64),
     ))
 
 
 def aggregate_question(question: Question, ratings: QuestionRatings, policy: AggregationPolicy | None = None, *,
-                       encoded: Ratings | None = None) -> QuestionAggregate | None:
-    """The aggregated answers of every unit with at least one rating; None for questions without a gold rule."""
+                       encoded: Ratings | None = None, levels: np.ndarray | None = None) -> QuestionAggregate | None:
+    """The aggregated answers of every unit with at least one rating; None for questions without a gold rule.
+
+    ``encoded`` (single choice: string values; numeric: numbers) and ``levels`` (multi-label): the ratings already
+    parsed by the caller."""
     policy = policy or AggregationPolicy()
     if question.type == "single_choice":
         if ratings.size == 0:
             return _empty("majority")
         return aggregate_single_choice(question, ratings, policy, encoded=encoded)
     if question.type == "multi_label":
-        return aggregate_multi_label(question, ratings, policy) if ratings.size else _empty(policy.multi_label_rule)
+        return aggregate_multi_label(question, ratings, policy, levels=levels) if ratings.size else _empty(policy.multi_label_rule)
     if question.type == "numeric":
-        return aggregate_numeric(ratings) if ratings.size else _empty("mean")
+        return aggregate_numeric(ratings, encoded=encoded) if ratings.size else _empty("mean")
     return None
 
 
@@ -312,31 +322,50 @@ def _empty(method: str) -> QuestionAggregate:
                              distribution=lambda i: {})
 
 
-def aggregation_summary(rows: list[AggregateRow], review_confidence_below: float) -> dict[str, Any]:
-    """What the report says about an aggregation: coverage, ties, confidence, items under the review threshold."""
-    confidences = np.array([r.confidence for r in rows if r.confidence is not None], dtype=np.float64)
-    open_ties = sum(1 for r in rows if r.value is None)
-    below = sum(
-        1 for r in rows if r.n_ratings >= 2 and (r.value is None or (r.confidence is not None and r.confidence < review_confidence_below))
+def _from_rows(rows: Sequence[AggregateRow]) -> QuestionAggregate:
+    return QuestionAggregate(
+        units=np.array([r.unit for r in rows], dtype=np.int64), values=_objects([r.value for r in rows]),
+        confidence=np.array([np.nan if r.confidence is None else r.confidence for r in rows], dtype=np.float64),
+        n_ratings=np.array([r.n_ratings for r in rows], dtype=np.int64), tied=np.array([r.tied for r in rows], bool),
+        method=rows[0].method if rows else "", distribution=lambda i: rows[i].distribution,
     )
+
+
+def aggregation_summary(aggregate: QuestionAggregate | Sequence[AggregateRow], review_confidence_below: float
+                        ) -> dict[str, Any]:
+    """What the report says about an aggregation: coverage, ties, confidence, items under the review threshold.
+
+    Read from the aggregate's columns (no per-unit rows are built); numeric aggregates add the mean within-unit
+    standard deviation."""
+    if not isinstance(aggregate, QuestionAggregate):
+        aggregate = _from_rows(aggregate)
+    values = aggregate.values.tolist()
+    missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    confidence = aggregate.confidence.astype(np.float64)
+    finite = np.isfinite(confidence)
+    several = aggregate.n_ratings >= 2
     counts: dict[str, int] = {}
     empty = 0
-    for r in rows:
-        if isinstance(r.value, str):
-            counts[r.value] = counts.get(r.value, 0) + 1
-        elif isinstance(r.value, (list, dict)):
-            empty += not r.value
-            for label in r.value:
+    for value in values:
+        if isinstance(value, str):
+            counts[value] = counts.get(value, 0) + 1
+        elif isinstance(value, (list, dict)):
+            empty += not value
+            for label in value:
                 counts[str(label)] = counts.get(str(label), 0) + 1
-    return {
-        "method": rows[0].method if rows else None,
-        "n_units": len(rows),
-        "n_units_with_two_or_more": sum(1 for r in rows if r.n_ratings >= 2),
-        "n_open_ties": open_ties,
-        "n_broken_ties": sum(1 for r in rows if r.tied and r.value is not None),
+    summary: dict[str, Any] = {
+        "method": aggregate.method if aggregate.size else None,
+        "n_units": aggregate.size,
+        "n_units_with_two_or_more": int(several.sum()),
+        "n_open_ties": int(missing.sum()),
+        "n_broken_ties": int((aggregate.tied & ~missing).sum()),
         "n_none_of_these": empty,
-        "mean_confidence": float(confidences.mean()) if confidences.size else None,
-        "n_below_review_threshold": below,
+        "mean_confidence": float(confidence[finite].mean()) if finite.any() else None,
+        "n_below_review_threshold": int((several & (missing | (finite & (confidence < review_confidence_below)))).sum()),
         "review_confidence_below": review_confidence_below,
         "label_counts": dict(sorted(counts.items())),
     }
+    if aggregate.spread is not None:
+        spread = aggregate.spread[np.isfinite(aggregate.spread)]
+        summary["mean_within_unit_std"] = float(spread.mean()) if spread.size else None
+    return summary

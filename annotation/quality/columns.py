@@ -65,7 +65,7 @@ def question_ratings(
     answers = columns.answers[key]
     mask = (columns.is_human == human) & (columns.perspective == perspective)
     mask &= pd.notna(answers)
-    frame = pd.DataFrame({"unit": columns.unit[mask], "rater": columns.rater[mask]})
+    frame = pd.DataFrame({"unit": columns.unit[mask], "rater": pd.Series(columns.rater[mask], dtype=object)})
     keep = ~frame.duplicated(["unit", "rater"], keep="last").to_numpy()
     index = np.flatnonzero(mask)[keep]
     return QuestionRatings(

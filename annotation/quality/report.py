@@ -32,13 +32,20 @@ from annotation.agreement import (
     masi_matrix,
     masi_usable,
     metric_from_matrix,
+    multi_label_report,
     observed_agreement,
     pairwise_alpha,
     rating_counts,
     ratings_from_long,
 )
 from annotation.agreement.sets import UNANSWERED, alpha_per_label
-from annotation.quality.aggregate import AggregationPolicy, QuestionAggregate, aggregate_question, aggregation_summary
+from annotation.quality.aggregate import (
+    AggregationPolicy,
+    QuestionAggregate,
+    aggregate_question,
+    aggregation_summary,
+    distinct_answers,
+)
 from annotation.quality.columns import AnnotationColumns, QuestionRatings, question_ratings
 from annotation.schema import Question
 
@@ -77,8 +84,8 @@ class ReportParams:
         return AggregationPolicy(
             method=self.aggregation_method, tie_policy=self.tie_policy, multi_label_rule=self.multi_label_rule,
             share_above=self.share_above, intensity_threshold=self.intensity_threshold,
-            intensity_inclusive=self.intensity_inclusive, seed=self.seed,
-        )
+            intensity_inclusive=self.intensity_inclusive,
+        )  # no seed: a random tie-break is the gold rule's own (seed 0), as in the gold export, not the bootstrap's
 
 
 AggregatesByQuestion = dict[tuple[str, str], QuestionAggregate]
@@ -174,11 +181,30 @@ def _per_label(
     return {label: _alpha_dict(result) for label, result in alpha_per_label(encoded, levels, labels, level, **resample).items()}
 
 
+def _alpha_by_language(
+    ratings: Ratings, languages: tuple[np.ndarray, np.ndarray], level: str, metric: Metric | None = None,
+    **resample: Any,
+) -> list[dict[str, Any]]:
+    """``alpha_by_group`` by language; ``languages`` = (code per rating, sorted names): grouping by the codes saves
+    hashing every rating's language string once per call, and sorted codes keep the languages' order."""
+    codes, names = languages
+    table = alpha_by_group(ratings, codes, level, metric=metric, **resample)
+    table.index = pd.Index([names[int(code)] for code in table.index.tolist()], name=table.index.name)
+    return _frame_records(table, "language")
+
+
+def _language_codes(language: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes as floats: a missing language is NaN, left out of every group as alpha_by_group leaves it."""
+    codes, names = pd.factorize(pd.Series(language, dtype=object), sort=True)
+    return np.where(codes < 0, np.nan, codes.astype(np.float64)), np.asarray(names, dtype=object)
+
+
 def _per_label_by_language(
     encoded: Ratings, levels_of_values: list[dict[str, float]], labels: tuple[str, ...], level: str, binary: bool,
-    languages: np.ndarray, resample: dict[str, Any],
+    languages: tuple[np.ndarray, np.ndarray], resample: dict[str, Any],
 ) -> dict[str, Any]:
     """Per label, alpha (with interval) per language of the rated utterances."""
+    codes, names = languages
     out: dict[str, Any] = {}
     for label in labels:
         levels = _label_levels(levels_of_values, label, binary)
@@ -187,8 +213,15 @@ def _per_label_by_language(
         if ratings.n_ratings == 0:
             out[label] = []
             continue
-        out[label] = _frame_records(alpha_by_group(ratings, languages[answered], level, **resample), "language")
+        out[label] = _alpha_by_language(ratings, (codes[answered], names), level, **resample)
     return out
+
+
+def _rating_levels(keyed: Ratings, labels: tuple[str, ...]) -> np.ndarray:
+    """Ratings × labels levels (0 absent, NaN unanswered) from ratings encoded by answer, for the aggregation."""
+    levels_of_values = [dict(key) for key in keyed.values]
+    distinct = np.column_stack([_label_levels(levels_of_values, label, False) for label in labels])
+    return distinct.reshape(keyed.n_values, len(labels))[keyed.value_idx]
 
 
 @dataclass(frozen=True)
@@ -203,16 +236,23 @@ class EncodedQuestion:
     kept: np.ndarray | None = None  # multi-label: which of the question's ratings ``ratings`` holds
 
 
+def _objects(values: list[Any]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):  # item by item: numpy would unpack equal-length tuples into a 2-D array
+        array[i] = value
+    return array
+
+
 def encode_question(question: Question, ratings: QuestionRatings) -> EncodedQuestion:
     if question.type == "single_choice":
         return EncodedQuestion(ratings_from_long(ratings.unit, ratings.rater, ratings.answer.astype(str)), "nominal")
     if question.type == "multi_label":
-        keys = np.empty(ratings.size, dtype=object)
-        keys[:] = [_answer_key(answer) for answer in ratings.answer]
+        codes, first = distinct_answers(ratings.answer)
+        keys = _objects([_answer_key(ratings.answer[row]) for row in first.tolist()])[codes]
         keyed = ratings_from_long(ratings.unit, ratings.rater, pd.Series(keys, dtype=object))
         # Label sets, in the first-appearance order label_set_ratings gives them (the bootstrap depends on it).
-        set_of_key = np.empty(keyed.n_values, dtype=object)
-        set_of_key[:] = [tuple(sorted({label for label, level in key if level != UNANSWERED})) for key in keyed.values]
+        set_of_key = _objects([tuple(sorted({label for label, level in key if level != UNANSWERED}))
+                               for key in keyed.values])
         unanswered_of_key = [frozenset(label for label, level in key if level == UNANSWERED) for key in keyed.values]
         usable = masi_usable(ratings.unit, [unanswered_of_key[v] for v in keyed.value_idx.tolist()])
         label_sets = set_of_key[keyed.value_idx]
@@ -246,32 +286,42 @@ def annotator_confusion(encoded: Ratings, labels: tuple[str, ...]) -> dict[str, 
     return {"labels": order, "pairs": pairs.round().astype(np.int64), "coincidences": coincidences}
 
 
-def label_distribution(question: Question, ratings: QuestionRatings) -> dict[str, Any] | None:
+def label_distribution(question: Question, ratings: QuestionRatings, keyed: Ratings | None = None) -> dict[str, Any] | None:
     """Human ratings per language and label: the chosen label (single choice) or each label chosen (multi-label).
 
     ``n_ratings`` per language is the denominator for shares (multi-label ratings may choose several labels);
-    ``n_none`` counts the multi-label ratings that chose no label ("none of these").
+    ``n_none`` counts the multi-label ratings that chose no label ("none of these"). ``keyed``: the multi-label
+    ratings encoded by answer (``EncodedQuestion.keyed``), so answers are not parsed again.
     """
+    codes: np.ndarray
     if question.type == "single_choice":
-        chosen = [[str(answer)] for answer in ratings.answer]
+        codes, uniques = pd.factorize(pd.Series(ratings.answer.astype(str), dtype=object))
+        chosen = [[str(value)] for value in uniques]
+    elif question.type == "multi_label" and keyed is not None:
+        codes = keyed.value_idx
+        chosen = [[label for label, level in key if level != UNANSWERED] for key in keyed.values]
     elif question.type == "multi_label":
-        chosen = _label_lists(ratings.answer)
+        codes, first = distinct_answers(ratings.answer)
+        chosen = _label_lists(ratings.answer[first])
     else:
         return None
     order = list(question.labels) + sorted({label for labels in chosen for label in labels} - set(question.labels))
     position = {label: i for i, label in enumerate(order)}
-    counts: dict[str, np.ndarray] = {}
-    for language, labels in zip(ratings.language.tolist(), chosen):
-        row = counts.setdefault(str(language), np.zeros(len(order) + 2, dtype=np.int64))
-        row[-1] += 1
-        row[-2] += not labels
+    chooses = np.zeros((len(chosen), len(order)), dtype=np.int64)  # distinct answer × label: how often chosen
+    for row, labels in enumerate(chosen):
         for label in labels:
-            row[position[label]] += 1
+            chooses[row, position[label]] += 1
+    language_idx, languages = pd.factorize(pd.Series(ratings.language.astype(str), dtype=object), sort=True)
+    per_language = np.bincount(language_idx * len(chosen) + codes, minlength=len(languages) * len(chosen))
+    per_language = per_language.reshape(len(languages), len(chosen))
+    none = np.array([not labels for labels in chosen], dtype=bool)
+    counts = per_language @ chooses
     return {
         "labels": order,
         "languages": [
-            {"language": language, "n_ratings": row[-1], "n_none": row[-2], "counts": row[:-2]}
-            for language, row in sorted(counts.items())
+            {"language": str(language), "n_ratings": per_language[i].sum(), "n_none": per_language[i, none].sum(),
+             "counts": counts[i]}
+            for i, language in enumerate(languages)
         ],
     }
 
@@ -314,13 +364,14 @@ def _human_block(
     }
     encoded, level, metric = encoded_question.ratings, encoded_question.level, encoded_question.metric
     block: dict[str, Any] = {"level": LEVELS[question.type]}
+    languages = _language_codes(ratings.language)
     alpha = krippendorff_alpha(encoded, level, metric=metric, **resample)
     if question.type == "single_choice":
         block["observed_agreement"] = observed_agreement(encoded)
         one_hot = [{str(value): 1.0} for value in encoded.values]
         block["by_label"] = _per_label(encoded, one_hot, question.labels, "nominal", True, resample)
         block["by_label_language"] = _per_label_by_language(encoded, one_hot, question.labels, "nominal", True,
-                                                            ratings.language, resample)
+                                                            languages, resample)
         fleiss = fleiss_kappa(encoded).as_dict()
         if encoded.n_raters == 2:
             cohen = cohen_kappa_for_raters(encoded, encoded.raters[0], encoded.raters[1]).as_dict()
@@ -339,7 +390,7 @@ def _human_block(
             by_label["intensity"] = _per_label(keyed, levels_of_values, question.labels, "ordinal", False, resample)
         block["by_label"] = by_label
         block["by_label_language"] = _per_label_by_language(keyed, levels_of_values, question.labels, "nominal", True,
-                                                            ratings.language, resample)
+                                                            languages, resample)
         block["kappa"] = {"applicable": False, "reason": "kappas need one category per rating; see MASI and per-label alpha"}
     else:
         block["observed_agreement"] = None
@@ -354,14 +405,13 @@ def _human_block(
     alpha_ratings = ratings if kept is None else replace(
         ratings, unit=ratings.unit[kept], rater=ratings.rater[kept], answer=ratings.answer[kept],
         language=ratings.language[kept], created_at=None if ratings.created_at is None else ratings.created_at[kept])
-    block["by_language"] = _frame_records(
-        alpha_by_group(encoded, alpha_ratings.language, level, metric=metric, **resample), "language"
-    )
+    kept_languages = languages if kept is None else (languages[0][kept], languages[1])
+    block["by_language"] = _alpha_by_language(encoded, kept_languages, level, metric=metric, **resample)
     block["annotators"] = _annotators(encoded, level, metric, params)
     block["pairwise"] = _pairwise(encoded, level, metric, params, nominal=question.type == "single_choice")
     if question.type == "single_choice":
         block["confusion"] = annotator_confusion(encoded, question.labels)
-    block["label_distribution"] = label_distribution(question, ratings)
+    block["label_distribution"] = label_distribution(question, ratings, encoded_question.keyed)
     block["over_time"] = alpha_over_time(alpha_ratings, encoded, level, metric, resample)
     return block
 
@@ -397,17 +447,14 @@ def _model_block(question: Question, machine: QuestionRatings, gold: QuestionAgg
             labels = list(question.labels) + sorted({str(v) for v in truth + predicted} - set(question.labels))
             entry.update(classification_report([str(t) for t in truth], [str(p) for p in predicted], labels=labels).as_dict())
         elif question.type == "multi_label":
-            true_sets = [set(_label_lists(np.array([t], dtype=object))[0]) for t in truth]
-            pred_sets = [set(_label_lists(np.array([p], dtype=object))[0]) for p in predicted]
-            f1 = {}
-            for label in question.labels:
-                report = classification_report(
-                    [label in t for t in true_sets], [label in p for p in pred_sets], labels=[False, True]
-                )
-                f1[label] = float(report.per_label["f1"].to_numpy()[1])  # labels [False, True]: the "chosen" class
-            entry["exact_match_accuracy"] = float(np.mean([t == p for t, p in zip(true_sets, pred_sets)]))
-            entry["macro_f1"] = float(np.mean(list(f1.values()))) if f1 else None
-            entry["f1_by_label"] = f1
+            true_sets = _label_lists(_objects(truth))
+            pred_sets = _label_lists(_objects(predicted))
+            report = multi_label_report([[label in t for label in question.labels] for t in map(set, true_sets)],
+                                        [[label in p for label in question.labels] for p in map(set, pred_sets)],
+                                        question.labels)
+            entry["exact_match_accuracy"] = float(np.mean([set(t) == set(p) for t, p in zip(true_sets, pred_sets)]))
+            entry["macro_f1"] = report.macro_f1
+            entry["f1_by_label"] = {str(label): float(f1) for label, f1 in report.per_label["f1"].items()}
         else:
             x, y = np.array(truth, dtype=np.float64), np.array(predicted, dtype=np.float64)
             entry["ccc"] = concordance_correlation(x, y)
@@ -441,17 +488,12 @@ def _question_report(
                 block["error"] = str(exc)
             gold = aggregate_question(
                 question, human, params.policy(),
-                encoded=encoded.ratings if encoded is not None and question.type == "single_choice" else None,
+                encoded=encoded.ratings if encoded is not None and question.type != "multi_label" else None,
+                levels=_rating_levels(encoded.keyed, question.labels) if encoded is not None and encoded.keyed is not None else None,
             )
             assert gold is not None
             aggregates[(question.key, perspective)] = gold
-            rows = gold.rows()
-            summary = aggregation_summary(rows, params.review_confidence_below)
-            if question.type == "numeric":
-                spreads = [row.distribution.get("std") for row in rows]
-                finite = [s for s in spreads if s is not None]
-                summary["mean_within_unit_std"] = float(np.mean(finite)) if finite else None
-            block["aggregation"] = summary
+            block["aggregation"] = aggregation_summary(gold, params.review_confidence_below)
         machine = question_ratings(columns, question.key, perspective, human=False)
         imported: QuestionAggregate | None = None
         if machine.size and reference is not None and question.key in reference.answers:

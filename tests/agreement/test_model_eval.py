@@ -10,6 +10,8 @@ from annotation.agreement import (
     calibration_report,
     classification_report,
     concordance_correlation,
+    macro_f1,
+    multi_label_report,
 )
 
 
@@ -59,3 +61,20 @@ def test_calibration_report_by_hand() -> None:
     assert perfect["ece"] == pytest.approx(0.0)
     with pytest.raises(AgreementInputError, match="in \\[0, 1\\]"):
         calibration_report([1.5], [True])
+
+
+def test_one_macro_f1_for_single_and_multi_label() -> None:
+    # "fear" is listed but neither side ever says it: it is left out of macro-F1 (scikit-learn's default).
+    report = classification_report(["joy", "anger", "joy"], ["joy", "joy", "joy"], labels=["joy", "anger", "fear"])
+    assert report.macro_f1 == pytest.approx((0.8 + 0.0) / 2) == macro_f1([0.8, 0.0, 0.0], [True, True, False])
+    truth = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=bool)
+    predicted = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=bool)
+    multi = multi_label_report(truth, predicted, ["joy", "anger", "fear"])
+    # joy: F1 1; anger: P 1, R 1/2 -> 2/3; fear: never chosen by either side -> left out
+    assert multi.per_label["f1"].tolist() == pytest.approx([1.0, 2 / 3, 0.0])
+    assert multi.macro_f1 == pytest.approx((1 + 2 / 3) / 2)
+    assert multi.exact_match_accuracy == pytest.approx(2 / 3)
+    assert multi.per_label.loc["anger", "fn"] == 1 and multi.per_label.loc["fear", "tn"] == 3
+    assert np.isnan(macro_f1([0.0], [False]))
+    with pytest.raises(AgreementInputError, match="items × 3 labels"):
+        multi_label_report(truth[:, :2], predicted[:, :2], ["joy", "anger", "fear"])
