@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Max
 from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from annotation.models import (
     Annotation,
@@ -172,7 +173,7 @@ def _holds_release(*, project: Project, user: User) -> int:
     if not item_ids:
         return 0
     list(ProjectItem.objects.select_for_update().filter(pk__in=item_ids).order_by("pk").values_list("pk", flat=True))
-    released = holds.update(status=ReservationStatus.EXPIRED)
+    released = holds.update(status=ReservationStatus.EXPIRED, updated_at=timezone.now())  # update() skips auto_now
     ProjectItem.objects.filter(pk__in=item_ids, is_gold=False).update(
         reserved_count=Greatest(F("reserved_count") - 1, 0)
     )

@@ -290,7 +290,7 @@ def reservations_release_expired(project: Project, *, now: datetime | None = Non
         )
         released = Reservation.objects.filter(
             item_id__in=item_ids, status=ReservationStatus.HELD, expires_at__lte=now
-        ).update(status=ReservationStatus.EXPIRED)
+        ).update(status=ReservationStatus.EXPIRED, updated_at=now)  # update() skips auto_now: set it as the SQL does
         held = Reservation.objects.filter(item_id=OuterRef("pk"), status=ReservationStatus.HELD)
         ProjectItem.objects.filter(pk__in=item_ids).update(
             reserved_count=Coalesce(

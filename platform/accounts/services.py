@@ -48,6 +48,16 @@ def api_token_issue(*, user: User) -> Token:
     return Token.objects.create(user=user)
 
 
+@transaction.atomic
+def api_token_replace(*, user: User) -> Token:
+    """A new token for the user in place of any current one (one token per user); scripts using the old one are
+    refused from their next request on. The user's row is locked, so two replacements at once make one token each in
+    turn instead of failing on the one-token-per-user constraint."""
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    api_tokens_revoke(user=user)
+    return Token.objects.create(user=user)
+
+
 def api_tokens_revoke(*, user: User) -> int:
     """Delete every API token of the user; scripts using them are refused from their next request on."""
     deleted, _ = Token.objects.filter(user=user).delete()

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.static import serve
 
 from accounts.selectors import api_tokens_of
-from accounts.services import api_token_issue, api_tokens_revoke
+from accounts.services import api_token_replace, api_tokens_revoke
 from annotation.models import Project
 from annotation.permissions import project_can_create, project_can_manage
 from annotation.quality.selectors import (
@@ -208,8 +208,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         if action == "revoke":
             api_tokens_revoke(user=request.user)  # type: ignore[arg-type]
         elif action == "create":
-            api_tokens_revoke(user=request.user)  # type: ignore[arg-type]  # one token per user: a new one replaces it
-            new_key = api_token_issue(user=request.user).key  # type: ignore[arg-type]
+            new_key = api_token_replace(user=request.user).key  # type: ignore[arg-type]
         else:
             return HttpResponse("Unknown action.", status=400, content_type="text/plain")
     response = _page(

@@ -18,6 +18,8 @@ def fetchone_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         with connection.cursor() as plain:
             plain.execute(sql, params)
             return plain.fetchone()
+    # What Django's own cursors do first: a kept connection the server dropped is replaced (CONN_HEALTH_CHECKS).
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]

@@ -131,8 +131,11 @@ if _database_url:
             _database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if DATABASES["default"].get("ENGINE") == "django.db.backends.postgresql":
+        # Django's backend with a health check that needs no round trip while the server has said nothing.
+        DATABASES["default"]["ENGINE"] = "config.postgresql"
     if PRODUCTION and (
-        DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql" or not DATABASES["default"].get("NAME")
+        DATABASES["default"].get("ENGINE") != "config.postgresql" or not DATABASES["default"].get("NAME")
     ):
         raise ImproperlyConfigured(
             "DATABASE_URL must point to a PostgreSQL database (postgres://user:password@host:5432/name) "

@@ -158,3 +158,47 @@ def test_the_tokens_page_needs_the_csrf_token(world):
     browser.force_login(world.curator)
     assert browser.post("/accounts/tokens/", {"action": "create"}).status_code == 403
     assert not Token.objects.filter(user=world.curator).exists()
+
+
+def test_replacing_a_token_refuses_the_old_one_at_once(world):
+    from accounts.services import api_token_replace
+
+    client, old = _token_client(world.curator)
+    assert client.get("/api/corpora/").status_code == 200
+    new = api_token_replace(user=world.curator)
+    assert new.key != old.key and list(Token.objects.filter(user=world.curator)) == [new]
+    assert client.get("/api/corpora/").json()["detail"] == "Invalid token."
+    fresh = APIClient()
+    fresh.credentials(HTTP_AUTHORIZATION=f"Token {new.key}")
+    assert fresh.get("/api/corpora/").status_code == 200
+
+
+@pytest.mark.postgres("two connections replacing one user's token at once need row locks")
+@pytest.mark.django_db(transaction=True)
+def test_two_replacements_at_once_both_succeed_and_one_token_is_left(make_user):
+    import threading
+
+    from django.db import connection
+
+    from accounts.services import api_token_replace
+
+    user = make_user("twin_tabs")
+    Token.objects.create(user=user)
+    barrier, keys, errors = threading.Barrier(2), [], []
+
+    def replace() -> None:
+        try:
+            barrier.wait(timeout=10)
+            keys.append(api_token_replace(user=user).key)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=replace) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == [] and len(keys) == 2
+    assert list(Token.objects.filter(user=user).values_list("key", flat=True)) in ([keys[0]], [keys[1]])

@@ -335,6 +335,20 @@ def test_late_submission_is_kept_while_the_item_still_needs_it(make_project, mak
     assert (item.annotation_count, item.reserved_count) == (1, 0)
 
 
+def test_releasing_lapsed_holds_stamps_when_they_lapsed(make_project, make_items, make_user):
+    make_items(1)
+    alice = make_user("alice")
+    project = make_project(overlap=1, members=[alice])
+    take(project, alice)
+    long_ago = timezone.now() - timedelta(days=1)
+    Reservation.objects.filter(project=project).update(updated_at=long_ago)
+    expire_holds(project)
+    before = timezone.now()
+    assert d.reservations_release_expired(project) == 1
+    hold = Reservation.objects.get(project=project)
+    assert hold.status == ReservationStatus.EXPIRED and hold.updated_at >= before
+
+
 def test_late_submission_is_refused_with_a_reason_when_others_completed_the_item(make_project, make_items, make_user):
     make_items(1)
     alice, bob = make_user("alice"), make_user("bob")
