@@ -597,7 +597,7 @@ class _Import:
         relative = unicodedata.normalize("NFC", unquote(parse_qs(parts.query).get("d", [""])[0]).lstrip("/"))
         if relative in bundle.names():
             return PurePosixPath(relative).name, bundle.read(relative)
-        base = unquote(PurePosixPath(parts.path).name)
+        base = PurePosixPath(relative).name if relative else unquote(PurePosixPath(parts.path).name)
         for name in (base, base.split("-", 1)[1] if "-" in base else ""):
             if name and name in self._audio_names:
                 return name, bundle.read(self._audio_names[name])
