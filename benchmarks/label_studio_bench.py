@@ -225,7 +225,7 @@ def main() -> int:
             cpus.append(process_cpu + (backend_cpu or 0.0))
             rows_rates.append(rows / wall)
             backend_text = f"{backend_cpu:.1f} s" if backend_cpu is not None else "unreadable"
-            print(f"run {run}: Label Studio import of {counts['tasks']:,} tasks ({counts['annotations']:,} annotations, "
+            print(f"run {run}: Sentio's import of the Label Studio export, {counts['tasks']:,} tasks ({counts['annotations']:,} annotations, "
                   f"{counts['predictions']:,} predictions) in {wall:.1f} s = {counts['tasks'] / wall:,.0f} tasks/s, "
                   f"{rows / wall:,.0f} rows/s; CPU process {process_cpu:.1f} s + PostgreSQL {backend_text}; "
                   f"peak RSS {peak:.0f} MB")
@@ -279,20 +279,24 @@ def main() -> int:
               f"{low / median:.1f}x-{high / median:.1f}x faster by this run's wall time, {low / cpu:.1f}x-"
               f"{high / cpu:.1f}x by CPU time (target >= 10x); load average now {os.getloadavg()[0]:.1f}")
         if label_studio_result is not None:
-            ls_wall, ls_tasks, ls_rows, ls_peak_mb = label_studio_result
+            ls_wall, ls_tasks, ls_rows, ls_peak_mb, ls_cpu = label_studio_result
             ls_per_100k = ls_wall / ls_tasks * 100_000
             sentio_per_100k = median / args.tasks * 100_000
             print(f"Label Studio (same run): {ls_tasks:,} tasks in {ls_wall:.1f} s = {ls_tasks / ls_wall:,.0f} tasks/s, "
                   f"{ls_rows / ls_wall:,.0f} rows/s, peak RSS {ls_peak_mb:.0f} MB; per 100k tasks {ls_per_100k:.0f} s "
                   f"vs Sentio {sentio_per_100k:.1f} s = Sentio {ls_per_100k / sentio_per_100k:.1f}x faster "
-                  f"(target >= 10x); rows/s {statistics.median(rows_rates) / (ls_rows / ls_wall):.1f}x")
+                  f"(target >= 10x); rows/s {statistics.median(rows_rates) / (ls_rows / ls_wall):.1f}x; CPU per 100k "
+                  f"tasks: Label Studio's server alone {ls_cpu / ls_tasks * 100_000:.0f} s (its PostgreSQL not counted) "
+                  f"vs Sentio {cpu / args.tasks * 100_000:.1f} s with PostgreSQL")
     media.cleanup()
     return 0
 
 
-def label_studio_import(export: Path, tasks: int, config: str, *, sqlite: bool) -> tuple[float, int, int, float]:
+def label_studio_import(export: Path, tasks: int, config: str, *,
+                        sqlite: bool) -> tuple[float, int, int, float, float]:
     """Label Studio's own import of ``export`` (POST /api/projects/<id>/import, as its UI uploads a file; the
-    Community edition imports within the request): (seconds, tasks, rows, peak RSS MB of its server)."""
+    Community edition imports within the request): (seconds, tasks, rows, peak RSS MB and CPU seconds of its
+    server)."""
     import label_studio_live as live
 
     install_s = live.install()
@@ -334,7 +338,7 @@ def label_studio_import(export: Path, tasks: int, config: str, *, sqlite: bool) 
               f"{imported[2]:,} predictions", flush=True)
         if imported[0] != tasks:
             raise RuntimeError(f"Label Studio holds {imported[0]} tasks, not {tasks}")
-    return wall, tasks, sum(imported), peak / 1024
+    return wall, tasks, sum(imported), peak / 1024, cpu
 
 
 def _database_name() -> str:
