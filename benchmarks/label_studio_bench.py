@@ -9,8 +9,14 @@ Each run imports the same file into a fresh corpus and reports tasks/s, annotati
 predictions and their model annotations) and the peak resident memory of this process (sampled every 50 ms).
 The baseline, measured in the same run on the same content: Sentio's own CSV import (utterances with the first
 annotator's label, then the other two annotators' labels in a second file), the path the issue's "Sentio took
-18-34 s" figure comes from. Label Studio itself is not installed here; its import of 100k labelled tasks took
-350-456 s on this kind of machine (issue 21), so the target (>= 10x faster than Label Studio) is <= 35 s.
+18-34 s" figure comes from.
+
+``--label-studio`` also measures Label Studio's own import of the same export in the same run: it installs Label
+Studio from PyPI into var/label-studio/venv (once; the time is printed), starts it on loopback with its documented
+``label-studio start`` on its own PostgreSQL database (``<db>_label_studio``; ``--label-studio-sqlite`` for SQLite),
+uploads the export to its import API and prints tasks/s, rows/s and its server's peak RSS next to Sentio's.
+``--label-studio-tasks N`` gives Label Studio only the first N tasks when the whole export would take it too long;
+the comparison is then per task. Without the flag the figures of issue 21 (350-456 s per 100k tasks) stand in.
 
 ``--rich`` gives every annotation six answers (choices, multi-label, rating, number, text, taxonomy) instead of one.
 """
@@ -25,6 +31,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +45,9 @@ from import_bench import RssSampler, backend_cpu_s, process_cpu_s  # noqa: E402
 LABELS = ["joy", "sadness", "anger", "fear", "neutral"]
 WORDS = ("the of and to in is that it for was on are as with his they at be this from have or by one had not "
          "but what all were when we there can an your which their said if do will each about how up out them").split()
-ANNOTATORS = (11, 12, 13)
+# Label Studio refuses annotations by users it does not have: in a fresh one the benchmark makes these three after
+# its own user (id 1).
+ANNOTATORS = (2, 3, 4)
 SIMPLE_CONFIG = ('<View><Text name="text" value="$text"/><Choices name="emotion" toName="text">'
                  + "".join(f'<Choice value="{label}"/>' for label in LABELS) + "</Choices></View>")
 RICH_CONFIG = SIMPLE_CONFIG.replace("</View>", (
@@ -110,6 +119,13 @@ def main() -> int:
     parser.add_argument("--rich", action="store_true", help="six answers per annotation instead of one")
     parser.add_argument("--no-baseline", action="store_true", help="skip Sentio's CSV import of the same content")
     parser.add_argument("--migrate", action="store_true", help="run migrations on the database first")
+    parser.add_argument("--label-studio", action="store_true",
+                        help="also install Label Studio (own virtualenv under var/label-studio, once) and time its own "
+                             "import of the same export, in this run")
+    parser.add_argument("--label-studio-tasks", type=int, default=0,
+                        help="tasks for Label Studio's import (the first N of the same export; default: all)")
+    parser.add_argument("--label-studio-sqlite", action="store_true",
+                        help="run Label Studio on SQLite instead of its own PostgreSQL database")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("set DATABASE_URL to a PostgreSQL database (the bulk path under test is COPY)", file=sys.stderr)
@@ -175,6 +191,16 @@ def main() -> int:
         generate(export, Path(tmp), args.tasks, rich=args.rich)
         print(f"generated {args.tasks:,} tasks x {len(ANNOTATORS)} annotations ({export.stat().st_size / 1e6:.0f} MB) "
               f"in {time.perf_counter() - started:.1f} s; {'rich' if args.rich else 'one question'}")
+        label_studio_result = None
+        if args.label_studio:
+            ls_tasks = min(args.label_studio_tasks or args.tasks, args.tasks)
+            ls_export = export
+            if ls_tasks < args.tasks:
+                ls_export = Path(tmp) / "export-label-studio.json"
+                ls_dir = Path(tmp) / "ls-csv"
+                ls_dir.mkdir()
+                generate(ls_export, ls_dir, ls_tasks, rich=args.rich)  # the same seed: the first tasks of the export
+            label_studio_result = label_studio_import(ls_export, ls_tasks, config, sqlite=args.label_studio_sqlite)
         walls, peaks, rows_rates, cpus, baseline_walls, baseline_peaks, baseline_cpus = [], [], [], [], [], [], []
         for run in range(1, args.runs + 1):
             corpus = corpus_create(name=f"ls bench {time.time_ns()}", license="CC0-1.0", created_by=None)
@@ -199,7 +225,7 @@ def main() -> int:
             cpus.append(process_cpu + (backend_cpu or 0.0))
             rows_rates.append(rows / wall)
             backend_text = f"{backend_cpu:.1f} s" if backend_cpu is not None else "unreadable"
-            print(f"run {run}: Label Studio import of {counts['tasks']:,} tasks ({counts['annotations']:,} annotations, "
+            print(f"run {run}: Sentio's import of the Label Studio export, {counts['tasks']:,} tasks ({counts['annotations']:,} annotations, "
                   f"{counts['predictions']:,} predictions) in {wall:.1f} s = {counts['tasks'] / wall:,.0f} tasks/s, "
                   f"{rows / wall:,.0f} rows/s; CPU process {process_cpu:.1f} s + PostgreSQL {backend_text}; "
                   f"peak RSS {peak:.0f} MB")
@@ -252,8 +278,73 @@ def main() -> int:
         print(f"vs Label Studio's own import (issue 21: 350-456 s per 100k tasks, scaled: {low:.0f}-{high:.0f} s): "
               f"{low / median:.1f}x-{high / median:.1f}x faster by this run's wall time, {low / cpu:.1f}x-"
               f"{high / cpu:.1f}x by CPU time (target >= 10x); load average now {os.getloadavg()[0]:.1f}")
+        if label_studio_result is not None:
+            ls_wall, ls_tasks, ls_rows, ls_peak_mb, ls_cpu = label_studio_result
+            ls_per_100k = ls_wall / ls_tasks * 100_000
+            sentio_per_100k = median / args.tasks * 100_000
+            print(f"Label Studio (same run): {ls_tasks:,} tasks in {ls_wall:.1f} s = {ls_tasks / ls_wall:,.0f} tasks/s, "
+                  f"{ls_rows / ls_wall:,.0f} rows/s, peak RSS {ls_peak_mb:.0f} MB; per 100k tasks {ls_per_100k:.0f} s "
+                  f"vs Sentio {sentio_per_100k:.1f} s = Sentio {ls_per_100k / sentio_per_100k:.1f}x faster "
+                  f"(target >= 10x); rows/s {statistics.median(rows_rates) / (ls_rows / ls_wall):.1f}x; CPU per 100k "
+                  f"tasks: Label Studio's server alone {ls_cpu / ls_tasks * 100_000:.0f} s (its PostgreSQL not counted) "
+                  f"vs Sentio {cpu / args.tasks * 100_000:.1f} s with PostgreSQL")
     media.cleanup()
     return 0
+
+
+def label_studio_import(export: Path, tasks: int, config: str, *,
+                        sqlite: bool) -> tuple[float, int, int, float, float]:
+    """Label Studio's own import of ``export`` (POST /api/projects/<id>/import, as its UI uploads a file; the
+    Community edition imports within the request): (seconds, tasks, rows, peak RSS MB and CPU seconds of its
+    server)."""
+    import label_studio_live as live
+
+    install_s = live.install()
+    print(f"Label Studio {live.VERSION}: " + (f"installed into {live.VENV} in {install_s:.0f} s" if install_s
+                                               else f"already installed in {live.VENV}"), flush=True)
+    started = time.perf_counter()
+    database = "" if sqlite else os.environ["DATABASE_URL"]
+    with live.label_studio(database_url=database, database_name=f"{_database_name()}_label_studio") as server:
+        print(f"Label Studio started ({'SQLite' if sqlite else 'PostgreSQL'}) in {time.perf_counter() - started:.0f} s "
+              f"at {server.url}; RSS {server.rss_kb() / 1024:.0f} MB", flush=True)
+        users = [server.api("POST", "/api/users", json={"email": f"annotator{n}@example.com", "username": f"annotator{n}"})
+                 for n in ANNOTATORS]
+        if tuple(user["id"] for user in users) != ANNOTATORS:
+            raise RuntimeError(f"Label Studio gave the annotators ids {[u['id'] for u in users]}, not {ANNOTATORS}")
+        project = server.api("POST", "/api/projects", json={"title": "Sentio benchmark", "label_config": config})
+        cpu_before, peak = server.cpu_s(), server.rss_kb()
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not stop.wait(0.05):
+                peak = max(peak, server.rss_kb())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        with export.open("rb") as fh:
+            answer = server.api("POST", f"/api/projects/{project['id']}/import",
+                                files={"file": ("export.json", fh, "application/json")})
+        wall = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        cpu = server.cpu_s() - cpu_before
+        counts = server.api("GET", f"/api/projects/{project['id']}")
+        imported = (counts["task_number"], counts["total_annotations_number"], counts["total_predictions_number"])
+        print(f"Label Studio import: {answer.get('task_count')} tasks, {answer.get('annotation_count')} annotations, "
+              f"{answer.get('prediction_count')} predictions in {wall:.1f} s; its server's CPU {cpu:.1f} s, peak RSS "
+              f"{peak / 1024:.0f} MB; the project now holds {imported[0]:,} tasks, {imported[1]:,} annotations, "
+              f"{imported[2]:,} predictions", flush=True)
+        if imported[0] != tasks:
+            raise RuntimeError(f"Label Studio holds {imported[0]} tasks, not {tasks}")
+    return wall, tasks, sum(imported), peak / 1024, cpu
+
+
+def _database_name() -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(os.environ["DATABASE_URL"]).path.lstrip("/") or "sentio"
 
 
 if __name__ == "__main__":

@@ -16,16 +16,16 @@ import hashlib
 import io
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 from django.conf import settings
@@ -59,15 +59,37 @@ from annotation.schema import SchemaError, parse_questions, validate_answers
 from annotation.services import label_schema_create, label_schema_version_create
 from config.outbound import OutboundRefused, outbound_addresses, outbound_client, outbound_get
 from corpora.importing.progress import ProgressCallback, ProgressReporter
-from corpora.importing.services import _cyclic_gc_paused
+from corpora.importing.services import _corpus_import_lock, _cyclic_gc_paused, import_uploads_delete
 from corpora.importing.validation import content_hash
-from corpora.importing.writer import _copy_text, _escape, _lock_rows, _skip_foreign_key_triggers
+from corpora.importing.writer import (
+    _column_defaults,
+    _copy,
+    _copy_text,
+    _CopyFormat,
+    _escape,
+    _lock_rows,
+    _row_pattern,
+    _sequences,
+    _skip_foreign_key_triggers,
+)
+from corpora.importing.writer import _reserve_ids as _sequence_ids
 from corpora.languages import UnknownLanguageError, language_get_or_create, normalise_language_tag
 from corpora.models import Conversation, Corpus, Language, Speaker, Utterance
 from corpora.selectors import corpora_visible_to
 from jobs.dispatch import Task, task_send_on_commit
 from jobs.models import Job, JobKind
-from jobs.services import RowError, job_create, job_fail, job_record_errors, job_start, job_succeed
+from jobs.services import (
+    MAX_STORED_ERRORS_PER_JOB,
+    RowError,
+    job_create,
+    job_fail,
+    job_record_errors,
+    job_start,
+    job_succeed,
+)
+
+if TYPE_CHECKING:
+    from corpora.importing.audio import AudioBundle
 
 logger = logging.getLogger(__name__)
 
@@ -264,6 +286,8 @@ def label_studio_import_run(*, job_id: int, on_progress: ProgressCallback | None
         logger.exception("Label Studio import job %s failed", job_id)
         job_fail(job=job, message=f"The import stopped on an unexpected error ({type(exc).__name__}: {exc}); "
                                   "nothing was written.", counts=run.counts)
+    if settings.IMPORT_UPLOADS_KEEP_DAYS == 0:
+        import_uploads_delete(job=job)
 
 
 @dataclass
@@ -301,15 +325,18 @@ class _Import:
             "tasks", "utterances", "utterances_matched", "annotations", "cancelled", "predictions",
             "model_annotations", "already_imported", "duplicates", "rejected_tasks", "rejected_annotations",
             "dropped_regions", "predictions_without_content", "audio_files", "errors"), 0)
-        self.errors: list[RowError] = []
+        self.errors: list[RowError] = []  # the first MAX_STORED_ERRORS_PER_JOB; error_total counts them all
         self.error_total = 0
+        self.errors_recorded = 0  # of error_total
+        self.kept_recorded = 0  # of errors
         self.notes: list[dict[str, Any]] = []
         self.raters: dict[str, str] = {}
         self.mapping: ConfigMapping | None = None
         self.version: LabelSchemaVersion | None = None
         self.stored_audio: list[str] = []
         self.timings: dict[str, float] = {}
-        self._audio_index: dict[str, Path] | None = None
+        self._audio_folder: AudioBundle | None = None
+        self._audio_names: dict[str, str] = {}  # file name -> its path in the audio folder (the first, sorted)
         # per-import state
         self.seen_external: dict[str, int] = {}  # external id -> row of the task that brought it
         self.known: dict[str, int] = {}  # external id or content hash -> utterance id
@@ -330,7 +357,7 @@ class _Import:
     def _error(self, row: int | None, column: str, reason: str) -> None:
         self.error_total += 1
         self.counts["errors"] = self.error_total
-        if len(self.errors) < 10_000:
+        if len(self.errors) < MAX_STORED_ERRORS_PER_JOB:
             self.errors.append(RowError(reason=reason, file=self.shown_name, row=row, column=column[:200]))
 
     def _note(self, row: int, reason: str) -> None:
@@ -338,9 +365,11 @@ class _Import:
             self.notes.append({"row": row, "reason": reason})
 
     def record_errors(self) -> None:
-        if self.errors:
-            job_record_errors(job=self.job, errors=self.errors)
-            self.errors = []
+        """Store the errors kept and count every one (the kept list is bounded, the count is not)."""
+        if self.error_total > self.errors_recorded:
+            job_record_errors(job=self.job, errors=self.errors[self.kept_recorded:],
+                              total=self.error_total - self.errors_recorded)
+            self.errors_recorded, self.kept_recorded = self.error_total, len(self.errors)
 
     def result(self) -> dict[str, Any]:
         mapping = self.mapping
@@ -362,7 +391,8 @@ class _Import:
         if self.corpus is None:
             raise _Failed("the job names no corpus")
         mapping = self._mapping()
-        with tempfile.TemporaryDirectory(prefix="sentio-ls-import-") as folder, \
+        # One import into a corpus at a time, whichever importer runs it (the corpus import takes the same lock).
+        with _corpus_import_lock(self.corpus.pk), tempfile.TemporaryDirectory(prefix="sentio-ls-import-") as folder, \
                 _local_file(self.file_name, Path(folder)) as path:
             if mapping.open_numbers:
                 seen: dict[str, tuple[float, float]] = {}
@@ -390,6 +420,7 @@ class _Import:
     def _import(self, path: Path, mapping: ConfigMapping, reporter: ProgressReporter) -> None:
         questions = mapping.lenient_questions()
         total = path.stat().st_size
+        _sequences.clear()  # the sequences' oids are looked up again for each import, as the corpus importer does
         with transaction.atomic():
             Corpus.objects.select_for_update().filter(pk=self.corpus.pk).first()
             self.corpus_had_rows = Utterance.objects.filter(corpus=self.corpus).exists()
@@ -536,10 +567,7 @@ class _Import:
         if not folder:
             raise ValueError(f"the audio {reference!r} is a path on the Label Studio server or in cloud storage: give "
                              "the folder that holds the files (--audio-dir), or import from the server (--url)")
-        path = self._audio_file(Path(folder), reference)
-        if path.stat().st_size > limit:
-            raise ValueError(f"{path.name} is more than the limit of {limit} bytes")
-        return path.name, path.read_bytes()
+        return self._folder_audio(Path(folder), reference)
 
     def _own_media(self, reference: str, name: str) -> tuple[str, bytes]:
         """A link to Sentio's own media (a Sentio export imported back): read from storage, if the importer may."""
@@ -554,25 +582,25 @@ class _Import:
             raise ValueError(f"{reference!r} is more than the limit of {limit} bytes")
         return PurePosixPath(name).name, data
 
-    def _audio_file(self, folder: Path, reference: str) -> Path:
-        """The file in ``folder`` a Label Studio audio reference names: the ?d= path of local files, else the file
-        name (Label Studio prefixes uploads with 8 characters and a dash)."""
+    def _folder_audio(self, folder: Path, reference: str) -> tuple[str, bytes]:
+        """(name, bytes) of the file in ``folder`` a Label Studio audio reference names: the ?d= path of local files,
+        else the file name (Label Studio prefixes uploads with 8 characters and a dash). Read through the corpus
+        importer's FolderAudioBundle: no links followed, nothing outside the folder, the size capped."""
+        from corpora.importing.audio import FolderAudioBundle
+
+        if self._audio_folder is None:
+            self._audio_folder = FolderAudioBundle(folder)  # AudioRejected (a ValueError) if the folder is refused
+            for key in sorted(self._audio_folder.names()):
+                self._audio_names.setdefault(PurePosixPath(key).name, key)
+        bundle = self._audio_folder
         parts = urlsplit(reference)
-        relative = parse_qs(parts.query).get("d", [""])[0]
-        if relative:
-            candidate = (folder / unquote(relative)).resolve()
-            if candidate.is_relative_to(folder) and candidate.is_file():
-                return candidate
-        if self._audio_index is None:
-            index: dict[str, Path] = {}
-            for root, _dirs, files in os.walk(folder):
-                for name in files:
-                    index.setdefault(name, Path(root) / name)
-            self._audio_index = index
-        base = unquote(PurePosixPath(parts.path).name)
+        relative = unicodedata.normalize("NFC", unquote(parse_qs(parts.query).get("d", [""])[0]).lstrip("/"))
+        if relative in bundle.names():
+            return PurePosixPath(relative).name, bundle.read(relative)
+        base = PurePosixPath(relative).name if relative else unquote(PurePosixPath(parts.path).name)
         for name in (base, base.split("-", 1)[1] if "-" in base else ""):
-            if name and name in self._audio_index:
-                return self._audio_index[name]
+            if name and name in self._audio_names:
+                return name, bundle.read(self._audio_names[name])
         raise ValueError(f"no file named {base!r} in {folder}")
 
     def cleanup_audio(self) -> None:
@@ -681,38 +709,29 @@ def _local_file(storage_name: str, folder: Path) -> Iterator[Path]:
 
 class _Table:
     """Rows into one table: values for ``columns`` (a tuple per row, in that order) and the model's defaults for
-    the rest. COPY text on PostgreSQL, formatted with one pattern per table; executemany elsewhere (SQLite)."""
+    the rest. On PostgreSQL the corpus importer's COPY writer (its column defaults, row pattern and ``_copy``);
+    executemany elsewhere (SQLite)."""
 
     def __init__(self, model: type[Model], now: datetime, columns: Sequence[str]):
         self.table = model._meta.db_table
         self.columns = list(columns)
         self.sqlite = connection.vendor != "postgresql"
-        fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.attname in self.columns]
-        self.names = ", ".join(f'"{f.column}"' for f in fields)
         kinds = [model._meta.get_field(c).get_internal_type() for c in self.columns]
         self.json = [kind == "JSONField" for kind in kinds]
         self.datetime = [kind == "DateTimeField" for kind in kinds]
         # One COPY text converter per column, chosen once (a generic one would test every value's type).
         self.converters = [_COPY_CONVERTERS.get(kind, _copy_text) for kind in kinds]
-        defaults: list[Any] = []
-        for f in fields:
-            default: Any
-            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                default = now
-            else:
-                default = f.get_default() if f.has_default() else None
-            defaults.append(json.dumps(default if default is not None else {})
-                            if f.get_internal_type() == "JSONField" else default)
-        position = {f.attname: i for i, f in enumerate(fields)}
-        self.slots = [position[c] for c in self.columns]
+        skip = set() if "id" in self.columns else {"id"}
         if self.sqlite:
+            defaults = _column_defaults(model, skip=skip, now=now)
+            self.names = ", ".join(f'"{column}"' for _, column, _ in defaults)
+            position = {attname: i for i, (attname, _, _) in enumerate(defaults)}
+            self.slots = [position[c] for c in self.columns]
             self.template = [connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
-                             for v in defaults]
+                             for _, _, v in defaults]
         else:
-            parts = [_copy_text(v).replace("{", "{{").replace("}", "}}") for v in defaults]
-            for i, slot in enumerate(self.slots):
-                parts[slot] = "{" + str(i) + "}"
-            self.pattern = "\t".join(parts).format
+            self.format = _CopyFormat(model, now=now, skip=skip)
+            self.pattern = _row_pattern(self.format, self.columns).format
 
     def _copy_values(self, row: Sequence[Any]) -> list[str]:
         return [convert(value) for convert, value in zip(self.converters, row)]
@@ -730,16 +749,15 @@ class _Table:
     def insert(self, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
+        if not self.sqlite:
+            pattern, values = self.pattern, self._copy_values
+            with _copy(self.format.sql) as copy:
+                copy.write("\n".join([pattern(*values(row)) for row in rows]) + "\n")
+            return
+        marks = ", ".join(["%s"] * len(self.template))
         with connection.cursor() as cursor:
-            if not self.sqlite:
-                pattern, values = self.pattern, self._copy_values
-                text = "\n".join([pattern(*values(row)) for row in rows])
-                with cursor.cursor.copy(f'COPY "{self.table}" ({self.names}) FROM STDIN') as copy:
-                    copy.write(text + "\n")
-            else:
-                marks = ", ".join(["%s"] * len(self.template))
-                cursor.executemany(f'INSERT INTO "{self.table}" ({self.names}) VALUES ({marks})',  # noqa: S608
-                                   [self._sqlite_row(row) for row in rows])
+            cursor.executemany(f'INSERT INTO "{self.table}" ({self.names}) VALUES ({marks})',  # noqa: S608
+                               [self._sqlite_row(row) for row in rows])
 
 
 _NULL = "\\N"
@@ -774,17 +792,16 @@ def _json_text(value: Any) -> str:
     return text
 
 
-def _reserve_ids(table: str, count: int) -> list[int]:
-    """``count`` new ids for ``table``: from its sequence on PostgreSQL; on SQLite (one writer, whose write lock
-    this transaction holds) the next free ones."""
+def _reserve_ids(table: str, count: int) -> list[int] | range:
+    """``count`` new ids for ``table``: from its sequence on PostgreSQL (the corpus importer's reservation); on
+    SQLite (one writer, whose write lock this transaction holds) the next free ones."""
+    if connection.vendor == "postgresql":
+        return _sequence_ids(table, count)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
-            return [row[0] for row in cursor.fetchall()]
         cursor.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')  # noqa: S608 - a model's table name
         row = cursor.fetchone()
         start = int(row[0]) + 1 if row else 1
-        return list(range(start, start + count))
+        return range(start, start + count)
 
 
 def _parents_resolve(model: Any, corpus: Corpus, wanted: set[str], ids: dict[str, int], lock: bool) -> None:

@@ -140,18 +140,22 @@ def job_progress(*, job: Job, done: int, total: int | None = None, counts: dict[
     Job.objects.filter(pk=job.pk).update(**{f: getattr(job, f) for f in fields})
 
 
-def job_record_errors(*, job: Job, errors: Iterable[RowError]) -> int:
-    """Store errors (up to a cap per job, the count is always exact); return how many were given."""
+def job_record_errors(*, job: Job, errors: Iterable[RowError], total: int | None = None) -> int:
+    """Store errors (up to a cap per job, the count is always exact); return how many were counted.
+
+    ``total``: how many errors these stand for, when the caller kept only the first of them.
+    """
     batch = list(errors)
-    if not batch:
+    counted = len(batch) if total is None else max(total, len(batch))
+    if not counted:
         return 0
     room = max(0, MAX_STORED_ERRORS_PER_JOB - job.error_count)
     JobError.objects.bulk_create(
         [JobError(job=job, file=e.file[:500], row=e.row, column=e.column[:200], reason=e.reason) for e in batch[:room]]
     )
-    job.error_count += len(batch)
-    Job.objects.filter(pk=job.pk).update(error_count=F("error_count") + len(batch))
-    return len(batch)
+    job.error_count += counted
+    Job.objects.filter(pk=job.pk).update(error_count=F("error_count") + counted)
+    return counted
 
 
 def job_succeed(*, job: Job, result: dict[str, Any] | None = None, counts: dict[str, int] | None = None, message: str = "") -> None:

@@ -304,7 +304,9 @@ def import_uploads_delete(*, job: Job) -> int:
     job.refresh_from_db(fields=["status", "params"])
     if not job.is_finished or job.params.get("uploads_deleted_at"):
         return 0
-    names = [entry["name"] for entry in job.params.get("files", [])] + [job.params.get("audio_archive") or ""]
+    # "files" and "audio_archive": a corpus import's uploads; "file": a Label Studio import's export.
+    names = [entry["name"] for entry in job.params.get("files", [])] + [job.params.get("audio_archive") or "",
+                                                                         job.params.get("file") or ""]
     deleted = 0
     for name in filter(None, names):
         if default_storage.exists(name):
@@ -315,10 +317,13 @@ def import_uploads_delete(*, job: Job) -> int:
     return deleted
 
 
+UPLOAD_KINDS = (JobKind.IMPORT, JobKind.LABEL_STUDIO_IMPORT)  # the job kinds whose uploads the sweep deletes
+
+
 def import_uploads_sweep(*, now: datetime | None = None) -> int:
     """Delete the uploads of import jobs that finished more than ``SENTIO_IMPORT_UPLOADS_KEEP_DAYS`` days ago."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.IMPORT_UPLOADS_KEEP_DAYS)
-    due = Job.objects.filter(kind=JobKind.IMPORT, finished_at__lte=cutoff).exclude(params__has_key="uploads_deleted_at")
+    due = Job.objects.filter(kind__in=UPLOAD_KINDS, finished_at__lte=cutoff).exclude(params__has_key="uploads_deleted_at")
     return sum(import_uploads_delete(job=job) for job in due.only("pk").iterator(chunk_size=500))
 
 
