@@ -477,7 +477,7 @@ class MySkipsView(_ProjectView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_my_skips",
         summary="Items I skipped that still need annotations (revisit them before the queue ends), newest first",
-        responses={200: SkipListSerializer(many=True), 404: _NOT_FOUND},
+        responses={200: paginated(SkipListSerializer, "PaginatedMySkipList"), 404: _NOT_FOUND},
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = self.member_project(request, project_id)
