@@ -185,5 +185,7 @@ def write_hf_dataset_dict(parquet_paths: dict[str, Path], out_dir: Path, cache_d
             features["audio"] = Audio()
             splits[name] = dataset.map(embed, batched=True, batch_size=HF_AUDIO_BATCH, features=features,
                                        cache_file_name=str(cache_dir / f"{name}-audio.arrow"))
-    DatasetDict(splits).save_to_disk(str(out_dir))  # type: ignore[arg-type]
+    # One shard for an empty split: save_to_disk would write none, and load_from_disk then fails on the split.
+    num_shards = {name: 1 for name, dataset in splits.items() if not dataset.num_rows}
+    DatasetDict(splits).save_to_disk(str(out_dir), num_shards=num_shards or None)  # type: ignore[arg-type]
     return with_audio
