@@ -122,11 +122,14 @@ class _ZipSink:
     def __init__(self) -> None:
         self._parts: list[bytes] = []
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes, /) -> int:
         self._parts.append(bytes(data))
         return len(data)
 
     def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def take(self) -> bytes:
@@ -139,7 +142,7 @@ def export_archive_stream(*, job: Job, entries: list[dict[str, Any]]) -> Iterato
     file is read from storage (local or S3) in pieces: memory stays flat whatever the export's size."""
     storage = storages["default"]
     sink = _ZipSink()
-    with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:
         for entry in entries:
             compression = zipfile.ZIP_STORED if entry.get("format") in _STORED_FORMATS else zipfile.ZIP_DEFLATED
             info = zipfile.ZipInfo(f"sentio-export-{job.pk}/{entry['name']}", date_time=job.finished_at.timetuple()[:6]

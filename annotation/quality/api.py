@@ -173,6 +173,10 @@ class ReviewAnnotationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     origin = serializers.CharField()
     rater = serializers.CharField(help_text="User name, or 'Annotator A…' when the project hides names from reviewers")
+    imported = serializers.BooleanField(help_text="A rating imported with the corpus (a rater of the source), not "
+                                                  "an answer given in this project")
+    counted = serializers.BooleanField(help_text="Counted in agreement and aggregation: the project's own answers, "
+                                                 "and imported ratings when the quality policy includes them")
     model_version = serializers.CharField(allow_blank=True)
     perspective = serializers.CharField(allow_blank=True)
     value = serializers.JSONField()
