@@ -63,11 +63,13 @@ export function onLanguageChange(listener: () => void): void {
 
 export async function setLanguage(code: string): Promise<void> {
   const choice = UI_LANGUAGES.find((l) => l.code === code) ?? UI_LANGUAGES[0];
-  await loadCatalog(choice.code);
+  // The choice (cookie, direction) takes effect at once; the texts follow when the catalog is here.
   current = choice.code;
   document.cookie = `${COOKIE}=${choice.code}; path=/; max-age=31536000; SameSite=Lax`;
   document.documentElement.lang = choice.code;
   document.documentElement.dir = choice.dir;
+  await loadCatalog(choice.code);
+  if (current !== choice.code) return; // another language was chosen meanwhile
   applyI18n();
   listeners.forEach((listener) => listener());
 }
