@@ -13,6 +13,12 @@ of a signed-in user, `--runs` times. Per screen it reports the medians of:
 
 The target (issue 17) is 300 ms for each. The baseline measured in the same run is the sign-in page (a plain
 server-rendered form, no API calls), so "× baseline" shows what each screen costs beyond serving a page at all.
+
+    python benchmarks/screens_bench.py --runs 7 --before /tmp/sentio-before
+
+compares this checkout with another one (e.g. ``git archive`` of an earlier commit with its ``frontend/dist`` built):
+both are set up the same way and served side by side, and every run measures each screen on both, one right after
+the other, so the machine's load falls on both alike; the table adds the "before" medians and after/before ratios.
 """
 
 from __future__ import annotations
@@ -75,8 +81,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+def _manage(repo: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr}")
     return done.stdout
@@ -116,67 +122,89 @@ def _measure(page, url: str, selector: str) -> tuple[float, float]:  # type: ign
     )
 
 
+def _serve(repo: Path, data_dir: str) -> tuple[subprocess.Popen[bytes], str, str]:
+    """The README's embedded default of ``repo`` in ``data_dir``, with the demo answers; (server, base URL, project)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "SENTIO_STORAGE", "SENTIO_MODE"}}
+    env.update({"SENTIO_DATA_DIR": data_dir, "PYTHONPATH": f"{repo}{os.pathsep}{repo / 'platform'}"})
+    _manage(repo, env, "migrate", "--noinput")
+    _manage(repo, env, "collectstatic", "--noinput", "-v", "0")
+    _manage(repo, env, "sentio_demo")
+    project = _manage(repo, env, "shell", "-c", FILL).strip().splitlines()[-1]
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"], cwd=repo,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{base}/accounts/login/", timeout=1)  # noqa: S310 (http://127.0.0.1 only)
+            break
+        except OSError:
+            time.sleep(0.2)
+    return server, base, project
+
+
+def _signed_in_pages(browser, base: str) -> dict[str | None, object]:  # type: ignore[no-untyped-def]
+    pages: dict[str | None, object] = {}
+    for user in {u for u, _, _ in SCREENS.values()}:
+        context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 768})
+        context.add_init_script(WATCH)
+        page = context.new_page()
+        if user is not None:
+            page.goto("/accounts/login/")
+            page.fill("#id_username", user)
+            page.fill("#id_password", PASSWORDS[user])
+            page.press("#id_password", "Enter")
+            page.wait_for_url("**/projects/")
+        else:
+            page.goto(base + "/accounts/login/")  # sessionStorage needs the site's origin
+        pages[user] = page
+    return pages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--before", type=Path, help="another checkout (frontend built) to measure alongside this one")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
+    repos = {"after": REPO} if args.before is None else {"before": args.before.resolve(), "after": REPO}
+    results: dict[str, dict[str, tuple[list[float], list[float]]]] = {k: {} for k in repos}
     with tempfile.TemporaryDirectory(prefix="sentio-screens-bench-") as data_dir:
-        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "SENTIO_STORAGE", "SENTIO_MODE"}}
-        env.update({"SENTIO_DATA_DIR": data_dir, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'platform'}"})
-        _manage(env, "migrate", "--noinput")
-        _manage(env, "collectstatic", "--noinput", "-v", "0")
-        _manage(env, "sentio_demo")
-        project = _manage(env, "shell", "-c", FILL).strip().splitlines()[-1]
-        port = _free_port()
-        server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"], cwd=REPO,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
+        servers = {k: _serve(repo, f"{data_dir}/{k}") for k, repo in repos.items()}
         try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"{base}/accounts/login/", timeout=1)  # noqa: S310 (http://127.0.0.1 only)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            results: dict[str, tuple[list[float], list[float]]] = {}
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-                contexts = {}
-                for user in {u for u, _, _ in SCREENS.values()}:
-                    context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 768})
-                    context.add_init_script(WATCH)
-                    page = context.new_page()
-                    if user is not None:
-                        page.goto("/accounts/login/")
-                        page.fill("#id_username", user)
-                        page.fill("#id_password", PASSWORDS[user])
-                        page.press("#id_password", "Enter")
-                        page.wait_for_url("**/projects/")
-                    contexts[user] = page
+                pages = {k: _signed_in_pages(browser, base) for k, (_, base, _) in servers.items()}
                 for name, (user, path, selector) in SCREENS.items():
-                    page = contexts[user]
-                    if page.url == "about:blank":
-                        page.goto(base + "/accounts/login/")  # sessionStorage needs the site's origin
-                    url = base + path.format(p=project)
-                    _measure(page, url, selector)  # warm: the HTTP cache holds the bundle, as for any second visit
-                    fcp, ready = [], []
+                    urls = {k: base + path.format(p=project) for k, (_, base, project) in servers.items()}
+                    for k in repos:
+                        _measure(pages[k][user], urls[k], selector)  # warm: the HTTP cache holds the bundle
+                        results[k][name] = ([], [])
                     for _ in range(args.runs):
-                        first, data = _measure(page, url, selector)
-                        fcp.append(first)
-                        ready.append(data)
-                    results[name] = (fcp, ready)
+                        for k in repos:  # one right after the other: the same load on both
+                            first, data = _measure(pages[k][user], urls[k], selector)
+                            results[k][name][0].append(first)
+                            results[k][name][1].append(data)
                 browser.close()
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-    baseline = statistics.median(results["sign-in page (baseline)"][1])
+            for server, _, _ in servers.values():
+                server.terminate()
+                server.wait(timeout=30)
+    after = results["after"]
+    baseline = statistics.median(after["sign-in page (baseline)"][1])
     print(f"Demo data, Chromium, runserver + SQLite (the embedded default); medians of {args.runs} runs; target {TARGET_MS:.0f} ms")
-    print(f"{'screen':<26}{'first paint':>13}{'data painted':>15}{'× baseline':>12}  within target")
-    for name, (fcp, ready) in results.items():
+    head = f"{'screen':<26}{'first paint':>13}{'data painted':>15}{'× baseline':>12}"
+    if "before" in results:
+        head += f"{'before: data':>15}{'after/before':>14}"
+    print(head + "  within target")
+    for name, (fcp, ready) in after.items():
         f, r = statistics.median(fcp), statistics.median(ready)
-        print(f"{name:<26}{f:>10.0f} ms{r:>12.0f} ms{r / baseline:>11.1f}×  {'yes' if max(f, r) <= TARGET_MS else 'NO'}")
+        line = f"{name:<26}{f:>10.0f} ms{r:>12.0f} ms{r / baseline:>11.1f}×"
+        if "before" in results:
+            b = statistics.median(results["before"][name][1])
+            line += f"{b:>12.0f} ms{r / b:>13.2f}×"
+        print(f"{line}  {'yes' if max(f, r) <= TARGET_MS else 'NO'}")
 
 
 if __name__ == "__main__":

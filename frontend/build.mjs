@@ -8,6 +8,8 @@ await build({
   entryPoints: { app: "src/main.ts" },
   bundle: true,
   format: "esm",
+  splitting: true, // one chunk per page (main.ts imports them on demand) and per extra UI language
+  chunkNames: "chunks/[name]-[hash]",
   target: ["es2020"],
   minify: true,
   sourcemap: true,

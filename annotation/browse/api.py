@@ -12,10 +12,9 @@ from typing import Any
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation.browse.selectors import (
     MAX_PAGE_SIZE,
@@ -31,16 +30,17 @@ from annotation.browse.selectors import (
     items_page,
     project_browse_facts,
 )
-from annotation.models import Project, ProjectItem, Role
+from annotation.models import ProjectItem, Role
 from annotation.quality.api import (
     ErrorSerializer,
     ReviewAdjudicationSerializer,
     ReviewAggregatedSerializer,
     ReviewAnnotationSerializer,
+    ReviewerView,
     ReviewFlagSerializer,
     ReviewUtteranceSerializer,
 )
-from annotation.quality.selectors import QualityForbidden, QualityNotFound, names_visible, project_for_reviewer_get
+from annotation.quality.selectors import QualityNotFound, names_visible
 from annotation.schema import SchemaError
 
 _TAG = "browse"
@@ -172,17 +172,7 @@ _BAD = OpenApiResponse(description="Names the parameter and why")
 # --- views ----------------------------------------------------------------------------------------------------------
 
 
-class _BrowseView(APIView):
-    def reviewer_project(self, request: Request, project_id: int) -> tuple[Project, str | None]:
-        try:
-            return project_for_reviewer_get(project_id=project_id, user=request.user)
-        except QualityNotFound as exc:
-            raise NotFound(str(exc)) from None
-        except QualityForbidden as exc:
-            raise PermissionDenied(str(exc)) from None
-
-
-class BrowseFactsView(_BrowseView):
+class BrowseFactsView(ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="browse_facts",
         summary="What the item browser and review screen need once: schema, languages, your role, item count",
@@ -193,7 +183,7 @@ class BrowseFactsView(_BrowseView):
         return Response(BrowseFactsSerializer(project_browse_facts(project=project, role=role, user=request.user)).data)
 
 
-class BrowseItemsView(_BrowseView):
+class BrowseItemsView(ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="browse_items",
         summary="Every item of the project, searchable and filterable, in keyset pages (fast at any depth)",
@@ -243,7 +233,7 @@ def _page_size(raw: str | None) -> int:
     return size
 
 
-class BrowseItemView(_BrowseView):
+class BrowseItemView(ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="browse_item",
         summary="One item: the utterance and the turns before it, every annotation (names per policy), flags, "

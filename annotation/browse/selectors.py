@@ -32,7 +32,6 @@ from annotation.models import (
     Role,
     Skip,
 )
-from annotation.quality.columns import rater_key
 from annotation.quality.selectors import item_rater_names, review_item_get
 from annotation.schema import SchemaError
 from annotation.selectors import label_lookup
@@ -282,6 +281,8 @@ def _history(
     for skip in Skip.objects.filter(item=item).order_by("id").values("annotator_id", "reason", "created_at"):
         add(skip["created_at"], "skipped", person(skip["annotator_id"]), skip["reason"])
     for a in annotations:
+        if a["imported"]:
+            continue  # a rating that came with the corpus happened to the source, not to this item
         add(a["created_at"], "annotated" if a["origin"] == Origin.HUMAN else f"predicted_{a['origin']}", a["rater"])
         if (a["updated_at"] - a["created_at"]).total_seconds() >= 1:
             add(a["updated_at"], "edited", a["rater"])
@@ -315,12 +316,7 @@ def item_detail_get(*, project: Project, utterance_id: int, show_names: bool, ca
         .filter(project=project, utterance_id=utterance_id)
         .first()
     )
-    raw = list(
-        Annotation.objects.filter(project=project, utterance_id=utterance_id).order_by("id").values(
-            "id", "origin", "annotator_id", "external_rater"
-        )
-    )
-    human_keys = [rater_key(a["annotator_id"], a["external_rater"]) for a in raw if a["origin"] == Origin.HUMAN]
+    human_keys = [row["rater_key"] for row in detail["annotations"] if row["origin"] == Origin.HUMAN]
     others: list[str] = []
     if item is not None:
         others = [

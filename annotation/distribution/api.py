@@ -477,7 +477,7 @@ class MySkipsView(_ProjectView):
     @extend_schema(
         tags=[_TAG], operation_id="annotate_my_skips",
         summary="Items I skipped that still need annotations (revisit them before the queue ends), newest first",
-        responses={200: SkipListSerializer(many=True), 404: _NOT_FOUND},
+        responses={200: paginated(SkipListSerializer, "PaginatedMySkipList"), 404: _NOT_FOUND},
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = self.member_project(request, project_id)
@@ -564,6 +564,20 @@ class GoldView(_ProjectView):
         return Response(GoldOutSerializer(gold).data, status=status.HTTP_201_CREATED)
 
 
+class GoldItemView(_ProjectView):
+    @extend_schema(
+        tags=[_TAG], operation_id="annotate_gold_unset", request=None,
+        summary="Make a gold item ordinary again (leads): its answer is dropped, gold counts and accuracy follow",
+        responses={204: None, 403: AnnotateErrorSerializer, 404: _NOT_FOUND},
+    )
+    def delete(self, request: Request, project_id: int, utterance_id: int) -> Response:
+        project = self.member_project(request, project_id)
+        if not distribution.membership_is_lead(project, request.user):  # type: ignore[arg-type]
+            raise PermissionDenied("Only the project's leads can change gold items.")
+        distribution.gold_item_unset(project=project, utterance_id=utterance_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 urlpatterns = [
     path("projects/<int:project_id>/next/", NextItemView.as_view(), name="annotate-next"),
     path("projects/<int:project_id>/submit/", SubmitView.as_view(), name="annotate-submit"),
@@ -583,4 +597,5 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/progress/", ProgressView.as_view(), name="annotate-progress"),
     path("projects/<int:project_id>/gold/", GoldView.as_view(), name="annotate-gold"),
+    path("projects/<int:project_id>/gold/<int:utterance_id>/", GoldItemView.as_view(), name="annotate-gold-item"),
 ]

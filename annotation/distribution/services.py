@@ -716,6 +716,24 @@ def gold_item_set(
         return gold
 
 
+def gold_item_unset(*, project: Project, utterance_id: int) -> ProjectItem:
+    """Make a gold item ordinary again: its known answer goes, so annotators' answers to it are no longer scored
+    (gold counts and accuracy follow) and it is handed out like any item. The answers it already has stay; an item
+    that gathered more than the overlap as gold counts as complete."""
+    with transaction.atomic():
+        item = ProjectItem.objects.select_for_update().filter(project=project, utterance_id=utterance_id).first()
+        if item is None:
+            raise NotFoundError("This utterance is not an item of the project.")
+        if not item.is_gold:
+            raise NotFoundError("This item is not a gold item.")
+        GoldItem.objects.filter(project=project, utterance_id=utterance_id).delete()
+        item.is_gold = False
+        # Ordinary items hold at most their target (a database constraint); a gold item was not capped.
+        item.target_count = max(item.target_count, item.annotation_count + item.reserved_count)
+        item.save(update_fields=["is_gold", "target_count"])
+        return item
+
+
 def gold_answer_is_correct(gold: GoldItem, value: dict[str, Any]) -> bool:
     """Every question the gold item answers must be answered the same (numbers within the tolerance)."""
     for key, expected in gold.expected.items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -27,6 +27,9 @@ from rest_framework.views import APIView
 from annotation.export.gold import ORIGIN_PRECEDENCE
 from annotation.export.jobs import (
     DOWNLOAD_LINK_SECONDS,
+    export_archive_entries,
+    export_archive_filename,
+    export_archive_stream,
     export_download,
     export_file_entry,
     export_files,
@@ -135,6 +138,8 @@ class ExportJobSerializer(JobSerializer):
 
     options = serializers.SerializerMethodField(help_text="The options the export runs with, defaults filled in")
     files = serializers.SerializerMethodField(help_text="What the export produced (once it succeeded); the data card first")
+    archive_url = serializers.SerializerMethodField(
+        help_text="Every file in one streamed zip (leads, reviewers); null until the export succeeded")
     splits = serializers.SerializerMethodField(help_text="Per split: utterances and groups (once it succeeded)")
     agreement = serializers.SerializerMethodField(help_text="Krippendorff's alpha per single-choice question, as in the card")
 
@@ -142,7 +147,7 @@ class ExportJobSerializer(JobSerializer):
         fields = [
             "id", "kind", "status", "project", "created_by", "progress_done", "progress_total", "counts",
             "message", "attempts", "created_at", "started_at", "heartbeat_at", "finished_at", "duration_s",
-            "options", "files", "splits", "agreement",
+            "options", "files", "archive_url", "splits", "agreement",
         ]
         read_only_fields = fields
 
@@ -160,6 +165,14 @@ class ExportJobSerializer(JobSerializer):
                                                          "name": entry["name"]})
             out.append({**entry, "download_url": request.build_absolute_uri(url) if request is not None else url})
         return out
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_archive_url(self, job: Job) -> str | None:
+        if not export_files(job=job):
+            return None
+        request: Request | None = self.context.get("request")
+        url = reverse("project-export-archive", kwargs={"project_id": job.project_id, "job_id": job.pk})
+        return request.build_absolute_uri(url) if request is not None else url
 
     @extend_schema_field(ExportSplitsSerializer(allow_null=True))
     def get_splits(self, job: Job) -> dict[str, Any] | None:
@@ -293,9 +306,39 @@ class ExportFileView(APIView):
         return response
 
 
+class ExportArchiveView(APIView):
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        tags=[_TAG], operation_id="project_export_archive",
+        summary="Download every file of a finished export as one zip (leads, reviewers)",
+        description=("The zip is streamed as it is made (files are read from storage piece by piece, local or S3), "
+                     "so it starts at once and the server's memory stays flat. Its entries are the names in the "
+                     "export's `files`, under one folder `sentio-export-<job id>/`."),
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The zip"),
+            403: _FORBIDDEN, 404: _NOT_FOUND,
+        },
+    )
+    def get(self, request: Request, project_id: int, job_id: int) -> Any:
+        job = _export_job(_reader_project(request, project_id), job_id)
+        try:
+            entries = export_archive_entries(job=job)
+        except FileNotFoundError as exc:
+            raise NotFound(f"{exc.args[0]} is no longer in storage; run the export again.") from None
+        if not entries:
+            raise NotFound("The export has no files (yet): it has not succeeded.")
+        response = StreamingHttpResponse(export_archive_stream(job=job, entries=entries), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{export_archive_filename(job=job)}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
 urlpatterns = [
     path("projects/<int:project_id>/exports/", ExportsView.as_view(), name="project-exports"),
     path("projects/<int:project_id>/exports/<int:job_id>/", ExportDetailView.as_view(), name="project-export"),
     path("projects/<int:project_id>/exports/<int:job_id>/files/<path:name>", ExportFileView.as_view(),
          name="project-export-file"),
+    path("projects/<int:project_id>/exports/<int:job_id>/archive/", ExportArchiveView.as_view(),
+         name="project-export-archive"),
 ]

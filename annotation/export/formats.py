@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annotation.schema import Question
 
 ROW_GROUP_SIZE = 65_536
 READ_BATCH_SIZE = 16_384
+HF_AUDIO_BATCH = 256  # clips read into memory at once while the Hugging Face export embeds them
 
 # Spreadsheet programs run a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -148,9 +150,15 @@ def write_jsonl(parquet_path: Path, jsonl_path: Path) -> int:
     return rows
 
 
-def write_hf_dataset_dict(parquet_paths: dict[str, Path], out_dir: Path, cache_dir: Path) -> None:
-    """A ``datasets.DatasetDict`` saved with ``save_to_disk``; rows are memory-mapped Arrow, not loaded."""
-    from datasets import Dataset, DatasetDict, Features, disable_progress_bars
+def write_hf_dataset_dict(parquet_paths: dict[str, Path], out_dir: Path, cache_dir: Path,
+                          read_audio: Callable[[str], bytes] | None = None) -> bool:
+    """A ``datasets.DatasetDict`` saved with ``save_to_disk``; rows are memory-mapped Arrow, not loaded.
+
+    When some exported utterance has audio and ``read_audio`` is given, the ``audio`` column becomes a datasets
+    ``Audio`` feature holding each clip's bytes (path: its storage name), so the saved dataset plays without
+    Sentio's storage; audio-less rows hold null. Batches of clips are read and written to the cache one at a time.
+    Returns whether the dataset has the ``Audio`` column."""
+    from datasets import Audio, Dataset, DatasetDict, Features, disable_progress_bars
 
     disable_progress_bars()
     splits = {}
@@ -161,4 +169,23 @@ def write_hf_dataset_dict(parquet_paths: dict[str, Path], out_dir: Path, cache_d
         else:  # datasets cannot read an empty Parquet file; an empty split keeps the columns
             schema = metadata.schema.to_arrow_schema()
             splits[name] = Dataset.from_dict({n: [] for n in schema.names}, features=Features.from_arrow_schema(schema))
-    DatasetDict(splits).save_to_disk(str(out_dir))  # type: ignore[arg-type]
+    with_audio = read_audio is not None and any(
+        pc.any(pc.not_equal(pq.read_table(str(path), columns=["audio"]).column("audio"), "")).as_py()
+        for path in parquet_paths.values()
+    )
+    if with_audio:
+        assert read_audio is not None
+
+        def embed(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            batch["audio"] = [{"bytes": read_audio(name), "path": name} if name else None for name in batch["audio"]]
+            return batch
+
+        for name, dataset in splits.items():
+            features = dataset.features.copy()
+            features["audio"] = Audio()
+            splits[name] = dataset.map(embed, batched=True, batch_size=HF_AUDIO_BATCH, features=features,
+                                       cache_file_name=str(cache_dir / f"{name}-audio.arrow"))
+    # One shard for an empty split: save_to_disk would write none, and load_from_disk then fails on the split.
+    num_shards = {name: 1 for name, dataset in splits.items() if not dataset.num_rows}
+    DatasetDict(splits).save_to_disk(str(out_dir), num_shards=num_shards or None)  # type: ignore[arg-type]
+    return with_audio

@@ -531,7 +531,7 @@ def _export(job: Job) -> tuple[dict[str, Any], dict[str, int]]:
             job_progress(job=job, done=done, total=total)
         if "hf" in options.formats:
             hf_dir = work / "hf"
-            write_hf_dataset_dict(parquet_paths, hf_dir, work / "hf_cache")
+            write_hf_dataset_dict(parquet_paths, hf_dir, work / "hf_cache", read_audio=_storage_bytes)
             for path in sorted(p for p in hf_dir.rglob("*") if p.is_file()):
                 relative = path.relative_to(hf_dir).as_posix()
                 files.append(_store(job, path, f"hf/{relative}", "hf", relative.split("/")[0]
@@ -813,6 +813,12 @@ def _media_link(name: str | None) -> str:
     if url.startswith("/") and settings.PUBLIC_URL:
         return settings.PUBLIC_URL + url
     return url
+
+
+def _storage_bytes(name: str) -> bytes:
+    with default_storage.open(name, "rb") as fh:
+        data: bytes = fh.read()
+    return data
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:

@@ -173,6 +173,10 @@ class ReviewAnnotationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     origin = serializers.CharField()
     rater = serializers.CharField(help_text="User name, or 'Annotator A…' when the project hides names from reviewers")
+    imported = serializers.BooleanField(help_text="A rating imported with the corpus (a rater of the source), not "
+                                                  "an answer given in this project")
+    counted = serializers.BooleanField(help_text="Counted in agreement and aggregation: the project's own answers, "
+                                                 "and imported ratings when the quality policy includes them")
     model_version = serializers.CharField(allow_blank=True)
     perspective = serializers.CharField(allow_blank=True)
     value = serializers.JSONField()
@@ -274,7 +278,10 @@ def _schema_error(exc: SchemaError) -> ValidationError:
     return ValidationError(body)
 
 
-class _ReviewerView(APIView):
+class ReviewerView(APIView):
+    """A view for the project's reviewers and leads (and staff): outsiders get 404, annotators 403. The review
+    screen's and the item browser's views share it."""
+
     def reviewer_project(self, request: Request, project_id: int) -> tuple[Project, str | None]:
         try:
             return project_for_reviewer_get(project_id=project_id, user=request.user)
@@ -292,7 +299,7 @@ _BAD = OpenApiResponse(description="Names the field and why")
 # --- views ----------------------------------------------------------------------------------------------------------
 
 
-class AgreementView(_ReviewerView):
+class AgreementView(ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="quality_agreement",
         summary="The project's agreement report (cached); stale reports are recomputed, small ones at once",
@@ -389,7 +396,7 @@ class CorpusAgreementView(APIView):
                         status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK)
 
 
-class QualityPolicyView(_ReviewerView):
+class QualityPolicyView(ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="quality_policy", summary="How the project aggregates gold and what reviewers see",
         responses={200: QualityPolicySerializer, 403: _FORBIDDEN, 404: _NOT_FOUND},
@@ -416,7 +423,7 @@ class QualityPolicyView(_ReviewerView):
         return Response(QualityPolicySerializer(policy).data)
 
 
-class ReviewQueueView(_ReviewerView):
+class ReviewQueueView(ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="quality_review_queue",
         summary="Items to adjudicate: flagged, open ties, agreement under the policy's threshold, or gold disagreements",
@@ -448,7 +455,7 @@ class ReviewQueueView(_ReviewerView):
         return paginator.get_paginated_response(entries.data)
 
 
-class ReviewItemView(_ReviewerView):
+class ReviewItemView(ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="quality_review_item",
         summary="One item side by side: every annotation (names per policy), flags, aggregated answers, decisions",
@@ -464,7 +471,7 @@ class ReviewItemView(_ReviewerView):
         return Response(ReviewItemSerializer(item).data)
 
 
-class AdjudicateView(_ReviewerView):
+class AdjudicateView(ReviewerView):
     @extend_schema(
         tags=[_TAG], operation_id="quality_adjudicate", request=AdjudicateInSerializer,
         summary="Set the item's final answers (reviewers and leads); deciding again replaces the decision",

@@ -6,7 +6,7 @@ Annotations are streamed as value tuples (``values_list(...).iterator(chunk_size
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -428,8 +428,9 @@ def item_rater_names(keys: list[str], *, show_names: bool) -> dict[str, str]:
 
 
 def review_item_get(*, project: Project, utterance_id: int, show_names: bool) -> dict[str, Any]:
-    """One item side by side: the utterance, every annotation of the project on it (names per policy), open and
-    resolved flags, the aggregated answers and the adjudication so far. QualityNotFound if not in the project."""
+    """One item side by side: the utterance, every annotation of the project on it and the ratings imported with its
+    corpus (marked, and whether the policy counts them), names per policy, open and resolved flags, the aggregated
+    answers and the adjudication so far. QualityNotFound if not in the project."""
     utterance = (
         Utterance.objects.select_related("language", "speaker", "conversation")
         .filter(pk=utterance_id, corpus_id=project.corpus_id)
@@ -437,11 +438,16 @@ def review_item_get(*, project: Project, utterance_id: int, show_names: bool) ->
     )
     if utterance is None:
         raise QualityNotFound("This utterance is not in the project.")
-    annotations = list(
-        quality_annotations(quality_source_for_project(project)).filter(utterance_id=utterance_id).order_by("id").values(
-            "id", "origin", "annotator_id", "external_rater", "model_version", "perspective", "value", "created_at",
-            "updated_at", "reviewed_at", "lead_time_ms",
-        )
+    # The corpus's imported ratings (same schema version) are shown whether or not the policy counts them: a
+    # reviewer settling a tie sees what the source's raters said. The project's own answers come first.
+    source = quality_source_for_project(project)
+    shown = replace(source, corpus_id=project.corpus_id, include_imported=True)
+    annotations = sorted(
+        quality_annotations(shown).filter(utterance_id=utterance_id).values(
+            "id", "project_id", "origin", "annotator_id", "external_rater", "model_version", "perspective", "value",
+            "created_at", "updated_at", "reviewed_at", "lead_time_ms",
+        ),
+        key=lambda a: (a["project_id"] is None, a["id"]),
     )
     flags = list(
         Flag.objects.filter(project=project, item__utterance_id=utterance_id).order_by("id").values(
@@ -454,10 +460,14 @@ def review_item_get(*, project: Project, utterance_id: int, show_names: bool) ->
     rows = []
     for a in annotations:
         human = a["origin"] == Origin.HUMAN
+        imported = a["project_id"] is None
         rows.append({
             "id": a["id"],
             "origin": a["origin"],
+            "rater_key": rater_key(a["annotator_id"], a["external_rater"]) if human else "",
             "rater": names[rater_key(a["annotator_id"], a["external_rater"])] if human else a["model_version"],
+            "imported": imported,
+            "counted": not imported or source.include_imported,
             "model_version": a["model_version"],
             "perspective": a["perspective"],
             "value": a["value"],

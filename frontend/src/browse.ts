@@ -205,6 +205,35 @@ class ItemBrowser {
     await this.open(id);
   }
 
+  /** "Not gold": asks once inline (it cannot be undone once annotators have answered it), then drops the gold. */
+  private unsetGoldControl(utteranceId: number): HTMLElement {
+    const box = el("span", { class: "row unset-gold" });
+    const ask = el("button", { type: "button", class: "button small", "data-action": "unset-gold", text: t("gold.unset") });
+    ask.addEventListener("click", () => {
+      clear(box);
+      const yes = el("button", { type: "button", class: "button small", "data-action": "confirm-unset-gold", text: t("gold.unset_confirm") });
+      const no = el("button", { type: "button", class: "button small", text: t("action.cancel") });
+      const status = el("span", { class: "field-error small", role: "alert" });
+      yes.addEventListener("click", async () => {
+        yes.disabled = true;
+        try {
+          await api("DELETE", `/api/projects/${this.projectId}/gold/${utteranceId}/`);
+        } catch (error) {
+          status.textContent = errorText(error);
+          yes.disabled = false;
+          return;
+        }
+        await this.load();
+        await this.open(utteranceId);
+      });
+      no.addEventListener("click", () => this.renderDetail());
+      box.append(el("span", { class: "small", text: t("gold.unset_question") }), yes, no, status);
+      yes.focus();
+    });
+    box.append(ask);
+    return box;
+  }
+
   // --- rendering ----------------------------------------------------------------------------------------------------
 
   private renderAll(): void {
@@ -350,6 +379,7 @@ class ItemBrowser {
       const gold = el("button", { type: "button", class: "button small", "data-action": "gold", text: detail.item?.is_gold ? t("gold.edit") : t("gold.make") });
       gold.addEventListener("click", () => this.editGold());
       actions.append(gold);
+      if (detail.item?.is_gold) actions.append(this.unsetGoldControl(detail.utterance.id));
     } else if (this.facts?.can_manage && !detail.item?.is_gold && !this.goldForm) {
       actions.append(el("span", { class: "muted small", text: t("gold.only_unseen") }));
     }

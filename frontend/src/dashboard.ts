@@ -224,6 +224,8 @@ export function mountDashboard(): void {
     // Asked together with the rest (a corpus has no progress).
     const progressAnswer = corpusId ? Promise.resolve(null) : api<Progress>("GET", `/api/projects/${projectId}/progress/`);
     progressAnswer.catch(() => undefined);
+    const policyAnswer = corpusId ? Promise.resolve(null) : api<Policy>("GET", `/api/projects/${projectId}/quality-policy/`);
+    policyAnswer.catch(() => undefined);
     try {
       const [owner, response] = await Promise.all([
         api<{ name: string; corpus?: number; my_role?: string | null }>("GET", corpusId ? `/api/corpora/${corpusId}/` : `/api/projects/${projectId}/`),
@@ -243,7 +245,7 @@ export function mountDashboard(): void {
       return;
     }
     try {
-      policy = await api<Policy>("GET", `/api/projects/${projectId}/quality-policy/`);
+      policy = await policyAnswer;
     } catch {
       policy = null;
     }

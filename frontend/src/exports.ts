@@ -30,6 +30,7 @@ interface ExportJob {
   duration_s: number | null;
   options: { formats?: string[]; splits?: Record<string, number>; seed?: number; grouping?: string };
   files: ExportFile[];
+  archive_url: string | null;
   splits: Record<string, { utterances: number; groups: number }> | null;
 }
 
@@ -393,6 +394,17 @@ export function mountExports(projectId: number): void {
           }),
         }),
       );
+      if (job.archive_url) {
+        const total = job.files.reduce((sum, file) => sum + file.size, 0);
+        card.append(
+          el(
+            "p",
+            { class: "export-archive" },
+            el("a", { class: "button", href: job.archive_url, download: "", "data-archive": job.id, text: t("export.download_all", { n: formatNumber(job.files.length) }) }),
+            el("span", { class: "muted", text: ` ${t("export.download_all_hint", { size: formatBytes(total) })}` }),
+          ),
+        );
+      }
       card.append(fileList(job));
     }
     return card;

@@ -1,10 +1,13 @@
-// The UI's i18n layer: every string comes from a JSON catalog; English is the fallback.
+// The UI's i18n layer: every string comes from a JSON catalog; English is the fallback. Only English is in the
+// main bundle: another language's catalog is its own chunk, loaded (once) before the page that needs it renders.
 import en from "./i18n/en.json";
-import hi from "./i18n/hi.json";
-import ur from "./i18n/ur.json";
 
 type Catalog = Record<string, string>;
-export const CATALOGS: Record<string, Catalog> = { en, hi, ur };
+const CATALOGS: Record<string, Catalog> = { en };
+const LOADERS: Record<string, () => Promise<{ default: Catalog }>> = {
+  hi: () => import("./i18n/hi.json"),
+  ur: () => import("./i18n/ur.json"),
+};
 export const UI_LANGUAGES: { code: string; name: string; dir: "ltr" | "rtl" }[] = [
   { code: "en", name: "English", dir: "ltr" },
   { code: "hi", name: "हिन्दी", dir: "ltr" },
@@ -15,8 +18,14 @@ const listeners: (() => void)[] = [];
 
 let current = (() => {
   const fromHtml = document.documentElement.lang;
-  return CATALOGS[fromHtml] ? fromHtml : "en";
+  return UI_LANGUAGES.some((l) => l.code === fromHtml) ? fromHtml : "en";
 })();
+
+/** The catalog of ``code`` in memory (English until it is). */
+export async function loadCatalog(code: string = current): Promise<void> {
+  const load = LOADERS[code];
+  if (!CATALOGS[code] && load) CATALOGS[code] = (await load()).default;
+}
 
 export function lang(): string {
   return current;
@@ -52,12 +61,15 @@ export function onLanguageChange(listener: () => void): void {
   listeners.push(listener);
 }
 
-export function setLanguage(code: string): void {
+export async function setLanguage(code: string): Promise<void> {
   const choice = UI_LANGUAGES.find((l) => l.code === code) ?? UI_LANGUAGES[0];
+  // The choice (cookie, direction) takes effect at once; the texts follow when the catalog is here.
   current = choice.code;
   document.cookie = `${COOKIE}=${choice.code}; path=/; max-age=31536000; SameSite=Lax`;
   document.documentElement.lang = choice.code;
   document.documentElement.dir = choice.dir;
+  await loadCatalog(choice.code);
+  if (current !== choice.code) return; // another language was chosen meanwhile
   applyI18n();
   listeners.forEach((listener) => listener());
 }

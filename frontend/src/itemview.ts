@@ -15,6 +15,10 @@ export interface ItemAnnotation {
   id: number;
   origin: "human" | "model" | "llm";
   rater: string;
+  /** A rating imported with the corpus (a rater of the source), not an answer given in this project. */
+  imported: boolean;
+  /** Counted in agreement and aggregation (imported ratings only when the project's policy includes them). */
+  counted: boolean;
   model_version: string;
   perspective: string;
   value: Record<string, unknown>;
@@ -158,8 +162,15 @@ export function annotationsTable(detail: ItemDetail, onCopy?: (index: number) =>
     head.append(
       el(
         "th",
-        { scope: "col", class: `annotation-col origin-${a.origin}`, "data-annotation": a.id },
-        el("div", { class: "rater" }, el("strong", { text: a.rater }), a.origin !== "human" ? originBadge(a.origin) : null),
+        { scope: "col", class: `annotation-col origin-${a.origin}${a.imported ? " imported" : ""}`, "data-annotation": a.id },
+        el(
+          "div",
+          { class: "rater" },
+          el("strong", { text: a.rater }),
+          a.origin !== "human" ? originBadge(a.origin) : null,
+          a.imported ? el("span", { class: "badge imported", title: t("item.imported_hint"), text: t("item.imported") }) : null,
+        ),
+        a.imported && !a.counted ? el("div", { class: "muted small", text: t("item.not_counted") }) : null,
         el(
           "div",
           { class: "muted small" },

@@ -390,9 +390,15 @@ export function mountModels(): void {
         cardInfo.append(
           el("p", { class: "muted", text: [card.description, card.license && `${t("models.license")}: ${card.license}`, card.source].filter(Boolean).join(" · ") }),
         );
-        if (!card.available) cardInfo.append(el("p", { class: "warning", text: t("models.unavailable", { reason: card.reason }) }));
+        if (!card.available) cardInfo.append(el("p", { class: "warning", id: "register-unavailable", text: t("models.unavailable", { reason: card.reason }) }));
         if (card.language_warning) cardInfo.append(el("p", { class: "warning language-warning", text: card.language_warning }));
       }
+      // A model that cannot load here cannot be registered: the button says so instead of a refusal after a click.
+      const blocked = card !== undefined && !card.available;
+      registerSubmit.disabled = blocked;
+      registerSubmit.textContent = blocked ? t("models.register_unavailable") : t("models.register_submit");
+      if (blocked) registerSubmit.setAttribute("aria-describedby", "register-unavailable");
+      else registerSubmit.removeAttribute("aria-describedby");
       const task = card?.task ?? "";
       questionField.hidden = !CATEGORICAL_TASKS.includes(task);
       mappingField.hidden = task === "asr" || !card;
@@ -472,7 +478,7 @@ export function mountModels(): void {
       } catch (error) {
         showErrors(registerForm, registerGeneral, error);
       } finally {
-        registerSubmit.disabled = false;
+        registerSubmit.disabled = !(chosenCard()?.available ?? true);
       }
     });
 

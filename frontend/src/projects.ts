@@ -136,14 +136,10 @@ export function mountProjects(): void {
   onLanguageChange(render);
   void (async () => {
     try {
+      // The corpora load alongside the projects (not after them): each request waits only on what it needs.
+      const allCorpora = apiList<{ id: number; name: string; created_by: string | null }>("/api/corpora/");
       const projects = (await apiList<Project>("/api/projects/")).filter((p) => p.my_role !== null);
-      // Corpora whose imported ratings I may read: those I created, and those of projects I lead.
-      const me = document.querySelector(".site-header .user")?.textContent?.trim() ?? "";
-      const led = new Set(projects.filter((p) => p.my_role === "lead").map((p) => p.corpus));
-      corpora = (await apiList<{ id: number; name: string; created_by: string | null }>("/api/corpora/")).filter(
-        (c) => led.has(c.id) || (me !== "" && c.created_by === me),
-      );
-      rows = await Promise.all(
+      const progressRows = Promise.all(
         projects.map(async (project) => {
           const [mine, progress] = await Promise.all([
             api<{ count: number }>("GET", `/api/projects/${project.id}/my-annotations/`),
@@ -152,6 +148,13 @@ export function mountProjects(): void {
           return { project, mine: mine.count, progress };
         }),
       );
+      // Corpora whose imported ratings I may read: those I created, and those of projects I lead.
+      const me = document.querySelector(".site-header .user")?.textContent?.trim() ?? "";
+      const led = new Set(projects.filter((p) => p.my_role === "lead").map((p) => p.corpus));
+      [rows, corpora] = await Promise.all([
+        progressRows,
+        allCorpora.then((list) => list.filter((c) => led.has(c.id) || (me !== "" && c.created_by === me))),
+      ]);
       render();
     } catch (error) {
       clear(root);

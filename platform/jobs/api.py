@@ -15,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotation.export.formats import neutralise_cell
 from config.drf import paginated
 from corpora.api_common import IdFilter
 from jobs.models import Job, JobError
@@ -84,8 +85,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
             writer = csv.writer(buffer)
             yield writer.writerow(["file", "row", "column", "reason"])
             for error in job_errors_list(job=job).values_list("file", "row", "column", "reason").iterator(chunk_size=2000):
-                # A leading =, +, - or @ would make a spreadsheet run the cell as a formula.
-                yield writer.writerow(["'" + c if isinstance(c, str) and c[:1] in "=+-@" else c for c in error])
+                yield writer.writerow([neutralise_cell(cell) for cell in error])
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-errors.csv"'

@@ -75,6 +75,7 @@ def test_job_errors_download_as_csv(world, client_for):
     job_record_errors(job=job, errors=[
         RowError("the text is empty", file="lines.csv", row=2, column="text"),
         RowError("=HYPERLINK(\"x\")", file="lines.csv", row=3, column="lang"),
+        RowError("-1 is not a row count", file="audio.zip"),  # blank row and column stay blank
     ])
     response = client_for(world.curator).get(f"/api/jobs/{job.pk}/errors/csv/")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
@@ -84,6 +85,7 @@ def test_job_errors_download_as_csv(world, client_for):
         ["file", "row", "column", "reason"],
         ["lines.csv", "2", "text", "the text is empty"],
         ["lines.csv", "3", "lang", "'=HYPERLINK(\"x\")"],
+        ["audio.zip", "", "", "'-1 is not a row count"],
     ]
     assert client_for(world.outsider).get(f"/api/jobs/{job.pk}/errors/csv/").status_code == 404
 

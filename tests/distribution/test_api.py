@@ -242,13 +242,20 @@ def test_gold_endpoint_for_leads(make_project, make_items, annotator, lead, api)
     assert api(annotator).post(url(project, "next")).json()["utterance"]["id"] == utterances[1].pk
     handed = api(lead).post(url(project, "gold"), {"utterance": utterances[1].pk, "expected": {"emotion": "joy"}}, format="json")
     assert handed.status_code == 400 and "utterance" in handed.json()
+    # Only a lead makes it ordinary again; then it is no gold item to remove.
+    one = f"{url(project, 'gold')}{utterances[0].pk}/"
+    assert api(annotator).delete(one).status_code == 403
+    assert api(lead).delete(one).status_code == 204
+    assert api(lead).delete(one).status_code == 404
+    assert api(lead).get(url(project, "progress")).json()["gold_items"] == 0
 
 
 def test_openapi_schema_documents_the_annotate_endpoints(db, lead, api):
     from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    for action in ("next", "submit", "skip", "flag", "my-annotations", "my-annotations/{annotation_id}", "progress", "gold"):
+    for action in ("next", "submit", "skip", "flag", "my-annotations", "my-annotations/{annotation_id}", "progress", "gold",
+                   "gold/{utterance_id}"):
         assert f"/api/projects/{{project_id}}/{action}/" in schema["paths"], action
     submit_op = schema["paths"]["/api/projects/{project_id}/submit/"]["post"]
     assert {"201", "400", "404", "409"} <= set(submit_op["responses"])

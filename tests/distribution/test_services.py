@@ -14,6 +14,7 @@ from annotation.distribution.selectors import project_progress_get
 from annotation.models import (
     Annotation,
     Flag,
+    GoldItem,
     OrderingStrategy,
     Prediction,
     ProjectItem,
@@ -227,6 +228,29 @@ def test_gold_items_are_mixed_in_and_scored(make_project, make_items, make_user,
     assert (rows["alice"]["gold_answered"], rows["alice"]["gold_accuracy"]) == (1, 1.0)
     assert (rows["bob"]["gold_answered"], rows["bob"]["gold_accuracy"]) == (1, 0.0)
     assert progress["gold_items"] == 1 and progress["items"] == 3
+
+
+def test_unmarking_gold_drops_its_scores_and_makes_it_ordinary(make_project, make_items, make_user, lead):
+    utterances = make_items(3)
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    project = make_project(overlap=1, members=[alice, bob, carol], gold_rate=1.0)
+    d.gold_item_set(project=project, utterance_id=utterances[2].pk, expected={"emotion": "sadness"}, created_by=lead)
+    for user, label in ((alice, "sadness"), (bob, "joy")):
+        assert take(project, user) == utterances[2].pk
+        answer(project, user, label, utterance_id=utterances[2].pk)
+
+    item = d.gold_item_unset(project=project, utterance_id=utterances[2].pk)
+
+    # Two answers at overlap 1: the item counts as complete (the constraint caps ordinary items at their target).
+    assert (item.is_gold, item.annotation_count, item.target_count) == (False, 2, 2)
+    assert not GoldItem.objects.filter(project=project).exists()
+    progress = project_progress_get(project=project, user=lead)
+    rows = {row["username"]: row for row in progress["by_annotator"]}
+    assert (rows["alice"]["gold_answered"], rows["alice"]["gold_accuracy"]) == (0, None)
+    assert (progress["gold_items"], progress["items"], progress["complete"]) == (0, 3, 1)
+    assert take(project, carol) in (utterances[0].pk, utterances[1].pk)  # no longer served as gold
+    with pytest.raises(d.NotFoundError):
+        d.gold_item_unset(project=project, utterance_id=utterances[2].pk)  # not gold any more
 
 
 def test_gold_answer_must_fit_the_schema(make_project, make_items):

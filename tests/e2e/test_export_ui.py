@@ -7,6 +7,7 @@ polls (the Celery task only calls export_run)."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -84,10 +85,22 @@ def test_lead_exports_gold_splits_and_downloads_a_file(page, browser_log, lead, 
     assert Path(download.path()).read_bytes() == Path(default_storage.path(stored)).read_bytes()
     page.screenshot(path=str(screenshot_path(tmp_path, "export-panel.png")), full_page=True)
 
+    # Or every file at once: one zip, reached with the keyboard like any link.
+    archive_link = job_card.locator(f'a[data-archive="{job.pk}"]')
+    expect(archive_link).to_have_text("Download all 4 files (.zip)")
+    archive_link.focus()
+    with page.expect_download() as archive_info:
+        page.keyboard.press("Enter")
+    assert archive_info.value.suggested_filename == f"sentio-export-{job.pk}.zip"
+    with zipfile.ZipFile(archive_info.value.path()) as archive:
+        assert archive.read(f"sentio-export-{job.pk}/csv/dev.csv") == Path(default_storage.path(stored)).read_bytes()
+        assert len(archive.namelist()) == 4
+
     # The panel follows the UI language.
     page.select_option("#ui-language", "hi")
     expect(panel.locator("#exports-title")).to_have_text("गोल्ड स्प्लिट निर्यात करें")
     expect(job_card.locator(".export-status")).to_have_text("पूरा हुआ")
+    expect(archive_link).to_have_text("सभी 4 फ़ाइलें डाउनलोड करें (.zip)")
 
     assert not browser_log.errors, browser_log.errors
     assert not browser_log.csp_violations(), browser_log.csp_violations()

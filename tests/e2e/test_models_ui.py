@@ -72,13 +72,15 @@ def test_lead_trains_a_head_runs_jobs_and_reads_histograms(page, browser_log, mo
     expect(page.locator('#catalogue li[data-card="xlm-emo-t"]')).to_contain_text("Not available offline here")
     expect(page.locator('#catalogue li[data-card="whisper-tiny.en"]')).to_contain_text("Available offline here")
 
-    # A model that cannot load here is refused; the API's reason shows next to the card field.
+    # A model that cannot load here cannot be registered: the button is off and says why, the reason beside it.
     form = page.locator("#register-form")
+    submit = form.locator("button[type=submit]")
     page.select_option("#register-card", "xlm-emo-t")
     expect(form.locator('[data-field="question"]')).to_be_visible()
-    form.locator("button[type=submit]").click()
-    error = form.locator('[data-field="card_id"] .field-error')
-    expect(error).to_contain_text("not available offline")
+    expect(submit).to_be_disabled()
+    expect(submit).to_have_text("Cannot register: not available offline here")
+    expect(form.locator("#register-unavailable")).to_contain_text("Not available offline here")
+    expect(submit).to_have_attribute("aria-describedby", "register-unavailable")
     assert not ProjectModel.objects.filter(project=project).exists()
 
     # Hand-mapping a card's labels offers the question's labels (and leaving a label out).
@@ -89,6 +91,8 @@ def test_lead_trains_a_head_runs_jobs_and_reads_histograms(page, browser_log, mo
     # Register the speech recogniser from its catalogue card: no question, no labels to map.
     page.locator('#catalogue li[data-card="whisper-tiny.en"] button[data-action="choose"]').click()
     expect(page.locator("#register-card")).to_have_value("whisper-tiny.en")
+    expect(submit).to_be_enabled()
+    expect(submit).to_have_text("Register")
     expect(form.locator('[data-field="question"]')).to_be_hidden()
     expect(form.locator(".field-error")).to_have_count(0)
     form.locator("button[type=submit]").click()

@@ -23,7 +23,7 @@ from annotation.export.services import export_job_create, export_run
 from annotation.models import Adjudication, Flag, GoldItem, Project, ProjectQualityPolicy
 from annotation.quality.selectors import quality_source_for_project
 from annotation.quality.services import agreement_report_compute
-from annotation.services import label_schema_create, membership_set, project_create
+from annotation.services import annotation_create, label_schema_create, membership_set, project_create
 from corpora.languages import language_get_or_create
 from corpora.models import Conversation, Corpus, Speaker, Utterance
 from jobs.models import Job, JobStatus
@@ -190,6 +190,23 @@ def test_lead_searches_the_item_browser_and_makes_a_gold_item(page, browser_log,
     assert gold.utterance == utterances[7] and gold.expected == {"emotion": "neutral"}
     page.goto(f"/projects/{project.pk}/manage/")
     expect(page.locator('[data-stat="manage.gold_items"]')).to_have_text("1")
+
+    # Changed their mind: the lead makes it ordinary again, with the keyboard, and the count follows.
+    page.goto(f"/projects/{project.pk}/items/?q=Nor+at+this")
+    expect(rows).to_have_count(1)
+    rows.first.focus()
+    page.keyboard.press("Enter")
+    expect(detail.locator(".item-facts .badge.gold")).to_be_visible()
+    detail.locator("button[data-action=unset-gold]").focus()
+    page.keyboard.press("Enter")
+    expect(detail.locator(".unset-gold")).to_contain_text("Drop the gold answer?")
+    expect(detail.locator("button[data-action=confirm-unset-gold]")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(detail.locator("button[data-action=gold]")).to_have_text("Make gold")
+    expect(detail.locator(".item-facts .badge.gold")).to_have_count(0)
+    assert not GoldItem.objects.filter(project=project).exists()
+    page.goto(f"/projects/{project.pk}/manage/")
+    expect(page.locator('[data-stat="manage.gold_items"]')).to_have_text("0")
     assert not browser_log.errors and not browser_log.csp_violations()
 
 
@@ -356,6 +373,36 @@ def test_reviewer_adjudicates_a_tie_and_the_export_shows_it(page, browser_log, l
 
     assert not browser_log.errors, browser_log.errors
     assert not browser_log.csp_violations(), browser_log.csp_violations()
+
+
+def test_reviewer_settling_a_tie_sees_the_corpus_imported_ratings(page, browser_log, reviewer, tied_project):  # type: ignore[no-untyped-def]
+    """The source's raters (imported with the corpus) show beside the project's answers, marked imported and "not
+    counted" under the default policy; the reviewer takes one's answer with ⇧3 and decides with Enter."""
+    project, tied = tied_project
+    for rater in ("source-rater-1", "source-rater-2"):
+        annotation_create(utterance=tied, schema_version=project.schema_version, external_rater=rater,
+                          value={"emotion": "sadness", "emotions": ["sadness"]})
+    sign_in(page, reviewer.username)
+    page.goto(f"/projects/{project.pk}/review/")
+    expect(page.locator(".review-item .utterance-text")).to_have_text(tied.text)
+    columns = page.locator("table.side-by-side th.annotation-col")
+    expect(columns).to_have_count(4)
+    expect(columns.locator(".badge.imported")).to_have_count(2)
+    imported = page.locator("table.side-by-side th.annotation-col.imported").first
+    expect(imported).to_contain_text("imported")
+    expect(imported).to_contain_text("not counted")
+    expect(columns.first.locator(".badge.imported")).to_have_count(0)  # the project's own answers come first
+    page.locator(".review-item .utterance-text").click()
+    page.keyboard.press("Shift+Digit3")
+    expect(page.locator('.decision-form section[data-question="emotion"] button[data-label="sadness"]')).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("Enter")
+    expect(page.locator(".review-head .status")).to_contain_text(f"Item {tied.pk} decided.")
+    assert Adjudication.objects.get(project=project, utterance=tied).value["emotion"] == "sadness"
+    page.locator("#ui-language").select_option("hi")
+    page.goto(f"/projects/{project.pk}/items/?q=believe")
+    page.locator("table.browse tbody tr").first.click()
+    expect(page.locator(".browse-detail .badge.imported").first).to_have_text("आयातित")
+    assert not browser_log.errors and not browser_log.csp_violations()
 
 
 def test_lead_chooses_the_multi_label_gold_rule(page, browser_log, lead, tied_project):  # type: ignore[no-untyped-def]

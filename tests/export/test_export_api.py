@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import tracemalloc
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -318,6 +320,84 @@ def test_on_s3_a_download_redirects_to_a_short_lived_presigned_url(
     assert len(list(csv.DictReader(io.StringIO(content.decode())))) == entry["rows"]
 
 
+# --- the whole export in one zip ------------------------------------------------------------------------------------
+
+
+def test_download_all_streams_one_zip_of_every_file(meld, lead, client_for, django_capture_on_commit_callbacks):
+    client = client_for(lead)
+    body = finished_export(client, meld, django_capture_on_commit_callbacks, formats=["parquet", "csv", "hf"], seed=3)
+    job = Job.objects.get(pk=body["id"])
+    assert body["archive_url"] == f"http://testserver/api/projects/{meld.project.pk}/exports/{job.pk}/archive/"
+
+    response = client.get(body["archive_url"])
+
+    assert response.streaming and response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == f'attachment; filename="sentio-export-{job.pk}.zip"'
+    assert response["Cache-Control"] == "private, no-store"
+    archive = zipfile.ZipFile(io.BytesIO(downloaded(response)))
+    assert archive.testzip() is None
+    stored = {f["name"]: f["storage_name"] for f in [job.result["card"], *job.result["files"]]}
+    assert archive.namelist() == [f"sentio-export-{job.pk}/{f['name']}" for f in body["files"]]
+    for name, storage_name in stored.items():
+        assert archive.read(f"sentio-export-{job.pk}/{name}") == Path(default_storage.path(storage_name)).read_bytes()
+    kinds = {i.filename.split("/", 1)[1]: i.compress_type for i in archive.infolist()}
+    assert kinds["csv/train.csv"] == zipfile.ZIP_DEFLATED and kinds["parquet/train.parquet"] == zipfile.ZIP_STORED
+
+
+def test_download_all_is_permission_checked_like_one_file(meld, members, outsider, lead, client_for,
+                                                          django_capture_on_commit_callbacks):
+    body = finished_export(client_for(lead), meld, django_capture_on_commit_callbacks, formats=["csv"])
+    url = f"{exports_url(meld.project.pk)}{body['id']}/archive/"
+    assert zipfile.ZipFile(io.BytesIO(downloaded(client_for(members["reviewer"]).get(url)))).namelist()
+    assert client_for(members["annotator"]).get(url).status_code == 403
+    assert client_for(outsider).get(url).status_code == 404
+    assert client_for(None).get(url).status_code in (401, 403)
+    other = exports_url(meld.project.pk).replace(f"/{meld.project.pk}/", f"/{meld.project.pk + 1}/")
+    assert client_for(lead).get(f"{other}{body['id']}/archive/").status_code == 404
+
+
+def test_download_all_of_an_unfinished_or_damaged_export_answers_404(meld, lead, client_for,
+                                                                     django_capture_on_commit_callbacks):
+    client = client_for(lead)
+    pending, _ = start_export(client, meld.project.pk, django_capture_on_commit_callbacks, formats=["csv"])
+    assert pending.json()["archive_url"] is None
+    assert client.get(f"{exports_url(meld.project.pk)}{pending.json()['id']}/archive/").status_code == 404
+    body = finished_export(client, meld, django_capture_on_commit_callbacks, formats=["csv"])
+    job = Job.objects.get(pk=body["id"])
+    default_storage.delete(next(f["storage_name"] for f in job.result["files"] if f["name"] == "csv/test.csv"))
+    gone = client.get(body["archive_url"], HTTP_ACCEPT="application/zip")
+    assert gone.status_code == 404 and "csv/test.csv" in gone.json()["detail"]  # said before any byte is sent
+
+
+def test_download_all_keeps_memory_flat(meld, lead, client_for, django_capture_on_commit_callbacks):
+    """A 24 MB file goes through the zip stream with a few MB of peak memory: it is read and sent in pieces."""
+    client = client_for(lead)
+    body = finished_export(client, meld, django_capture_on_commit_callbacks, formats=["parquet"])
+    job = Job.objects.get(pk=body["id"])
+    big = job.result["files"][0]
+    with default_storage.open(big["storage_name"], "wb") as fh:
+        for _ in range(24):
+            fh.write(bytes(range(256)) * 4096)
+    response = client.get(body["archive_url"])
+    tracemalloc.start()
+    total = sum(len(chunk) for chunk in response.streaming_content)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert total > 24 * 2**20 and peak < 8 * 2**20, (total, peak)
+
+
+@pytest.mark.services
+def test_download_all_reads_the_files_from_s3(s3_storage: S3Server, meld, lead, client_for,  # noqa: F811
+                                              django_capture_on_commit_callbacks):
+    client = client_for(lead)
+    body = finished_export(client, meld, django_capture_on_commit_callbacks, formats=["csv"], seed=9)
+    archive = zipfile.ZipFile(io.BytesIO(downloaded(client.get(body["archive_url"]))))
+    job = Job.objects.get(pk=body["id"])
+    for entry in [job.result["card"], *job.result["files"]]:
+        with default_storage.open(entry["storage_name"]) as fh:
+            assert archive.read(f"sentio-export-{job.pk}/{entry['name']}") == fh.read()
+
+
 # --- documentation -------------------------------------------------------------------------------------------------
 
 
@@ -331,6 +411,7 @@ def test_the_export_endpoints_are_documented_under_exports():
         (base, "post"): {"202", "400", "403", "404"},
         (base + "{job_id}/", "get"): {"200", "403", "404"},
         (base + "{job_id}/files/{name}", "get"): {"200", "302", "403", "404"},
+        (base + "{job_id}/archive/", "get"): {"200", "403", "404"},
     }
     for (route, method), codes in operations.items():
         operation = spec["paths"][route][method]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from annotation.distribution.services import project_items_sync
 from annotation.models import (
     Adjudication,
     Annotation,
@@ -16,7 +17,7 @@ from annotation.models import (
 )
 from annotation.quality.selectors import quality_source_for_project
 from annotation.quality.services import agreement_report_compute, quality_policy_update
-from annotation.services import annotation_create
+from annotation.services import annotation_create, label_schema_create
 from jobs import dispatch
 from workers.tasks import compute_agreement
 
@@ -172,6 +173,33 @@ def test_side_by_side_hides_names_by_policy(quality_world, api, settings):  # ty
     assert api(quality_world.annotator).get(url).status_code == 403
     assert api(quality_world.outsider).get(url).status_code == 404
     assert api(quality_world.reviewer).get(_url(quality_world, "review-queue/99999999/")).status_code == 404
+
+
+def test_side_by_side_shows_the_corpus_imported_ratings_marked(quality_world, api):  # type: ignore[no-untyped-def]
+    """A reviewer settling a tie sees what the source's raters said: imported ratings come after the project's own
+    answers, marked imported, and counted only when the policy includes them."""
+    disputed = _a_disputed_item(quality_world)
+    for rater, emotion in (("src-7", "anger"), ("src-9", "anger")):
+        annotation_create(utterance=disputed, schema_version=quality_world.schema, external_rater=rater,
+                          value={"emotion": emotion})
+    other_version = label_schema_create(name="Other", slug="other-emotions",
+                                        questions=[{"key": "mood", "type": "single_choice", "labels": ["up", "down"]}])
+    annotation_create(utterance=disputed, schema_version=other_version, external_rater="src-1", value={"mood": "up"})
+    url = _url(quality_world, f"review-queue/{disputed.pk}/")
+
+    body = api(quality_world.reviewer).get(url).data
+    rows = [(a["rater"], a["imported"], a["counted"], a["value"]["emotion"]) for a in body["annotations"]]
+    assert rows == [("Annotator A", False, True, "joy"), ("Annotator B", False, True, "anger"),
+                    ("Annotator C", True, False, "anger"), ("Annotator D", True, False, "anger")]
+    assert [a["rater"] for a in api(quality_world.lead).get(url).data["annotations"]][2:] == ["src-7", "src-9"]
+
+    ProjectQualityPolicy.objects.create(project=quality_world.project, include_imported_ratings=True)
+    counted = api(quality_world.reviewer).get(url).data["annotations"]
+    assert [(a["imported"], a["counted"]) for a in counted] == [(False, True)] * 2 + [(True, True)] * 2
+    project_items_sync(quality_world.project)  # the utterance came after the project: make it an item
+    detail = api(quality_world.reviewer).get(f"/api/projects/{quality_world.project.pk}/items/{disputed.pk}/").data
+    assert [a["imported"] for a in detail["annotations"]] == [False, False, True, True]
+    assert [e["kind"] for e in detail["history"]].count("annotated") == 2  # imported ratings are not item events
 
 
 def test_adjudication_stores_provenance_and_leaves_the_queue(quality_world, api, settings):  # type: ignore[no-untyped-def]
