@@ -18,6 +18,7 @@ import {
   type TableData,
 } from "./charts";
 import { $, el, clear } from "./dom";
+import { llmEvaluationSection } from "./llm";
 import { formatNumber, onLanguageChange, t } from "./i18n";
 import "./dashboard.css";
 
@@ -553,6 +554,7 @@ export function mountDashboard(): void {
     const section = el("section", { class: "dash-card", id: "models" }, el("h3", { class: "figure-title", text: t("dash.models") }));
     if (!rows.length) section.append(el("p", { class: "muted", text: t("dash.no_models") }));
     else section.append(el("p", { class: "muted figure-note", text: t("dash.models_note") }), simpleTable([t("dash.model"), t("dash.question"), t("dash.items"), t("dash.metrics")], rows));
+    if (!corpusId) section.append(llmEvaluationSection(projectId));
     return section;
   };
 
