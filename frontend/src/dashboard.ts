@@ -667,6 +667,8 @@ export function mountDashboard(): void {
     const report = agreement?.report;
     if (!report) {
       section.append(el("p", { class: "muted", text: activeJob ? t("dash.computing_first") : t("dash.no_report") }));
+      // LLMs are measured against the human majority directly, so their evaluation needs no agreement report.
+      if (!corpusId) section.append(el("section", { class: "dash-card", id: "models" }, el("h3", { class: "figure-title", text: t("dash.models") }), llmEvaluationSection(projectId)));
       return section;
     }
     const measured = report.questions.filter((q) => q.perspectives?.some((b) => b.alpha));
