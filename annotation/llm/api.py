@@ -7,6 +7,7 @@ members); reviewers read runs and the evaluation. An endpoint's API key is write
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -79,8 +80,8 @@ class EndpointInSerializer(serializers.Serializer):
     max_concurrency = serializers.IntegerField(min_value=1, max_value=256, default=4)
     requests_per_minute = serializers.FloatField(min_value=0.1, required=False, allow_null=True, default=None)
     tokens_per_minute = serializers.FloatField(min_value=1, required=False, allow_null=True, default=None)
-    price_input_per_1k = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0, default=0)
-    price_output_per_1k = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0, default=0)
+    price_input_per_1k = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=Decimal(0), default=Decimal(0))
+    price_output_per_1k = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=Decimal(0), default=Decimal(0))
     timeout_s = serializers.FloatField(min_value=1, max_value=3600, default=60)
     max_tokens = serializers.IntegerField(min_value=16, max_value=32768, default=512)
 
@@ -340,7 +341,7 @@ class RunLabelsView(APIView):
     def get(self, request: Request, project_id: int, run_id: int) -> Response:
         run = _run(_reader(request, project_id), run_id)
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(run_labels(run), request, view=self)
+        page: list[LLMLabel] | None = paginator.paginate_queryset(run_labels(run), request, view=self)
         return paginator.get_paginated_response(LabelSerializer(page, many=True).data)
 
 

@@ -76,7 +76,7 @@ def _human_gold(question: LabelQuestion, rows: list[tuple[int, str, Any]]) -> tu
         ratings = ratings_from_long([u for u, _, _ in kept], [r for _, r, _ in kept], [v for _, _, v in kept],
                                     allow_duplicates=True)
         votes = majority_vote(ratings)
-        return {int(u): label for u, label in votes["label"].items() if label is not None}, kept
+        return {int(str(u)): label for u, label in votes["label"].items() if label is not None}, kept
     by_unit: dict[int, list[list[str]]] = defaultdict(list)
     for u, _r, v in rows:
         chosen = _is_chosen(question, v)

@@ -313,9 +313,17 @@ def llm_template_preview(*, template: LLMPromptTemplate, utterance_ids: Sequence
     return previews
 
 
+def guarded_complete(client: LLMClient, rendered: Any, max_tokens: int) -> Any:
+    """``client.complete`` where the SSRF guard's refusal (raised by the transport) is a permanent request error."""
+    try:
+        return client.complete(rendered.messages, rendered.schema, max_tokens=max_tokens, seed=0)
+    except OutboundRefused as exc:
+        raise LLMRequestError(f"{client.endpoint.name}: refused by the SSRF guard: {exc}", status=0) from None
+
+
 def _call_for_preview(client: LLMClient, endpoint: LLMEndpoint, rendered: Any) -> dict[str, Any]:
     try:
-        result = client.complete(rendered.messages, rendered.schema, max_tokens=endpoint.max_tokens, seed=0)
+        result = guarded_complete(client, rendered, endpoint.max_tokens)
     except LLMAnswerError as exc:
         return {"error": str(exc), "raw": exc.raw}
     except (LLMRequestError, *Transient) as exc:
@@ -506,7 +514,7 @@ def llm_run_execute(*, job_id: int) -> None:
     def call(utterance_id: int) -> Any:
         rendered = render_prompt(prompt, PromptItem(texts[utterance_id], language=languages[utterance_id] or "the "
                                                     "source language"), schema, examples)
-        return client.complete(rendered.messages, rendered.schema, max_tokens=run.endpoint.max_tokens, seed=0)
+        return guarded_complete(client, rendered, run.endpoint.max_tokens)
 
     refused: LLMRequestError | None = None
     cancelled = False
@@ -606,7 +614,8 @@ def llm_synthetic_publish(*, project: Project, user: Any, sources: Sequence[tupl
         model_version = f"{model_version[:185]}… #{digest}"
     annotations = []
     for utterance_id, per_source in answers.items():
-        value = combine_answers(per_source, schema, method) if method != "single" else (per_source[0] or {})
+        value = (combine_answers(per_source, schema, method) if method != "single"  # type: ignore[arg-type]
+                 else (per_source[0] or {}))
         if value:
             annotations.append(Annotation(utterance_id=utterance_id, project=project,
                                           schema_version=project.schema_version, value=value, origin=Origin.LLM,

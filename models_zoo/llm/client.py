@@ -152,7 +152,9 @@ class LLMClient:
         # Retries are ours (max_retries=0 here) so that every attempt passes the endpoint's limits again
         # and a backoff sleep does not hold a concurrency slot.
         self._openai = openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key or "no-key",
-                                     timeout=endpoint.timeout_s, max_retries=0, http_client=http_client)
+                                     timeout=endpoint.timeout_s, max_retries=0,
+                                     # openai 3.x types its client as httpx2's; httpx's Client serves it the same
+                                     http_client=http_client)  # type: ignore[arg-type]
         self.limits = EndpointLimits(max_concurrency=endpoint.max_concurrency,
                                      requests_per_minute=endpoint.requests_per_minute,
                                      tokens_per_minute=endpoint.tokens_per_minute,

@@ -386,6 +386,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two "kind" fields (a job's, an LLM prompt template's) need their own enum names.
+    "ENUM_NAME_OVERRIDES": {"JobKindEnum": "jobs.models.JobKind", "PromptKindEnum": "annotation.models.PromptKind"},
 }
 
 # Security defaults.

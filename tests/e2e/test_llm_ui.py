@@ -12,7 +12,6 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot_path, sign_in
 from tests.fixtures.llm_server import LlamaServer
-from tests.llm.conftest import allow_loopback, llm_project  # noqa: F401  (a Marathi project with human labels)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -60,6 +60,23 @@ def test_the_api_key_is_stored_encrypted_and_read_back_only_by_the_caller(llm_pr
         _register(llm_project.project, lead, "http://127.0.0.1:8080/v1")
 
 
+def test_the_client_s_own_transport_is_the_guarded_one(settings) -> None:
+    """Even a client made without the registration's check connects only where the guard allows; the services
+    turn the refusal into a permanent request error (a run stops at once instead of retrying)."""
+    from annotation.llm.services import guarded_complete
+    from config.outbound import outbound_client
+    from models_zoo.llm import DIRECT, AnswerSchema, LLMClient, LLMRequestError, PromptItem, render_prompt
+    from models_zoo.llm import LLMEndpoint as EndpointConfig
+
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    schema = AnswerSchema.from_questions([{"key": "emotion", "type": "single_choice", "labels": LABELS}])
+    client = LLMClient(EndpointConfig(base_url="http://169.254.169.254/v1", model="m", max_retries=0),
+                       http_client=outbound_client())
+    rendered = render_prompt(DIRECT, PromptItem("hi"), schema)
+    with pytest.raises(LLMRequestError, match="refused by the SSRF guard.*non-public address 169.254.169.254"):
+        guarded_complete(client, rendered, 8)
+
+
 def test_templates_are_versioned_by_content_and_checked(llm_project: LLMProject, lead) -> None:
     from annotation.llm.services import LLMSetupError, llm_template_preview, llm_template_save
 
