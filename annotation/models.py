@@ -642,3 +642,155 @@ class ModelTrainingItem(models.Model):
 
     def __str__(self) -> str:
         return f"utterance {self.utterance_id} trained model {self.model_id}"
+
+
+# --- LLM labelling (see annotation/llm/README.md) --------------------------------------------------------------------
+
+
+class StructuredOutput(models.TextChoices):
+    JSON_SCHEMA = "json_schema", "OpenAI json_schema (vLLM, llama-server, Ollama, hosted APIs)"
+    JSON_OBJECT = "json_object", "json_object with a schema (llama-cpp-python's server)"
+
+
+class LLMEndpoint(models.Model):
+    """An OpenAI-compatible server a project's leads registered. The API key is stored encrypted (Fernet, keyed
+    from the environment) or named as an environment variable; it is never returned by the API."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="llm_endpoints")
+    name = models.CharField(max_length=100)
+    base_url = models.CharField(max_length=500, help_text="Up to and including /v1")
+    model = models.CharField(max_length=200)
+    api_key_encrypted = models.TextField(blank=True, default="", help_text="Fernet token; never shown")
+    api_key_env = models.CharField(max_length=100, blank=True, default="",
+                                   help_text="Name of an environment variable of the workers holding the key")
+    structured_output = models.CharField(max_length=20, choices=StructuredOutput.choices,
+                                         default=StructuredOutput.JSON_SCHEMA)
+    max_concurrency = models.PositiveSmallIntegerField(default=4)
+    requests_per_minute = models.FloatField(null=True, blank=True)
+    tokens_per_minute = models.FloatField(null=True, blank=True)
+    price_input_per_1k = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    price_output_per_1k = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    timeout_s = models.FloatField(default=60.0)
+    max_tokens = models.PositiveIntegerField(default=512, help_text="Answer tokens allowed per item")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="llm_endpoint_name_unique_in_project"),
+            models.CheckConstraint(condition=Q(max_concurrency__gte=1) & Q(max_concurrency__lte=256),
+                                   name="llm_endpoint_concurrency_1_256"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.model})"
+
+
+class PromptKind(models.TextChoices):
+    COTR = "cotr", "Chain-of-Translation"
+    DIRECT = "direct", "direct"
+    FEW_SHOT = "few_shot", "few-shot from human gold"
+
+
+class LLMPromptTemplate(models.Model):
+    """One version of a project's prompt template; editing makes a new version, so results keep theirs."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="llm_templates")
+    name = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=PromptKind.choices)
+    system = models.TextField(blank=True, default="")
+    user = models.TextField()
+    translate = models.BooleanField(default=False)
+    reason = models.BooleanField(default=True)
+    examples_count = models.PositiveSmallIntegerField(default=0, help_text="Few-shot examples drawn from human gold")
+    content_hash = models.CharField(max_length=16, help_text="models_zoo PromptTemplate.version of the texts")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name", "version"], name="llm_template_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="llm_template_version_from_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class LLMRun(models.Model):
+    """One LLM labelling job: an endpoint and a template version over a selection of the project's utterances."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="llm_runs")
+    endpoint = models.ForeignKey(LLMEndpoint, on_delete=models.PROTECT, related_name="runs")
+    template = models.ForeignKey(LLMPromptTemplate, on_delete=models.PROTECT, related_name="runs")
+    job = models.OneToOneField("jobs.Job", on_delete=models.CASCADE, related_name="llm_run")
+    selection = models.JSONField(default=dict, help_text="unlabelled / split / language / utterance ids / limit")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"LLM run {self.pk}"
+
+
+class LLMLabel(models.Model):
+    """What one endpoint answered for one utterance with one template version: the cache that keeps a resumed
+    or repeated run from paying twice, and the provenance of every synthetic label."""
+
+    utterance = models.ForeignKey("corpora.Utterance", on_delete=models.CASCADE, related_name="llm_labels")
+    endpoint = models.ForeignKey(LLMEndpoint, on_delete=models.CASCADE, related_name="labels")
+    template = models.ForeignKey(LLMPromptTemplate, on_delete=models.CASCADE, related_name="labels")
+    run = models.ForeignKey(LLMRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="labels")
+    model = models.CharField(max_length=200, help_text="The model the server said answered")
+    labels = models.JSONField(null=True, blank=True, help_text="Answers keyed by question; null when it failed")
+    translation = models.TextField(blank=True, default="")
+    rationale = models.TextField(blank=True, default="")
+    raw = models.TextField(blank=True, default="", help_text="The answer as the server sent it")
+    error = models.TextField(blank=True, default="", help_text="Why the answer could not be used")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    latency_s = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["utterance", "endpoint", "template"], name="llm_label_once_per_prompt"),
+        ]
+        indexes = [models.Index(fields=["endpoint", "template"], name="llm_label_endpoint_template")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id}/{self.template_id} on utterance {self.utterance_id}"
+
+
+class LLMCombination(models.Model):
+    """Synthetic labels published from one or more (endpoint, template) pairs, combined per label; they are the
+    project's origin=llm annotations with this ``model_version``."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="llm_combinations")
+    method = models.CharField(max_length=20, help_text="single, union, intersection or majority")
+    sources = models.JSONField(help_text='[{"endpoint": id, "template": id, "model": ..., "template_name": ...}]')
+    model_version = models.CharField(max_length=200)
+    counts = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.model_version

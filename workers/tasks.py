@@ -157,6 +157,47 @@ def run_transcription_job(self, job_id: int) -> None:  # type: ignore[no-untyped
     _run_prediction_job(self, "transcription_run", job_id)
 
 
+# LLM labelling (llm queue): calls to LLM servers, rate-limited per endpoint; a retried or redelivered job resumes
+# after the answers it stored (one per utterance, endpoint and template version), so nothing is paid twice.
+LLM_MAX_RETRIES = 5
+
+
+@shared_task(
+    bind=True, name="workers.tasks.run_llm_label_job", queue=CeleryQueue.LLM.value, acks_late=True,
+    reject_on_worker_lost=True, max_retries=LLM_MAX_RETRIES, soft_time_limit=PREDICTION_SOFT_TIME_LIMIT,
+    time_limit=PREDICTION_TIME_LIMIT,
+)
+def run_llm_label_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Label a run's selection with an LLM endpoint; transient server errors retry with the server's wait."""
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.db import OperationalError
+
+    from annotation.llm.services import llm_job_fail, llm_run_execute
+    from models_zoo.errors import ModelError
+    from models_zoo.llm import LLMBusyError
+
+    try:
+        llm_run_execute(job_id=job_id)
+    except SoftTimeLimitExceeded:
+        llm_job_fail(job_id=job_id, message=(
+            f"The job ran past the soft time limit of {PREDICTION_SOFT_TIME_LIMIT} s; the labels made are kept, and "
+            "starting the run again resumes after them."))
+    except (ModelError, OperationalError) as exc:
+        if isinstance(exc, ModelError) and not exc.retryable:
+            llm_job_fail(job_id=job_id, message=f"The job failed: {exc}")
+            raise
+        if self.request.retries >= LLM_MAX_RETRIES:
+            llm_job_fail(job_id=job_id, message=(
+                f"The endpoint kept failing after {LLM_MAX_RETRIES} retries ({exc}); the labels made are kept, and "
+                "starting the run again resumes after them."))
+            return
+        asked = exc.retry_after if isinstance(exc, LLMBusyError) else None
+        raise self.retry(exc=exc, countdown=asked or min(300, 10 * 2 ** self.request.retries)) from exc
+    except Exception:
+        llm_job_fail(job_id=job_id, message="The job failed because of an internal error; the worker log has it.")
+        raise
+
+
 @shared_task(name="workers.tasks.sync_project_items", queue=CeleryQueue.DEFAULT.value, acks_late=True,
              reject_on_worker_lost=True)
 def sync_project_items(project_id: int) -> int:

@@ -80,6 +80,7 @@ class CardFacts:
     min_annotations: int = 1
     heldout_min_annotations: int = 1
     below_minimum: int = 0
+    synthetic_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (split, LLM model version) -> items
 
 
 def _cell(value: Any) -> str:
@@ -172,6 +173,17 @@ def render_card(facts: CardFacts) -> str:
               + ".",
               f"Human annotators: {facts.n_human_annotators}.",
               "Models and LLMs: " + (", ".join(_cell(m) for m in facts.model_versions) or "none") + ".", ""]
+    synthetic_train = facts.origin_counts.get(("train", "llm"), 0)
+    lines += [f"Synthetic (LLM-made) gold labels: train {synthetic_train} of {facts.items_per_split.get('train', 0)}"
+              + "".join(f", {s} {facts.origin_counts.get((s, 'llm'), 0)}" for s in SPLIT_NAMES if s != "train")
+              + " (the provenance rule above says which splits may hold them)."]
+    if facts.synthetic_counts:
+        versions = sorted({v for _, v in facts.synthetic_counts})
+        lines += ["", "Synthetic labels by the LLMs and prompt templates that made them (`llm:` versions name the "
+                      "endpoint, model, template and version, and how several were combined):", ""]
+        lines += _table(["LLM labels from"] + list(SPLIT_NAMES),
+                        [[v] + [facts.synthetic_counts.get((s, v), 0) for s in SPLIT_NAMES] for v in versions])
+    lines += [""]
 
     lines += ["## Agreement", ""]
     if facts.agreement:

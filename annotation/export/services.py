@@ -173,6 +173,8 @@ class _Collected:
     annotations_by_origin: Counter[str]
     model_versions: set[str]
     human_raters: int
+    llm_uids: np.ndarray  # per LLM annotation: its utterance
+    llm_versions: np.ndarray  # and its model version (which LLMs and templates made it)
     ratings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     open_ties: int = 0
 
@@ -250,6 +252,8 @@ def _collect(job: Job, annotations: Any, questions: list[Question], origins: tup
     text_keys: list[pa.Array] = []
     by_origin: Counter[str] = Counter()
     model_versions: set[str] = set()
+    llm_uids: list[np.ndarray] = []
+    llm_versions: list[np.ndarray] = []
     last_uid: int | None = None
     done = 0
     for batch in export_annotation_batches(annotations, gold_qs, same_text=same_text):
@@ -274,6 +278,10 @@ def _collect(job: Job, annotations: Any, questions: list[Question], origins: tup
         is_human = pc.equal(origin, "human")
         machine_versions = pc.filter(batch.column("model_version"), pc.invert(is_human))
         model_versions.update(v for v in pc.unique(machine_versions).to_pylist() if v)
+        is_llm = pc.equal(origin, "llm").to_numpy(zero_copy_only=False)
+        if is_llm.any():
+            llm_uids.append(uid[is_llm])
+            llm_versions.append(np.asarray(batch.column("model_version").filter(pa.array(is_llm)).to_pylist(), object))
         # Raters: accounts, imported rater names and model versions apart, and each perspective apart.
         person = pc.if_else(pc.is_null(batch.column("annotator_id")),
                             pc.binary_join_element_wise("x:", batch.column("external_rater"), ""),
@@ -328,6 +336,8 @@ def _collect(job: Job, annotations: Any, questions: list[Question], origins: tup
         utterance_ids=utterance_ids, language=joined("language"), conversation=joined("conversation"),
         speaker=joined("speaker"), text=text, n_human=n_human, gold=gold, annotations_by_origin=by_origin,
         model_versions=model_versions, human_raters=n_raters, ratings=ratings, open_ties=gold.open_ties,
+        llm_uids=np.concatenate(llm_uids) if llm_uids else np.zeros(0, np.int64),
+        llm_versions=np.concatenate(llm_versions) if llm_versions else np.zeros(0, object),
     )
 
 
@@ -554,6 +564,7 @@ def _export(job: Job) -> tuple[dict[str, Any], dict[str, int]]:
             items_per_split=dict(writer.rows), groups_per_split=groups_per_split,
             label_counts=writer.label_counts, numeric_values=writer.numeric_values,
             origin_counts=writer.origin_counts, annotations_by_origin=collected.annotations_by_origin,
+            synthetic_counts=writer.synthetic_counts,
             n_human_annotators=collected.human_raters, model_versions=sorted(collected.model_versions),
             left_out_by_provenance=left_out_by_split, items_without_gold=items_without_gold,
             agreement=agreement, files=files, source_counts=writer.source_counts,
@@ -604,6 +615,7 @@ class _RowWriter:
         self.numeric_values: dict[tuple[str, str], list[float]] = {}
         self.origin_counts: Counter[tuple[str, str]] = Counter()
         self.source_counts: Counter[tuple[str, str]] = Counter()
+        self.synthetic_counts: Counter[tuple[str, str]] = Counter()  # (split, LLM model version) -> items
 
     def write(self, uids: np.ndarray, split: np.ndarray, origin: np.ndarray, row: np.ndarray,
               language: np.ndarray, n_human: np.ndarray) -> None:
@@ -618,6 +630,19 @@ class _RowWriter:
             for w in writers.values():
                 w.close()
         self._count(split, origin, row, language)
+        self._count_synthetic(uids, split, origin)
+
+    def _count_synthetic(self, uids: np.ndarray, split: np.ndarray, origin: np.ndarray) -> None:
+        """Per split, the items whose gold came from LLM labels, by the model version (LLMs and template) that made
+        them; an item labelled by several LLM versions counts for each."""
+        if "llm" not in self.origins or not self.collected.llm_uids.size:
+            return
+        synthetic = origin == self.origins.index("llm")
+        split_of = dict(zip(uids[synthetic].tolist(), split[synthetic].tolist()))
+        for uid, version in zip(self.collected.llm_uids.tolist(), self.collected.llm_versions.tolist()):
+            s = split_of.get(uid)
+            if s is not None:
+                self.synthetic_counts[(SPLIT_NAMES[s], version)] += 1
 
     def _gold_columns(self, split: np.ndarray, origin: np.ndarray, row: np.ndarray,
                       n_human: np.ndarray) -> dict[str, pa.Array]:

@@ -18,6 +18,7 @@ import {
   type TableData,
 } from "./charts";
 import { $, el, clear } from "./dom";
+import { llmEvaluationSection } from "./llm";
 import { formatNumber, onLanguageChange, t } from "./i18n";
 import "./dashboard.css";
 
@@ -555,6 +556,7 @@ export function mountDashboard(): void {
     const section = el("section", { class: "dash-card", id: "models" }, el("h3", { class: "figure-title", text: t("dash.models") }));
     if (!rows.length) section.append(el("p", { class: "muted", text: t("dash.no_models") }));
     else section.append(el("p", { class: "muted figure-note", text: t("dash.models_note") }), simpleTable([t("dash.model"), t("dash.question"), t("dash.items"), t("dash.metrics")], rows));
+    if (!corpusId) section.append(llmEvaluationSection(projectId));
     return section;
   };
 
@@ -667,6 +669,8 @@ export function mountDashboard(): void {
     const report = agreement?.report;
     if (!report) {
       section.append(el("p", { class: "muted", text: activeJob ? t("dash.computing_first") : t("dash.no_report") }));
+      // LLMs are measured against the human majority directly, so their evaluation needs no agreement report.
+      if (!corpusId) section.append(el("section", { class: "dash-card", id: "models" }, el("h3", { class: "figure-title", text: t("dash.models") }), llmEvaluationSection(projectId)));
       return section;
     }
     const measured = report.questions.filter((q) => q.perspectives?.some((b) => b.alpha));

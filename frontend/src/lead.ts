@@ -2,6 +2,7 @@
 import { api, apiList, ApiError, errorText, flatten } from "./api";
 import { $, el, clear } from "./dom";
 import { mountExports } from "./exports";
+import { mountLLM } from "./llm";
 import { t, formatNumber, onLanguageChange } from "./i18n";
 import { SchemaEditor, TEMPLATES } from "./schema_editor";
 import { QuestionForm, type Question } from "./widgets";
@@ -407,4 +408,5 @@ export function mountProjectManage(): void {
   onLanguageChange(() => void render());
   void render();
   mountExports(projectId);
+  mountLLM(projectId);
 }

@@ -12,12 +12,13 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import httpx
 import openai
 
 from models_zoo.llm.answers import AnswerSchema, ParsedAnswer
@@ -145,12 +146,15 @@ class LLMClient:
     """Thread-safe: share one client per endpoint among a worker's threads (``client_for`` does), so they
     share its limits."""
 
-    def __init__(self, endpoint: LLMEndpoint) -> None:
+    def __init__(self, endpoint: LLMEndpoint, *, http_client: httpx.Client | None = None) -> None:
+        """``http_client``: the caller's own transport (Sentio passes its SSRF-guarded client)."""
         self.endpoint = endpoint
         # Retries are ours (max_retries=0 here) so that every attempt passes the endpoint's limits again
         # and a backoff sleep does not hold a concurrency slot.
         self._openai = openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key or "no-key",
-                                     timeout=endpoint.timeout_s, max_retries=0)
+                                     timeout=endpoint.timeout_s, max_retries=0,
+                                     # openai 3.x types its client as httpx2's; httpx's Client serves it the same
+                                     http_client=http_client)  # type: ignore[arg-type]
         self.limits = EndpointLimits(max_concurrency=endpoint.max_concurrency,
                                      requests_per_minute=endpoint.requests_per_minute,
                                      tokens_per_minute=endpoint.tokens_per_minute,
@@ -245,10 +249,12 @@ _clients: dict[LLMEndpoint, LLMClient] = {}
 _clients_lock = threading.Lock()
 
 
-def client_for(endpoint: LLMEndpoint) -> LLMClient:
-    """The process's one client for this endpoint configuration, so all its threads share the limits."""
+def client_for(endpoint: LLMEndpoint, *, http_client: Callable[[], httpx.Client] | None = None) -> LLMClient:
+    """The process's one client for this endpoint configuration, so all its threads share the limits.
+
+    ``http_client`` makes the transport when the client is first made (e.g. an SSRF-guarded one)."""
     with _clients_lock:
         client = _clients.get(endpoint)
         if client is None:
-            client = _clients[endpoint] = LLMClient(endpoint)
+            client = _clients[endpoint] = LLMClient(endpoint, http_client=http_client() if http_client else None)
         return client

@@ -9,6 +9,7 @@ from annotation.browse.api import urlpatterns as browse_urlpatterns
 from annotation.distribution.api import urlpatterns as annotate_urlpatterns
 from annotation.export.api import urlpatterns as export_urlpatterns
 from annotation.label_studio.api import urlpatterns as label_studio_urlpatterns
+from annotation.llm.api import urlpatterns as llm_urlpatterns
 from annotation.predictions.api import urlpatterns as predictions_urlpatterns
 from annotation.quality.api import urlpatterns as quality_urlpatterns
 from corpora.api import ConversationViewSet, CorpusViewSet, LanguageViewSet, SpeakerViewSet, UtteranceViewSet
@@ -37,3 +38,4 @@ urlpatterns += browse_urlpatterns
 urlpatterns += predictions_urlpatterns
 urlpatterns += export_urlpatterns
 urlpatterns += label_studio_urlpatterns
+urlpatterns += llm_urlpatterns

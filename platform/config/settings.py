@@ -291,6 +291,11 @@ IMPORT_UPLOADS_KEEP_DAYS = env_int("SENTIO_IMPORT_UPLOADS_KEEP_DAYS", 0, minimum
 # addresses only (config/outbound.py); these hosts, addresses or networks (CIDR) may be private, e.g. a Label
 # Studio on this machine: localhost,127.0.0.1 or 10.0.0.0/8.
 OUTBOUND_ALLOWED_HOSTS = env_list("SENTIO_OUTBOUND_ALLOWED_HOSTS")
+# LLM endpoints (annotation/llm): when set, the only hosts (or networks) an endpoint may be registered at, on top of
+# the SSRF guard above (which still refuses private addresses unless SENTIO_OUTBOUND_ALLOWED_HOSTS lists them).
+LLM_ENDPOINT_HOSTS = env_list("SENTIO_LLM_ENDPOINT_HOSTS")
+# Fernet key (urlsafe base64 of 32 bytes) that encrypts LLM API keys at rest; empty: derived from SECRET_KEY (HKDF).
+LLM_KEY_SECRET = env_str("SENTIO_LLM_KEY_SECRET", "")
 # The address people reach Sentio at (https://sentio.example.org): exported media links are made absolute with it.
 PUBLIC_URL = env_str("SENTIO_PUBLIC_URL", "").strip().rstrip("/")
 if PUBLIC_URL and (urlsplit(PUBLIC_URL).scheme not in ("http", "https") or not urlsplit(PUBLIC_URL).netloc):
@@ -384,6 +389,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two "kind" fields (a job's, an LLM prompt template's) need their own enum names.
+    "ENUM_NAME_OVERRIDES": {"JobKindEnum": "jobs.models.JobKind", "PromptKindEnum": "annotation.models.PromptKind"},
 }
 
 # Security defaults.

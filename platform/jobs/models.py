@@ -14,6 +14,7 @@ class JobKind(models.TextChoices):
     PREANNOTATE = "preannotate", "pre-annotation"
     TRANSCRIBE = "transcribe", "transcription"
     LABEL_STUDIO_IMPORT = "label_studio_import", "Label Studio import"
+    LLM_LABEL = "llm_label", "LLM labelling"
 
 
 class JobStatus(models.TextChoices):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.llm.conftest import allow_loopback, llm_project  # noqa: F401  (the LLM panel's Marathi project)
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around it are ordinary
 # blocking calls, which Django's async-safety check would otherwise refuse.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
