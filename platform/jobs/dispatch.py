@@ -29,6 +29,7 @@ class Task(StrEnum):
     PREANNOTATE = "workers.tasks.run_preannotation_job"
     TRANSCRIBE = "workers.tasks.run_transcription_job"
     LABEL_STUDIO_IMPORT = "workers.tasks.run_label_studio_import_job"
+    ACTIVE_LEARNING = "workers.tasks.run_active_learning_job"
     SYNC_PROJECT_ITEMS = "workers.tasks.sync_project_items"
     REAP_STUCK_JOBS = "workers.tasks.reap_stuck_jobs"
     SWEEP_IMPORT_UPLOADS = "workers.tasks.sweep_import_uploads"
@@ -41,6 +42,7 @@ TASK_QUEUES: dict[Task, CeleryQueue] = {
     Task.PREANNOTATE: CeleryQueue.GPU,
     Task.TRANSCRIBE: CeleryQueue.GPU,
     Task.LABEL_STUDIO_IMPORT: CeleryQueue.DEFAULT,
+    Task.ACTIVE_LEARNING: CeleryQueue.GPU,
     Task.SYNC_PROJECT_ITEMS: CeleryQueue.DEFAULT,
     Task.REAP_STUCK_JOBS: CeleryQueue.DEFAULT,
     Task.SWEEP_IMPORT_UPLOADS: CeleryQueue.DEFAULT,
@@ -54,6 +56,7 @@ JOB_KIND_TASKS: dict[str, Task] = {
     "preannotate": Task.PREANNOTATE,
     "transcribe": Task.TRANSCRIBE,
     "label_studio_import": Task.LABEL_STUDIO_IMPORT,
+    "active_learning": Task.ACTIVE_LEARNING,
 }
 
 

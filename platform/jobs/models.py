@@ -14,6 +14,7 @@ class JobKind(models.TextChoices):
     PREANNOTATE = "preannotate", "pre-annotation"
     TRANSCRIBE = "transcribe", "transcription"
     LABEL_STUDIO_IMPORT = "label_studio_import", "Label Studio import"
+    ACTIVE_LEARNING = "active_learning", "active-learning retrain"
 
 
 class JobStatus(models.TextChoices):
