@@ -127,6 +127,7 @@ def active_learning_configure(*, project: Project, user: Any, data: dict[str, An
                 values[field] = data[field]
     if errors:
         raise ActiveLearningSetupError(errors)
+    assert isinstance(question_key, str)
     with transaction.atomic():
         settings, _ = ActiveLearningSettings.objects.select_for_update().get_or_create(
             project=project, defaults={"question_key": question_key})
