@@ -150,7 +150,7 @@ def simulate(args: argparse.Namespace) -> None:
     report: dict[str, object] = {}
     for corpus in args.corpora:
         curves: dict[str, list[list[tuple[int, float]]]] = {}
-        for strategy in STRATEGIES:
+        for strategy in args.strategies or STRATEGIES:
             for seed in range(args.seeds):
                 started = time.process_time()
                 curve = simulate_run(corpus, strategy, seed, batch=args.batch, budget=args.budget,
@@ -221,6 +221,7 @@ def main() -> None:
     parser.add_argument("step", choices=["embed", "simulate", "noise", "retrain-speed"])
     parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--strategies", nargs="+", default=None, help="simulate: these (random always first)")
     parser.add_argument("--pool-limit", type=int, default=None, help="embed: a random subset of this many pool rows")
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--budget", type=int, default=None, help="stop at this many labels (default: the full pool)")
