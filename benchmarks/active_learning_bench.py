@@ -183,10 +183,14 @@ def noise(args: argparse.Namespace) -> None:
             for i in np.flatnonzero(planted):
                 given[i] = str(rng.choice([label for label in labels if label != given[i]]))
             oof = cross_validated_probabilities(x[rows], given, labels=labels, folds=5, seed=seed)
-            flagged = {e.row for e in suspected_label_errors(oof, given, labels=labels)}
-            hits = len(flagged & set(np.flatnonzero(planted).tolist()))
+            ranked = [e.row for e in suspected_label_errors(oof, given, labels=labels)]
+            flagged = set(ranked)
+            truth = set(np.flatnonzero(planted).tolist())
+            hits = len(flagged & truth)
+            top = ranked[:int(planted.sum())]  # as many flags as there are errors, least self-confident first
             print(f"{corpus} seed {seed}: {rows.size} labels, {int(planted.sum())} planted, {len(flagged)} flagged, "
-                  f"precision {hits / max(len(flagged), 1):.3f}, recall {hits / max(int(planted.sum()), 1):.3f}",
+                  f"precision {hits / max(len(flagged), 1):.3f}, recall {hits / max(int(planted.sum()), 1):.3f}; "
+                  f"top {len(top)} flags: precision {len(set(top) & truth) / max(len(top), 1):.3f}",
                   flush=True)
 
 
