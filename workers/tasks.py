@@ -112,11 +112,13 @@ def _run_prediction_job(task, run_name: str, job_id: int) -> None:  # type: igno
     from celery.exceptions import SoftTimeLimitExceeded
     from django.db import OperationalError
 
+    from annotation.active_learning import retrain
     from annotation.predictions import services
     from models_zoo.errors import ModelError
 
+    run = getattr(retrain if run_name == "active_learning_run" else services, run_name)
     try:
-        getattr(services, run_name)(job_id=job_id)
+        run(job_id=job_id)
     except SoftTimeLimitExceeded:
         services.prediction_job_fail(job_id=job_id, message=(
             f"The job ran past the soft time limit of {PREDICTION_SOFT_TIME_LIMIT} s; what it wrote is kept, "
@@ -196,6 +198,16 @@ def run_llm_label_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def
     except Exception:
         llm_job_fail(job_id=job_id, message="The job failed because of an internal error; the worker log has it.")
         raise
+
+
+@shared_task(
+    bind=True, name="workers.tasks.run_active_learning_job", queue=CeleryQueue.GPU.value, acks_late=True,
+    reject_on_worker_lost=True, max_retries=PREDICTION_MAX_RETRIES, soft_time_limit=PREDICTION_SOFT_TIME_LIMIT,
+    time_limit=PREDICTION_TIME_LIMIT,
+)
+def run_active_learning_job(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Retrain a project's active-learning head, re-score its open items and flag suspected label errors."""
+    _run_prediction_job(self, "active_learning_run", job_id)
 
 
 @shared_task(name="workers.tasks.sync_project_items", queue=CeleryQueue.DEFAULT.value, acks_late=True,

@@ -22,7 +22,9 @@ from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Val
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from annotation.active_learning.services import labels_arrived
 from annotation.models import (
+    ActiveLearningSettings,
     Annotation,
     Flag,
     GoldItem,
@@ -169,7 +171,10 @@ def project_prediction_versions(project: Project) -> QuerySet[ProjectModel, Any]
 
 
 def project_items_uncertainty_refresh(project: Project) -> int:
-    """Copy the uncertainty of the project's model predictions (the newest one) onto its items."""
+    """Copy the uncertainty of the project's model predictions (the newest one) onto its items. Not while the
+    project's active-learning loop is on: its retrains write each item's priority there themselves."""
+    if ActiveLearningSettings.objects.filter(project=project, enabled=True).exists():
+        return 0
     predictions = Prediction.objects.filter(utterance_id=OuterRef("utterance_id"), uncertainty__isnull=False,
                                             model_version__in=project_prediction_versions(project))
     newest = predictions.order_by("-created_at", "-id").values("uncertainty")[:1]
@@ -446,6 +451,7 @@ def annotation_submit(
             if item.annotation_count >= 2:
                 item.disagreement = _disagreement(project, utterance_id)
             item.save(update_fields=["annotation_count", "reserved_count", "disagreement"])
+            labels_arrived(project=project)
             return SubmitResult(annotation=annotation, created=True, late=late)
     except IntegrityError:
         # Two tries of one request racing past the first check: the unique client_id let one through.

@@ -428,8 +428,10 @@ def head_train(*, project: Project, spec: TrainHeadSpec, user: Any = None,
     leaked = held_ids.intersection(training.utterance_ids)
     assert not leaked, f"held-out items in training: {sorted(leaked)[:5]}"  # the split rule makes this impossible
     everything = training.inputs + [text for items in held_out.values() for text in items.inputs]
+    everything_ids = training.utterance_ids + [u for items in held_out.values() for u in items.utterance_ids]
     try:
-        features, skipped, feature_name, metadata = _features(everything, spec, audio=audio, progress=progress)
+        features, skipped, feature_name, metadata = _features(everything, spec, audio=audio, progress=progress,
+                                                              utterance_ids=everything_ids)
     except HeadTrainingError as exc:
         raise PredictionSetupError({"train_head": exc.message}) from None
     usable = [i for i in range(len(training.inputs)) if i not in skipped]
@@ -494,9 +496,11 @@ def head_train(*, project: Project, spec: TrainHeadSpec, user: Any = None,
 
 
 def _features(inputs: list[str], spec: TrainHeadSpec, *, audio: bool,
-              progress: Callable[[int, int], None] | None) -> tuple[Any, set[int], str, dict[str, str]]:
+              progress: Callable[[int, int], None] | None,
+              utterance_ids: Sequence[int] | None = None) -> tuple[Any, set[int], str, dict[str, str]]:
     """Features of every input, computed once and in batches: (matrix, indices that could not be read, the feature
-    name a head records, metadata). Unreadable audio rows are zeros in the matrix and listed as skipped."""
+    name a head records, metadata). Unreadable audio rows are zeros in the matrix and listed as skipped. Text
+    embeddings of ``utterance_ids`` (the inputs' utterances) come from the embedding store, which keeps new ones."""
     import numpy as np
 
     from models_zoo.errors import InputError
@@ -523,6 +527,11 @@ def _features(inputs: list[str], spec: TrainHeadSpec, *, audio: bool,
 
     embedder = load_model(spec.embedder)
     assert isinstance(embedder, EmbeddingBackend)
+    if utterance_ids is not None:
+        from annotation.active_learning.services import text_embeddings
+
+        matrix = text_embeddings(utterance_ids, inputs, embedder=embedder, progress=progress)
+        return matrix, skipped, embedding_feature(embedder), {"embedder_version": embedder.version}
     step = max(1, embedder.batch_items) * 4
     parts = []
     for start in range(0, len(inputs), step):

@@ -514,3 +514,48 @@ export function histogram(edges: number[], counts: number[], title: string, desc
   if (options.yAxis) root.append(text(12, top + plotHeight / 2, options.yAxis, { class: "axis-title", "text-anchor": "middle", transform: `rotate(-90 12 ${top + plotHeight / 2})` }));
   return root;
 }
+
+// --- learning curves -------------------------------------------------------------------------------------------------
+
+export interface CurveSeries {
+  name: string;
+  points: [number, number][]; // (number of labels, score 0–1)
+  dashed?: boolean;
+}
+
+/** Scores (0–1) against the number of labels, one line per series, each point focusable with its value. */
+export function learningCurve(series: CurveSeries[], title: string, description: string, xAxis: string, width = 560): SVGSVGElement {
+  const height = 240;
+  const left = 44;
+  const right = 16;
+  const top = 12;
+  const bottom = 60;
+  const xs = series.flatMap((s) => s.points.map((p) => p[0]));
+  const maxX = Math.max(1, ...xs);
+  const scaleX = (v: number): number => left + (v / maxX) * (width - left - right);
+  const scaleY = (v: number): number => top + (1 - v) * (height - top - bottom);
+  const root = chartRoot(width, height, title, description, "series");
+  for (let v = 0; v <= 1.0001; v += 0.2) {
+    const y = scaleY(v);
+    root.append(svg("line", { x1: left, x2: width - right, y1: y, y2: y, class: v < 1e-9 ? "zero" : "grid" }), text(left - 8, y + 4, formatNumber(Math.round(v * 10) / 10, 1), { class: "tick", "text-anchor": "end" }));
+  }
+  for (const tick of [0, 0.5, 1]) {
+    const value = Math.round(maxX * tick);
+    root.append(text(scaleX(value), height - bottom + 16, formatNumber(value), { class: "tick", "text-anchor": "middle" }));
+  }
+  series.forEach((s, index) => {
+    const colour = categoryColour(index);
+    if (s.points.length > 1) {
+      root.append(svg("polyline", { points: s.points.map(([x, y]) => `${scaleX(x)},${scaleY(y)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 2, "stroke-dasharray": s.dashed ? "5 4" : "none" }));
+    }
+    for (const [x, y] of s.points) {
+      const tip = `${s.name}: ${formatNumber(x)} → ${formatAlpha(y)}`;
+      root.append(svg("g", { class: "point", tabindex: 0, "aria-label": tip }, svg("title", {}, tip), svg("circle", { cx: scaleX(x), cy: scaleY(y), r: 4, fill: colour })));
+    }
+    const legendY = height - 22 + 0;
+    const legendX = left + index * 180;
+    root.append(svg("line", { x1: legendX, x2: legendX + 18, y1: legendY, y2: legendY, stroke: colour, "stroke-width": 2, "stroke-dasharray": s.dashed ? "5 4" : "none" }), text(legendX + 24, legendY + 4, shorten(s.name, 22), { class: "tick" }));
+  });
+  root.append(text((left + width - right) / 2, height - 32, xAxis, { class: "axis-title", "text-anchor": "middle" }));
+  return root;
+}

@@ -13,7 +13,9 @@ import {
   formatInterval,
   heatmap,
   intervalSeries,
+  learningCurve,
   stackedBars,
+  type CurveSeries,
   type ForestRow,
   type TableData,
 } from "./charts";
@@ -21,6 +23,23 @@ import { $, el, clear } from "./dom";
 import { llmEvaluationSection } from "./llm";
 import { formatNumber, onLanguageChange, t } from "./i18n";
 import "./dashboard.css";
+
+interface CurvePoint {
+  human_labels: number;
+  macro_f1: number | null;
+  per_label_f1: Record<string, number>;
+  method: string | null;
+  split: string | null;
+  n_items: number;
+  strategy: string;
+  model_version: string;
+  suspected_errors: number;
+}
+
+interface LearningCurve {
+  points: CurvePoint[];
+  simulation: { random?: [number, number][] } | null;
+}
 
 interface Job {
   id: number;
@@ -211,6 +230,7 @@ export function mountDashboard(): void {
   let questionKey = "";
   let perspective = "";
   let pollTimer: number | undefined;
+  let curve: LearningCurve | null = null;
 
   const agreementUrl = (refresh = false): string => {
     const query = new URLSearchParams();
@@ -249,6 +269,11 @@ export function mountDashboard(): void {
       policy = await policyAnswer;
     } catch {
       policy = null;
+    }
+    try {
+      curve = await api<LearningCurve>("GET", `/api/projects/${projectId}/active-learning/curve/`);
+    } catch {
+      curve = null; // annotators are not shown it; nothing to draw either way
     }
     try {
       progress = await progressAnswer;
@@ -322,6 +347,32 @@ export function mountDashboard(): void {
       }
       if (agreement.stale) statusLine.append(el("span", { class: "badge stale", "data-state": "stale", text: t("dash.stale", { n: formatNumber(agreement.current_annotation_count) }) }));
     }
+  };
+
+  const learningSection = (): HTMLElement | null => {
+    if (!curve || !curve.points.length) return null;
+    const points = curve.points.filter((p) => p.macro_f1 !== null);
+    const series: CurveSeries[] = [{ name: t("dash.al_series"), points: points.map((p) => [p.human_labels, p.macro_f1 as number]) }];
+    if (curve.simulation?.random?.length) series.push({ name: t("dash.al_random"), points: curve.simulation.random, dashed: true });
+    const labels = [...new Set(curve.points.flatMap((p) => Object.keys(p.per_label_f1)))];
+    const title = t("dash.al_title");
+    const last = curve.points[curve.points.length - 1];
+    const note = last.method === "held_out" ? t("dash.al_note", { split: last.split ?? "", n: formatNumber(last.n_items) }) : t("dash.al_kfold_note");
+    return el(
+      "section",
+      { class: "dash-section", "aria-labelledby": "dash-learning" },
+      el("h2", { id: "dash-learning", text: title }),
+      chartFigure({
+        id: "fig-learning",
+        title,
+        note,
+        chart: learningCurve(series, title, t("dash.al_desc"), t("dash.al_labels_axis")),
+        table: {
+          head: [t("dash.al_labels_axis"), t("dash.al_macro_f1"), ...labels, t("dash.al_suspects")],
+          rows: curve.points.map((p) => [formatNumber(p.human_labels), formatAlpha(p.macro_f1), ...labels.map((l) => formatAlpha(p.per_label_f1[l] ?? null)), formatNumber(p.suspected_errors)]),
+        },
+      }),
+    );
   };
 
   const progressSection = (): HTMLElement => {
@@ -792,7 +843,8 @@ export function mountDashboard(): void {
       return;
     }
     const policyPart = policySection();
-    root.append(progressSection(), ...(policyPart ? [policyPart] : []), agreementSection());
+    const learningPart = learningSection();
+    root.append(progressSection(), ...(learningPart ? [learningPart] : []), ...(policyPart ? [policyPart] : []), agreementSection());
   };
 
   onLanguageChange(render);

@@ -73,6 +73,16 @@ class EmbeddingHeadBackend(Backend[str, LabelScores]):
         self.load()
         return self._head.predict(vectors)
 
+    def probabilities_embedded(self, vectors: np.ndarray) -> np.ndarray:
+        """The head's probability matrix (items x labels) for embedded texts: active learning scores a whole pool."""
+        self.load()
+        return self._head.predict_proba(vectors)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        self.load()
+        return self._head.labels
+
     def _predict(self, items: Sequence[str]) -> list[LabelScores]:
         return self._head.predict(self.embedder.embed(items))
 

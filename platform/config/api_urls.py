@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import TokenObtainView
+from annotation.active_learning.api import urlpatterns as active_learning_urlpatterns
 from annotation.api import AnnotationViewSet, InvitationViewSet, LabelSchemaViewSet, ProjectViewSet
 from annotation.browse.api import urlpatterns as browse_urlpatterns
 from annotation.distribution.api import urlpatterns as annotate_urlpatterns
@@ -36,6 +37,7 @@ urlpatterns = [
 urlpatterns += quality_urlpatterns
 urlpatterns += browse_urlpatterns
 urlpatterns += predictions_urlpatterns
+urlpatterns += active_learning_urlpatterns
 urlpatterns += export_urlpatterns
 urlpatterns += label_studio_urlpatterns
 urlpatterns += llm_urlpatterns

@@ -30,6 +30,7 @@ class Task(StrEnum):
     TRANSCRIBE = "workers.tasks.run_transcription_job"
     LABEL_STUDIO_IMPORT = "workers.tasks.run_label_studio_import_job"
     LLM_LABEL = "workers.tasks.run_llm_label_job"
+    ACTIVE_LEARNING = "workers.tasks.run_active_learning_job"
     SYNC_PROJECT_ITEMS = "workers.tasks.sync_project_items"
     REAP_STUCK_JOBS = "workers.tasks.reap_stuck_jobs"
     SWEEP_IMPORT_UPLOADS = "workers.tasks.sweep_import_uploads"
@@ -43,6 +44,7 @@ TASK_QUEUES: dict[Task, CeleryQueue] = {
     Task.TRANSCRIBE: CeleryQueue.GPU,
     Task.LABEL_STUDIO_IMPORT: CeleryQueue.DEFAULT,
     Task.LLM_LABEL: CeleryQueue.LLM,
+    Task.ACTIVE_LEARNING: CeleryQueue.GPU,
     Task.SYNC_PROJECT_ITEMS: CeleryQueue.DEFAULT,
     Task.REAP_STUCK_JOBS: CeleryQueue.DEFAULT,
     Task.SWEEP_IMPORT_UPLOADS: CeleryQueue.DEFAULT,
@@ -57,6 +59,7 @@ JOB_KIND_TASKS: dict[str, Task] = {
     "transcribe": Task.TRANSCRIBE,
     "label_studio_import": Task.LABEL_STUDIO_IMPORT,
     "llm_label": Task.LLM_LABEL,
+    "active_learning": Task.ACTIVE_LEARNING,
 }
 
 

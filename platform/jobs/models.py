@@ -15,6 +15,7 @@ class JobKind(models.TextChoices):
     TRANSCRIBE = "transcribe", "transcription"
     LABEL_STUDIO_IMPORT = "label_studio_import", "Label Studio import"
     LLM_LABEL = "llm_label", "LLM labelling"
+    ACTIVE_LEARNING = "active_learning", "active-learning retrain"
 
 
 class JobStatus(models.TextChoices):
