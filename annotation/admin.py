@@ -14,6 +14,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from annotation.models import (
+    ActiveLearningRound,
+    ActiveLearningSettings,
     Adjudication,
     AggregatedLabel,
     AgreementReport,
@@ -23,6 +25,11 @@ from annotation.models import (
     Invitation,
     LabelSchema,
     LabelSchemaVersion,
+    LLMCombination,
+    LLMEndpoint,
+    LLMLabel,
+    LLMPromptTemplate,
+    LLMRun,
     Membership,
     ModelTrainingItem,
     Prediction,
@@ -32,6 +39,7 @@ from annotation.models import (
     ProjectQualityPolicy,
     Reservation,
     Skip,
+    UtteranceEmbedding,
 )
 from corpora.admin import LargeTableAdmin
 
@@ -222,3 +230,66 @@ class ModelTrainingItemAdmin(ReadOnlyMixin, LargeTableAdmin):
     search_fields = ["model__model_version__exact"]
     search_help_text = "Exact model version"
     raw_id_fields = ["model", "utterance"]
+
+
+# --- LLM labelling and active learning: written by their services and jobs (annotation/llm, annotation/active_learning)
+
+
+@admin.register(LLMEndpoint)
+class LLMEndpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Registration checks the URL against the outbound guard; the encrypted key is never shown."""
+
+    list_display = ["name", "project", "model", "base_url", "created_at"]
+    list_select_related = ["project"]
+    exclude = ["api_key_encrypted"]
+    raw_id_fields = ["project", "created_by"]
+
+
+@admin.register(LLMPromptTemplate)
+class LLMPromptTemplateAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["name", "version", "kind", "project", "created_at"]
+    list_select_related = ["project"]
+    raw_id_fields = ["project", "created_by"]
+
+
+@admin.register(LLMRun)
+class LLMRunAdmin(ReadOnlyMixin, LargeTableAdmin):
+    list_display = ["id", "project", "endpoint", "template", "job", "created_at"]
+    list_select_related = ["project", "endpoint", "template", "job"]
+    raw_id_fields = ["project", "endpoint", "template", "job", "created_by"]
+
+
+@admin.register(LLMLabel)
+class LLMLabelAdmin(ReadOnlyMixin, LargeTableAdmin):
+    list_display = ["id", "utterance_id", "endpoint_id", "template_id", "model", "created_at"]
+    raw_id_fields = ["utterance", "endpoint", "template", "run"]
+
+
+@admin.register(LLMCombination)
+class LLMCombinationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["model_version", "project", "method", "created_at"]
+    list_select_related = ["project"]
+    raw_id_fields = ["project", "created_by"]
+
+
+@admin.register(UtteranceEmbedding)
+class UtteranceEmbeddingAdmin(ReadOnlyMixin, LargeTableAdmin):
+    list_display = ["id", "utterance_id", "embedder_version", "created_at"]
+    exclude = ["vector"]
+    raw_id_fields = ["utterance"]
+
+
+@admin.register(ActiveLearningSettings)
+class ActiveLearningSettingsAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Changed through the project's active-learning API, which validates the question and strategy."""
+
+    list_display = ["project", "enabled", "question_key", "strategy", "retrain_every"]
+    list_select_related = ["project"]
+    raw_id_fields = ["project", "job", "enabled_by"]
+
+
+@admin.register(ActiveLearningRound)
+class ActiveLearningRoundAdmin(ReadOnlyMixin, LargeTableAdmin):
+    list_display = ["id", "project", "model", "human_labels", "strategy", "created_at"]
+    list_select_related = ["project", "model"]
+    raw_id_fields = ["project", "model", "job"]

@@ -14,12 +14,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation.models import (
+    ActiveLearningRound,
+    ActiveLearningSettings,
     Adjudication,
     AggregatedLabel,
     AgreementReport,
     Flag,
     GoldItem,
     Invitation,
+    LLMCombination,
+    LLMEndpoint,
+    LLMLabel,
+    LLMPromptTemplate,
+    LLMRun,
     ModelTrainingItem,
     Prediction,
     ProjectItem,
@@ -27,6 +34,7 @@ from annotation.models import (
     ProjectQualityPolicy,
     Reservation,
     Skip,
+    UtteranceEmbedding,
 )
 from annotation.services import annotation_create, label_schema_create, membership_set
 from corpora.languages import language_get_or_create
@@ -145,6 +153,27 @@ def engine_rows(world):
         project=world.project, utterance=utterance, schema_version=world.schema, value={"emotion": "joy"},
         decided_by=world.lead, decided_at=now,
     )
+    endpoint = LLMEndpoint.objects.create(
+        project=world.project, name="<b>local</b>", base_url="http://127.0.0.1:8080/v1", model="gemma",
+        api_key_encrypted="secret-token",
+    )
+    template = LLMPromptTemplate.objects.create(
+        project=world.project, name="cotr", version=1, kind="cotr", user="{text}", content_hash="abc"
+    )
+    llm_job = job_create(kind=JobKind.LLM_LABEL, created_by=world.lead, corpus=world.corpus)
+    run = LLMRun.objects.create(project=world.project, endpoint=endpoint, template=template, job=llm_job)
+    LLMLabel.objects.create(utterance=utterance, endpoint=endpoint, template=template, run=run, model="gemma",
+                            labels={"emotion": "joy"})
+    LLMCombination.objects.create(project=world.project, method="single", sources=[], model_version="llm:single")
+    UtteranceEmbedding.objects.create(utterance=utterance, embedder_version="e5@1", vector=b"\0\0\0\0")
+    ActiveLearningSettings.objects.create(project=world.project, question_key="emotion")
+    ActiveLearningRound.objects.create(project=world.project, model=head, human_labels=1, strategy="margin")
+
+
+def test_llm_endpoint_admin_never_shows_the_key(world, engine_rows, admin_client_):
+    endpoint = LLMEndpoint.objects.get()
+    page = admin_client_.get(reverse("admin:annotation_llmendpoint_change", args=[endpoint.pk])).content.decode()
+    assert "secret-token" not in page and "&lt;b&gt;local&lt;/b&gt;" in page
 
 
 def test_every_changelist_and_change_page_loads(world, engine_rows, admin_client_):
