@@ -250,12 +250,19 @@ export function mountLLM(projectId: number): void {
     return list;
   };
 
+  // The panel redraws when a run finishes: the sources the lead ticked survive it.
+  const chosenSources = new Set<string>();
   const combineForm = (): HTMLElement => {
     const form = el("form", { id: "llm-combine-form", class: "llm-form" });
     const pairs = new Map<string, string>();
     for (const run of runs) pairs.set(`${run.endpoint}:${run.template}`, `${run.endpoint_name} · ${run.template_name} v${run.template_version}`);
     const boxes = el("fieldset", {}, el("legend", { text: t("llm.sources") }));
-    for (const [value, label] of pairs) boxes.append(el("label", { class: "export-check" }, el("input", { type: "checkbox", name: "source", value }), el("span", { text: label })));
+    for (const [value, label] of pairs) {
+      const box = el("input", { type: "checkbox", name: "source", value }) as HTMLInputElement;
+      box.checked = chosenSources.has(value);
+      box.addEventListener("change", () => { if (box.checked) chosenSources.add(value); else chosenSources.delete(value); });
+      boxes.append(el("label", { class: "export-check" }, box, el("span", { text: label })));
+    }
     const method = select(METHODS.map((m) => [m, t(`llm.method_${m}`)]), "method");
     form.append(boxes, field("llm.method", method, "method"), el("button", { type: "submit", text: t("llm.publish") }), note("combine"));
     form.addEventListener("submit", (event) => {
